@@ -1,0 +1,404 @@
+//! `plan`, `deploy` and `rollback`: the same planner, then (for the last two) execution.
+
+use super::error::{CommandError, Kind};
+use super::render::{describe_commit, plan_lines};
+use super::{Ctx, SourceArgs};
+use crate::execute::{self, Event, ExecOptions};
+use crate::gather::{self, GatherOptions, TargetProject};
+use crate::plan::{Mode, OutOfOrderPolicy, Plan, PlanOptions, Step};
+
+use clap::Args;
+use std::time::{Duration, Instant};
+
+/// Options shared by plan, deploy and rollback.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PlanFlags {
+    /// Take down SQL from this revision instead of the deployed commit.
+    #[arg(long, value_name = "REV")]
+    pub down_from: Option<String>,
+    /// Revert migrations whose down is empty as recorded no-ops.
+    #[arg(long)]
+    pub allow_empty_down: bool,
+    /// Apply versions lower than the highest applied one without asking git why.
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    /// Also print the SQL of each revert.
+    #[arg(long)]
+    pub sql: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// Options of the commands that change the database.
+#[derive(Args, Debug, Clone)]
+pub struct ExecFlags {
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Seconds to wait for another deployment's lock (exit 5 after that).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub lock_timeout: u64,
+    /// statement_timeout for the migrations, in seconds (default: the server's).
+    #[arg(long, value_name = "SECS")]
+    pub statement_timeout: Option<u64>,
+    /// lock_timeout for the migrations' statements, in seconds (default: the server's).
+    #[arg(long, value_name = "SECS")]
+    pub statement_lock_timeout: Option<u64>,
+    /// SQL to run once before the first migration of a fresh database
+    /// (default: CREATE EXTENSION IF NOT EXISTS pgcrypto, as Hasura's server does).
+    #[arg(long, value_name = "SQL", conflicts_with = "no_prelude")]
+    pub prelude_sql: Option<String>,
+    /// Do not run any prelude SQL.
+    #[arg(long)]
+    pub no_prelude: bool,
+}
+
+/// Arguments of `plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Target revision (commit, tag, branch, HEAD~3).
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+}
+
+/// Arguments of `deploy`.
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Target revision (commit, tag, branch, HEAD~3). Default: HEAD.
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+/// Arguments of `rollback`.
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// Revision to roll back to. Default: the state before the last deployment.
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+/// The default prelude for Hasura projects (Hasura's server creates pgcrypto on start).
+pub const DEFAULT_PRELUDE: &str = "CREATE EXTENSION IF NOT EXISTS pgcrypto;";
+
+struct Prepared {
+    client: postgres::Client,
+    target: TargetProject,
+    plan: Plan,
+    options: PlanOptions,
+    gather: GatherOptions,
+    db: String,
+}
+
+fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
+    PlanOptions {
+        mode,
+        out_of_order: if flags.allow_out_of_order {
+            OutOfOrderPolicy::Allow
+        } else {
+            ctx.config.out_of_order
+        },
+        allow_empty_down: flags.allow_empty_down,
+    }
+}
+
+/// Connects, reads the ledger, resolves the target and plans.
+fn prepare(
+    ctx: &Ctx,
+    mode: Mode,
+    rev: Option<&str>,
+    flags: &PlanFlags,
+) -> Result<Prepared, CommandError> {
+    let (db, mut client) = ctx.connect()?;
+    let ledger = ctx.ledger();
+    let state = ledger.read(&mut client)?;
+    let project_dir = ctx.project_dir();
+    let target = if mode == Mode::Rollback
+        && rev.is_none()
+        && !flags.source.staged
+        && !flags.source.worktree
+    {
+        let Some(last) = &state.last else {
+            return Err(CommandError::new(
+                Kind::Refused,
+                "nothing to roll back: the ledger records no deployment",
+            )
+            .hint("name the revision to roll back to: git migrate rollback <rev>"));
+        };
+        match &last.from_commit {
+            Some(c) => {
+                let tree = ctx.repo.tree_of_commit(c)?;
+                TargetProject {
+                    reference: format!("the state before deployment #{}", last.id),
+                    project: Some(ctx.repo.project_at(tree, c, project_dir.as_deref())?),
+                }
+            }
+            None => TargetProject {
+                reference: format!("the empty state before deployment #{}", last.id),
+                project: None,
+            },
+        }
+    } else {
+        let source = flags.source.source(rev)?;
+        TargetProject {
+            reference: source.describe(),
+            project: Some(ctx.repo.project(&source, project_dir.as_deref())?),
+        }
+    };
+    if let Some(p) = &target.project {
+        if !p.ignored_yaml.is_empty() && !ctx.json {
+            ctx.ui.info(&format!(
+                "note: ignoring {} config v1 up.yaml/down.yaml file(s) (config v2 reads only .sql)",
+                p.ignored_yaml.len()
+            ));
+        }
+    }
+    let options = plan_options(ctx, mode, flags);
+    let gather = GatherOptions {
+        down_from: flags.down_from.clone(),
+        project_dir,
+    };
+    let planned = gather::plan_for(
+        &ctx.repo,
+        &mut client,
+        &ledger,
+        &target,
+        &state,
+        options,
+        &gather,
+    )?;
+    let what = match mode {
+        Mode::Deploy => format!("cannot deploy {}", target.reference),
+        Mode::Rollback => format!("cannot roll back to {}", target.reference),
+    };
+    let plan = planned
+        .plan
+        .map_err(|problems| CommandError::refused(&what, problems))?;
+    Ok(Prepared {
+        client,
+        target,
+        plan,
+        options,
+        gather,
+        db: db.redacted(),
+    })
+}
+
+fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
+    if ctx.json {
+        ctx.ui.out(&plan_json(p, show_sql));
+        return;
+    }
+    for l in plan_lines(&ctx.repo, &p.plan, show_sql) {
+        ctx.ui.out(&l);
+    }
+    for w in &p.plan.warnings {
+        ctx.ui.warn(w);
+    }
+}
+
+fn plan_json(p: &Prepared, show_sql: bool) -> String {
+    let mut v = serde_json::to_value(&p.plan).unwrap_or_default();
+    if show_sql {
+        if let Some(steps) = v.get_mut("steps").and_then(|s| s.as_array_mut()) {
+            for (s, step) in steps.iter_mut().zip(&p.plan.steps) {
+                if let Step::Revert { sql, .. } = step {
+                    s["sql"] = serde_json::Value::String(sql.clone());
+                }
+            }
+        }
+    }
+    v["database"] = serde_json::Value::String(p.db.clone());
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// `git migrate plan REV`.
+pub fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
+    let p = prepare(ctx, Mode::Deploy, args.rev.as_deref(), &args.flags)?;
+    print_plan(ctx, &p, args.flags.sql);
+    Ok(())
+}
+
+/// `git migrate deploy REV`.
+pub fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
+    run_mutation(
+        ctx,
+        Mode::Deploy,
+        args.rev.as_deref(),
+        &args.flags,
+        &args.exec,
+    )
+}
+
+/// `git migrate rollback [REV]`.
+pub fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> {
+    run_mutation(
+        ctx,
+        Mode::Rollback,
+        args.rev.as_deref(),
+        &args.flags,
+        &args.exec,
+    )
+}
+
+fn run_mutation(
+    ctx: &Ctx,
+    mode: Mode,
+    rev: Option<&str>,
+    flags: &PlanFlags,
+    exec: &ExecFlags,
+) -> Result<(), CommandError> {
+    let started = Instant::now();
+    let mut p = prepare(ctx, mode, rev, flags)?;
+    let already_there = p.plan.is_noop() && p.plan.to_commit == p.plan.from_commit && !p.plan.dirty;
+    if already_there {
+        if ctx.json {
+            ctx.ui.out(&plan_json(&p, false));
+        } else {
+            let at = p
+                .plan
+                .to_commit
+                .as_deref()
+                .map(|c| describe_commit(&ctx.repo, c))
+                .unwrap_or_else(|| "the empty state".into());
+            ctx.ui.out(&format!("Already at {at}; nothing to do."));
+        }
+        return Ok(());
+    }
+    print_plan(ctx, &p, flags.sql);
+    if exec.dry_run {
+        if !ctx.json {
+            ctx.ui.info("dry run: nothing was changed");
+        }
+        return Ok(());
+    }
+    if p.plan.reverts() && !exec.yes {
+        match ctx.ui.confirm(&format!(
+            "This reverts {} migration(s) on {}. Proceed?",
+            p.plan.reverted().len(),
+            p.db
+        )) {
+            Some(true) => {}
+            Some(false) => {
+                return Err(CommandError::new(Kind::Refused, "not confirmed; nothing was changed"))
+            }
+            None => {
+                return Err(CommandError::new(
+                    Kind::Refused,
+                    "this plan reverts migrations and there is no terminal to confirm it; nothing was changed",
+                )
+                .hint("review the plan above, then pass --yes"))
+            }
+        }
+    }
+    let prelude = if exec.no_prelude {
+        None
+    } else {
+        exec.prelude_sql
+            .clone()
+            .or_else(|| ctx.config.prelude_sql.clone())
+            .or_else(|| Some(DEFAULT_PRELUDE.to_string()))
+    };
+    let options = ExecOptions {
+        lock_timeout: Duration::from_secs(exec.lock_timeout),
+        statement_lock_timeout: exec.statement_lock_timeout.map(Duration::from_secs),
+        statement_timeout: exec.statement_timeout.map(Duration::from_secs),
+        prelude,
+        kind: match mode {
+            Mode::Deploy => "deploy",
+            Mode::Rollback => "rollback",
+        },
+        actor: actor(),
+    };
+    let ui = &ctx.ui;
+    let quiet = ctx.json || ui.quiet;
+    let mut on_event = |e: Event<'_>| match e {
+        Event::Waiting(h) => ui.info(&format!(
+            "waiting for another deployment to finish{} (up to {}s)…",
+            h.map(|h| format!(": lock held by {h}")).unwrap_or_default(),
+            exec.lock_timeout
+        )),
+        Event::Step(s) if !quiet && ui.verbose > 0 => match s {
+            Step::Revert { version, name, .. } => ui.info(&format!("reverting {version}_{name}")),
+            Step::Apply { version, name, .. } => ui.info(&format!("applying {version}_{name}")),
+        },
+        Event::Step(_) => {}
+        Event::AlreadyThere => ui.info("another deployment reached the target while we waited"),
+    };
+    let ledger = ctx.ledger();
+    let outcome = execute::execute(
+        &mut p.client,
+        &ctx.repo,
+        &ledger,
+        &p.target,
+        &p.plan,
+        p.options,
+        &p.gather,
+        &options,
+        &mut on_event,
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    let at = outcome
+        .plan
+        .to_commit
+        .as_deref()
+        .map(|c| describe_commit(&ctx.repo, c))
+        .unwrap_or_else(|| "the empty state".into());
+    if ctx.json {
+        let v = serde_json::json!({
+            "deployment_id": outcome.deployment_id,
+            "at": outcome.plan.to_commit,
+            "reverted": outcome.plan.reverted(),
+            "applied": outcome.plan.applied(),
+            "metadata_changed": outcome.plan.metadata.is_some(),
+            "seconds": secs,
+        });
+        ctx.ui
+            .out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        let verb = match mode {
+            Mode::Deploy => "Deployed",
+            Mode::Rollback => "Rolled back to",
+        };
+        let id = outcome
+            .deployment_id
+            .map(|i| format!(" Deployment #{i}."))
+            .unwrap_or_default();
+        ctx.ui.out(&format!(
+            "{verb} {at} in {secs:.2}s: {} reverted, {} applied{}.{id}",
+            outcome.plan.reverted().len(),
+            outcome.plan.applied().len(),
+            if outcome.plan.metadata.is_some() {
+                ", metadata updated"
+            } else {
+                ""
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Who runs the command (recorded in the ledger).
+pub fn actor() -> String {
+    let user = std::env::var("GIT_MIGRATE_ACTOR")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}

@@ -1,0 +1,251 @@
+//! The command layer's error: a kind (which picks the exit code), a message, causes and hints.
+
+use crate::execute::ExecError;
+use crate::gather::GatherError;
+use crate::ledger::LedgerError;
+use crate::plan::Problem;
+use crate::source::SourceError;
+
+/// Exit codes (design §13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// 1: findings or drift (`status --exit-code`).
+    Findings = 1,
+    /// 2: usage or configuration error.
+    Usage = 2,
+    /// 3: plan refused (policy, missing down, out of order, modified, not confirmed).
+    Refused = 3,
+    /// 4: database or git failure (deploy rolled back).
+    Failure = 4,
+    /// 5: lock not acquired in time.
+    Lock = 5,
+}
+
+/// An error on its way to the terminal.
+#[derive(Debug)]
+pub struct CommandError {
+    /// Kind, hence exit code.
+    pub kind: Kind,
+    /// `error: …`
+    pub message: String,
+    /// `caused by: …`
+    pub causes: Vec<String>,
+    /// `hint: …`
+    pub hints: Vec<String>,
+    /// Machine-readable details for `--json`.
+    pub problems: Vec<Problem>,
+}
+
+impl CommandError {
+    /// A new error.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        CommandError {
+            kind,
+            message: message.into(),
+            causes: vec![],
+            hints: vec![],
+            problems: vec![],
+        }
+    }
+
+    /// Adds a cause line.
+    pub fn cause(mut self, c: impl Into<String>) -> Self {
+        self.causes.push(c.into());
+        self
+    }
+
+    /// Adds a hint line.
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hints.push(h.into());
+        self
+    }
+
+    /// From the planner's problems: one error listing all of them.
+    pub fn refused(what: &str, problems: Vec<Problem>) -> Self {
+        let mut e = CommandError::new(
+            Kind::Refused,
+            format!("{what}: {} problem(s), nothing was changed", problems.len()),
+        );
+        for p in &problems {
+            e.causes.push(p.message.clone());
+            for c in &p.causes {
+                e.causes.push(format!("  {c}"));
+            }
+            for h in &p.hints {
+                if !e.hints.contains(h) {
+                    e.hints.push(h.clone());
+                }
+            }
+        }
+        e.problems = problems;
+        e
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut s = e.source();
+    while let Some(c) = s {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push(text);
+        }
+        s = c.source();
+    }
+    out
+}
+
+impl From<SourceError> for CommandError {
+    fn from(e: SourceError) -> Self {
+        let kind = match &e {
+            SourceError::Open { .. }
+            | SourceError::UnknownRevision { .. }
+            | SourceError::NotACommit { .. }
+            | SourceError::Bare { .. }
+            | SourceError::Project(_)
+            | SourceError::Config(_)
+            | SourceError::Layout { .. } => Kind::Usage,
+            _ => Kind::Failure,
+        };
+        let mut ce = CommandError::new(kind, e.to_string());
+        if let SourceError::Layout { problems, .. } = &e {
+            ce.causes = problems.iter().map(|p| p.to_string()).collect();
+            ce.hints.push(
+                "rename or merge the folders so that every version is unique and fits a bigint"
+                    .into(),
+            );
+        } else {
+            ce.causes = chain(&e);
+        }
+        match &e {
+            SourceError::Open { .. } => {
+                ce.hints
+                    .push("run inside a git repository or pass -C <path>".into());
+                if ce
+                    .causes
+                    .iter()
+                    .any(|c| c.contains("not owned by current user"))
+                {
+                    ce.hints.push("the repository belongs to another user: add it with `git config --global --add safe.directory <path>`".into());
+                }
+            }
+            SourceError::UnknownRevision { .. } => ce.hints.push(
+                "check the name with `git rev-parse <rev>`; fetch tags with `git fetch --tags`"
+                    .into(),
+            ),
+            SourceError::MissingCommit { .. } => ce
+                .hints
+                .push("CI clones are often shallow: use fetch-depth: 0".into()),
+            SourceError::Project(_) => ce
+                .hints
+                .push("pass --project <dir> to name the folder that holds config.yaml".into()),
+            _ => {}
+        }
+        ce
+    }
+}
+
+impl From<LedgerError> for CommandError {
+    fn from(e: LedgerError) -> Self {
+        let mut ce = CommandError::new(Kind::Failure, e.to_string());
+        ce.causes = chain(&e);
+        if matches!(e, LedgerError::Corrupt { .. }) {
+            ce.hints.push(
+                "the ledger looks edited by hand; inspect it with `git migrate log` and psql"
+                    .into(),
+            );
+        }
+        ce
+    }
+}
+
+impl From<GatherError> for CommandError {
+    fn from(e: GatherError) -> Self {
+        match e {
+            GatherError::Source(s) => s.into(),
+            GatherError::Ledger(l) => l.into(),
+            GatherError::Metadata(m) => CommandError::new(Kind::Usage, m.to_string())
+                .hint("fix the metadata file in a new commit"),
+        }
+    }
+}
+
+impl From<ExecError> for CommandError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::Migration(f) => {
+                let crate::execute::MigrationFailure {
+                    direction,
+                    label,
+                    file,
+                    message,
+                    code,
+                    position,
+                    line_text,
+                    extra,
+                    ..
+                } = *f;
+                let mut ce = CommandError::new(
+                    Kind::Failure,
+                    format!("{direction} migration {label} failed; the deployment was rolled back and nothing changed"),
+                );
+                let loc = match position {
+                    Some((l, c)) => format!("{file}:{l}:{c}"),
+                    None => file,
+                };
+                ce.causes.push(format!(
+                    "{loc}: {message}{}",
+                    if code.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (SQLSTATE {code})")
+                    }
+                ));
+                if let (Some(t), Some((_, c))) = (line_text, position) {
+                    ce.causes.push(format!("  | {t}"));
+                    ce.causes
+                        .push(format!("  | {}^", " ".repeat(c.saturating_sub(1))));
+                }
+                ce.causes.extend(extra);
+                ce.hints
+                    .push("fix the migration in a new commit and deploy again".into());
+                ce
+            }
+            ExecError::LockTimeout { timeout, holder } => {
+                let mut ce = CommandError::new(
+                    Kind::Lock,
+                    format!(
+                        "another deployment holds the lock on this database; gave up after {}s",
+                        timeout.as_secs()
+                    ),
+                );
+                if let Some(h) = holder {
+                    ce.causes.push(format!("held by {h}"));
+                }
+                ce.hints
+                    .push("wait for it to finish, or raise --lock-timeout".into());
+                ce
+            }
+            ExecError::Moved => CommandError::new(Kind::Refused, e.to_string())
+                .hint("run the command again to see the new plan"),
+            ExecError::Refused(problems) => {
+                CommandError::refused("the plan cannot be carried out", problems)
+            }
+            ExecError::Source(s) => s.into(),
+            ExecError::Gather(g) => g.into(),
+            ExecError::Ledger(l) => l.into(),
+            ExecError::Db { .. } => {
+                let mut ce = CommandError::new(Kind::Failure, format!("{e}; nothing was changed"));
+                ce.causes = chain(&e);
+                ce
+            }
+        }
+    }
+}
+
+impl From<crate::config::ToolConfigError> for CommandError {
+    fn from(e: crate::config::ToolConfigError) -> Self {
+        CommandError::new(Kind::Usage, e.to_string())
+            .hint("fix git-migrate.yaml (see docs/configuration.md)")
+    }
+}

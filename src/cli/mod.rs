@@ -1,0 +1,239 @@
+//! The command layer: argument parsing, one module per command, rendering, errors → exit codes.
+//! Only this module prints.
+
+mod demo;
+mod deploy;
+pub mod error;
+mod log;
+mod render;
+mod status;
+pub mod ui;
+
+use crate::config::ToolConfig;
+use crate::db::DbTarget;
+use crate::ledger::Ledger;
+use crate::source::{Repo, Source};
+use clap::{Args, Parser, Subcommand};
+use error::{CommandError, Kind};
+use std::path::PathBuf;
+use ui::Ui;
+
+/// Version a PostgreSQL schema and its Hasura metadata by git commit.
+///
+/// Reads migrations and metadata straight from git objects, plans the difference with the
+/// database, and applies it in one transaction.
+///
+/// Exit codes: 0 ok; 1 drift (status --exit-code); 2 usage or configuration error;
+/// 3 plan refused; 4 database or git failure (nothing changed); 5 lock not acquired in time.
+#[derive(Parser, Debug)]
+#[command(
+    name = "git-migrate",
+    bin_name = "git migrate",
+    version,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Run as if started in PATH (like git -C).
+    #[arg(short = 'C', global = true, value_name = "PATH")]
+    pub dir: Option<PathBuf>,
+    /// Project folder (holding config.yaml) inside the repository; default: auto-detect.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<String>,
+    /// Database URL (postgresql://… or key=value). Default: $DATABASE_URL, then PG* variables.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Tool configuration file (default: git-migrate.yaml at the repository root).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// One JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to use colours.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+    /// Print less.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show which commit the database is at and how it differs from REV (default HEAD)
+    Status(status::StatusArgs),
+    /// Show the plan to reach REV without changing anything
+    Plan(deploy::PlanArgs),
+    /// Move the database to REV (forward or backward) in one transaction
+    Deploy(deploy::DeployArgs),
+    /// Put the database back to REV by reverting only (no REV: before the last deployment)
+    Rollback(deploy::RollbackArgs),
+    /// Show the deployment history
+    Log(log::LogArgs),
+    /// A self-contained tour: sample repository + throwaway Postgres, deploy, rollback, status
+    Demo(demo::DemoArgs),
+}
+
+/// Where to read the target from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// Read the project from the index instead of a commit.
+    #[arg(long, conflicts_with = "worktree")]
+    pub staged: bool,
+    /// Read the project from the working tree (recorded as dirty in the ledger).
+    #[arg(long)]
+    pub worktree: bool,
+}
+
+impl SourceArgs {
+    fn source(&self, rev: Option<&str>) -> Result<Source, CommandError> {
+        if (self.staged || self.worktree) && rev.is_some() {
+            return Err(CommandError::new(
+                Kind::Usage,
+                "give either a revision or --staged/--worktree, not both",
+            ));
+        }
+        Ok(if self.staged {
+            Source::Staged
+        } else if self.worktree {
+            Source::Worktree
+        } else {
+            Source::Rev(rev.unwrap_or("HEAD").to_string())
+        })
+    }
+}
+
+/// What every command needs: the repository, config, output, the database target.
+pub struct Ctx {
+    /// Output.
+    pub ui: Ui,
+    /// The repository.
+    pub repo: Repo,
+    /// Tool config.
+    pub config: ToolConfig,
+    /// Global flags.
+    pub cli_project: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Ctx {
+    /// The project folder override (`--project`, then git-migrate.yaml).
+    pub fn project_dir(&self) -> Option<String> {
+        self.cli_project
+            .clone()
+            .or_else(|| self.config.project.clone())
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(&self.config.ledger_schema)
+    }
+
+    /// The database to talk to: `--database-url` > `DATABASE_URL` > libpq variables.
+    pub fn db_target(&self) -> Result<DbTarget, CommandError> {
+        let t = if let Some(u) = &self.database_url {
+            DbTarget::from_url(u)
+        } else if let Some(u) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            DbTarget::from_url(&u)
+        } else if let Some(t) = DbTarget::from_pg_env(|k| std::env::var(k).ok()) {
+            t
+        } else {
+            return Err(CommandError::new(Kind::Usage, "no database given")
+                .hint("pass --database-url postgresql://user@host/db, or set DATABASE_URL or PGHOST/PGDATABASE"));
+        };
+        if let Some(p) = t.password() {
+            ui::register_secret(p);
+        }
+        Ok(t)
+    }
+
+    /// Connects.
+    pub fn connect(&self) -> Result<(DbTarget, postgres::Client), CommandError> {
+        let t = self.db_target()?;
+        let c = t.connect().map_err(|e| {
+            let mut ce = CommandError::new(Kind::Failure, e.to_string());
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                ce.causes.push(crate::db::describe_pg_error_any(s));
+                src = s.source();
+            }
+            ce.hints.push(
+                "check that the server is running and the URL, user and password are right".into(),
+            );
+            ce
+        })?;
+        Ok((t, c))
+    }
+}
+
+fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
+    if let Command::Demo(args) = &cli.command {
+        return demo::cmd_demo(&ui, args, cli.database_url.as_deref());
+    }
+    if let Some(u) = &cli.database_url {
+        if let Some(p) = DbTarget::from_url(u).password() {
+            ui::register_secret(p);
+        }
+    }
+    let start = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let repo = Repo::open(&start)?;
+    let config = ToolConfig::load(&repo, cli.config.as_deref())?;
+    let ctx = Ctx {
+        ui,
+        repo,
+        config,
+        cli_project: cli.project.clone(),
+        database_url: cli.database_url.clone(),
+        json: cli.json,
+    };
+    match &cli.command {
+        Command::Status(a) => status::cmd_status(&ctx, a),
+        Command::Plan(a) => deploy::cmd_plan(&ctx, a),
+        Command::Deploy(a) => deploy::cmd_deploy(&ctx, a),
+        Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
+        Command::Log(a) => log::cmd_log(&ctx, a),
+        Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+/// Parses arguments, runs the command, maps the result to an exit code.
+pub fn main() -> std::process::ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "error: internal error (a bug in git-migrate): {}",
+            ui::scrub(&info.to_string())
+        );
+    }));
+    let cli = Cli::parse();
+    let ui = Ui::new(&cli.color, cli.quiet, cli.verbose);
+    let json = cli.json;
+    match run(cli, ui.clone()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if json && e.kind != Kind::Findings {
+                let doc = serde_json::json!({
+                    "error": {
+                        "message": e.message,
+                        "causes": e.causes,
+                        "hints": e.hints,
+                        "exit_code": e.kind as u8,
+                        "problems": e.problems,
+                    }
+                });
+                ui.out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            if e.kind != Kind::Findings || !e.message.is_empty() {
+                ui.error(&e);
+            }
+            std::process::ExitCode::from(e.kind as u8)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Rendering plans, states and histories as text (pure: values in, strings out).
+
+use crate::plan::{Plan, Problem, Step};
+use crate::source::{short, Repo};
+
+/// "v1.4.0 (1a2b3c4d5e)" when tagged, "v1.4.0-3-g1a2b3c4 (1a2b3c4d5e)" near a tag, else the id.
+pub fn describe_commit(repo: &Repo, commit: &str) -> String {
+    let Ok(oid) = git2::Oid::from_str(commit) else {
+        return short(commit);
+    };
+    let tags = repo.tags_at(oid);
+    if !tags.is_empty() {
+        return format!("{} ({})", tags.join(", "), short(commit));
+    }
+    let described = repo.git().find_commit(oid).ok().and_then(|c| {
+        let mut o = git2::DescribeOptions::new();
+        o.describe_tags();
+        c.as_object()
+            .describe(&o)
+            .ok()
+            .and_then(|d| d.format(None).ok())
+    });
+    match described {
+        Some(d) => format!("{d} ({})", short(commit)),
+        None if repo.has_commit(commit) => short(commit),
+        None => format!("{} (not in this repository)", short(commit)),
+    }
+}
+
+/// Lines describing a plan.
+pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let to = match &plan.to_commit {
+        Some(c) => {
+            let mut s = format!("{} = {}", plan.target_ref, describe_commit(repo, c));
+            if let Some(summary) = git2::Oid::from_str(c).ok().and_then(|o| repo.summary(o)) {
+                s.push_str(&format!(" \"{summary}\""));
+            }
+            if plan.dirty {
+                s.push_str(" + uncommitted changes");
+            }
+            s
+        }
+        None => plan.target_ref.clone(),
+    };
+    let from = match &plan.from_commit {
+        Some(c) => describe_commit(repo, c),
+        None => "nothing deployed yet".into(),
+    };
+    let verb = match plan.mode {
+        crate::plan::Mode::Deploy => "deploy",
+        crate::plan::Mode::Rollback => "rollback",
+    };
+    out.push(format!("Plan: {verb} to {to}"));
+    out.push(format!("  database is at {from}"));
+    for step in &plan.steps {
+        match step {
+            Step::Revert {
+                version,
+                name,
+                down,
+                noop,
+                sql,
+                ..
+            } => {
+                out.push(format!(
+                    "  revert  {version}_{name}  (down from {down}{})",
+                    if *noop {
+                        "; empty: recorded without running"
+                    } else {
+                        ""
+                    }
+                ));
+                if show_sql {
+                    out.extend(sql.lines().map(|l| format!("          | {l}")));
+                }
+            }
+            Step::Apply {
+                version,
+                name,
+                out_of_order,
+                ..
+            } => {
+                let note = out_of_order
+                    .as_ref()
+                    .map(|n| format!("  ({n})"))
+                    .unwrap_or_default();
+                out.push(format!("  apply   {version}_{name}{note}"));
+            }
+        }
+    }
+    if let Some(m) = &plan.metadata {
+        out.push(format!("  metadata: {} change(s)", m.changes.len().max(1)));
+        for c in &m.changes {
+            out.push(format!("    {c}"));
+        }
+    }
+    let n = plan.steps.len();
+    if plan.is_noop() {
+        out.push("  nothing to change".into());
+    } else {
+        out.push(format!(
+            "  {n} migration step(s){}, in one transaction",
+            if plan.metadata.is_some() {
+                " and a metadata update"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
+
+/// Lines describing planning problems.
+pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in problems {
+        out.push(format!("  ✗ {}", p.message));
+        for c in &p.causes {
+            out.push(format!("      {c}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! Terminal output: stdout for results, stderr for diagnostics, colours via `console`, and a
+//! scrubber that keeps every registered secret out of everything printed.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a secret (a password) that must never be printed.
+pub fn register_secret(s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    let mut g = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if !g.iter().any(|x| x == s) {
+        g.push(s.to_string());
+    }
+}
+
+/// Replaces every registered secret in `text` with `***`.
+pub fn scrub(text: &str) -> String {
+    let g = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for s in g.iter() {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
+}
+
+/// Output settings.
+#[derive(Clone, Debug)]
+pub struct Ui {
+    /// `-q`.
+    pub quiet: bool,
+    /// `-v` count.
+    pub verbose: u8,
+    /// Colours on stdout.
+    pub color: bool,
+    /// Colours on stderr.
+    pub color_err: bool,
+}
+
+impl Ui {
+    /// From flags (`--color auto|always|never`, `NO_COLOR`).
+    pub fn new(color: &str, quiet: bool, verbose: u8) -> Ui {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let (c, ce) = match color {
+            "always" => (true, true),
+            "never" => (false, false),
+            _ => (
+                !no_color && console::Term::stdout().is_term(),
+                !no_color && console::Term::stderr().is_term(),
+            ),
+        };
+        Ui {
+            quiet,
+            verbose,
+            color: c,
+            color_err: ce,
+        }
+    }
+
+    /// Prints a line to stdout.
+    pub fn out(&self, line: &str) {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{}", scrub(line));
+    }
+
+    /// Prints a line to stderr unless quiet.
+    pub fn info(&self, line: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{}", scrub(line));
+        }
+    }
+
+    /// Prints a warning to stderr.
+    pub fn warn(&self, line: &str) {
+        let label = self.paint_err("warning:", console::Style::new().yellow().bold());
+        let _ = writeln!(std::io::stderr().lock(), "{label} {}", scrub(line));
+    }
+
+    /// Styles text for stdout.
+    pub fn paint(&self, s: &str, style: console::Style) -> String {
+        if self.color {
+            style.force_styling(true).apply_to(s).to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// Styles text for stderr.
+    pub fn paint_err(&self, s: &str, style: console::Style) -> String {
+        if self.color_err {
+            style.force_styling(true).apply_to(s).to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// Prints a command error.
+    pub fn error(&self, e: &super::error::CommandError) {
+        let mut err = std::io::stderr().lock();
+        let red = self.paint_err("error:", console::Style::new().red().bold());
+        let _ = writeln!(err, "{red} {}", scrub(&e.message));
+        for c in &e.causes {
+            let _ = writeln!(err, "caused by: {}", scrub(c));
+        }
+        for h in &e.hints {
+            let hint = self.paint_err("hint:", console::Style::new().cyan());
+            let _ = writeln!(err, "{hint} {}", scrub(h));
+        }
+    }
+
+    /// Asks a yes/no question on the terminal; `None` when there is no terminal.
+    pub fn confirm(&self, question: &str) -> Option<bool> {
+        let term = console::Term::stderr();
+        if !term.is_term() || !console::Term::stdout().is_term() {
+            return None;
+        }
+        let _ = write!(std::io::stderr(), "{} [y/N] ", scrub(question));
+        let line = term.read_line().ok()?;
+        Some(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    }
+}

@@ -1,0 +1,431 @@
+//! Running a plan: one transaction for down SQL, up SQL, ledger rows, metadata and the
+//! deployment row, under a transaction-scoped advisory lock, re-planned after the lock.
+
+use crate::gather::{self, GatherError, GatherOptions, Planned, TargetProject};
+use crate::ledger::{quote_literal, DeploymentRecord, Ledger, LedgerError, LedgerRow};
+use crate::metadata::sha256_hex;
+use crate::plan::{Plan, PlanOptions, Problem, Step};
+use crate::project::Version;
+use crate::source::{Repo, SourceError};
+use postgres::{Client, SimpleQueryMessage};
+use std::time::Duration;
+
+/// Who holds the deploy lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockHolder {
+    /// Backend pid.
+    pub pid: i32,
+    /// Its application_name.
+    pub application_name: String,
+    /// Its user.
+    pub user: String,
+    /// Since when its transaction runs.
+    pub since: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} ({}, user {}, since {})",
+            self.pid,
+            if self.application_name.is_empty() {
+                "no application_name"
+            } else {
+                &self.application_name
+            },
+            self.user,
+            self.since
+        )
+    }
+}
+
+/// Where and how a migration's SQL failed.
+#[derive(Debug)]
+pub struct MigrationFailure {
+    /// "up" or "down".
+    pub direction: &'static str,
+    /// `<version>_<name>`.
+    pub label: String,
+    /// Version.
+    pub version: Version,
+    /// The file (path @ commit, or the ledger copy).
+    pub file: String,
+    /// Server message.
+    pub message: String,
+    /// SQLSTATE.
+    pub code: String,
+    /// 1-based line and column in the file, when the server gave a position.
+    pub position: Option<(usize, usize)>,
+    /// That line's text.
+    pub line_text: Option<String>,
+    /// Server detail / hint / context.
+    pub extra: Vec<String>,
+}
+
+/// Failures while executing.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// A migration's SQL failed.
+    #[error("{} of migration {} failed: {}", .0.direction, .0.label, .0.message)]
+    Migration(Box<MigrationFailure>),
+    /// The lock was not acquired in time.
+    #[error(
+        "another deployment holds the lock on this database and did not finish within {timeout:?}"
+    )]
+    LockTimeout {
+        /// The wait.
+        timeout: Duration,
+        /// Who holds it.
+        holder: Option<LockHolder>,
+    },
+    /// The database changed between printing the plan and taking the lock.
+    #[error("the database moved while waiting for the lock: another deployment ran, so the confirmed plan is stale")]
+    Moved,
+    /// After the lock the plan has problems.
+    #[error("the plan cannot be carried out")]
+    Refused(Vec<Problem>),
+    /// Reading git.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Gathering facts.
+    #[error(transparent)]
+    Gather(#[from] GatherError),
+    /// Ledger.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Any other database failure.
+    #[error("{what}: {}", crate::db::describe_pg_error(.source))]
+    Db {
+        /// What we were doing.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: postgres::Error,
+    },
+}
+
+fn db(what: &'static str) -> impl FnOnce(postgres::Error) -> ExecError {
+    move |source| ExecError::Db { what, source }
+}
+
+/// Progress reported while executing.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Waiting for another deployment.
+    Waiting(Option<&'a LockHolder>),
+    /// A step starts.
+    Step(&'a Step),
+    /// Another deployment reached the target while we waited.
+    AlreadyThere,
+}
+
+/// Execution options.
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    /// How long to wait for the lock.
+    pub lock_timeout: Duration,
+    /// `lock_timeout` for the migrations' own statements.
+    pub statement_lock_timeout: Option<Duration>,
+    /// `statement_timeout` for the migrations.
+    pub statement_timeout: Option<Duration>,
+    /// SQL run once before the first migration of a fresh database (Hasura's pgcrypto).
+    pub prelude: Option<String>,
+    /// deploy | rollback.
+    pub kind: &'static str,
+    /// Who runs it.
+    pub actor: String,
+}
+
+/// The result of a successful execution.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The plan that ran (re-computed under the lock).
+    pub plan: Plan,
+    /// Deployment id (None when nothing needed doing).
+    pub deployment_id: Option<i64>,
+}
+
+fn pg_ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// Executes `confirmed` against the database in one transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn execute(
+    client: &mut Client,
+    repo: &Repo,
+    ledger: &Ledger,
+    target: &TargetProject,
+    confirmed: &Plan,
+    plan_options: PlanOptions,
+    gather_options: &GatherOptions,
+    options: &ExecOptions,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Outcome, ExecError> {
+    let mut tx = client
+        .transaction()
+        .map_err(db("starting the transaction"))?;
+
+    // Lock: try first; then wait with a bounded lock_timeout, naming the holder.
+    let key = ledger.lock_key();
+    let got = first_bool(
+        tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
+            .map_err(db("taking the deploy lock"))?,
+    );
+    if !got {
+        let holder = lock_holder(&mut tx, key);
+        on_event(Event::Waiting(holder.as_ref()));
+        let wait = tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({key}); SET LOCAL lock_timeout = 0",
+            quote_literal(&pg_ms(options.lock_timeout))
+        ));
+        if let Err(e) = wait {
+            if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                return Err(ExecError::LockTimeout {
+                    timeout: options.lock_timeout,
+                    holder,
+                });
+            }
+            return Err(db("waiting for the deploy lock")(e));
+        }
+    }
+
+    // Re-read and re-plan under the lock.
+    let state = ledger.read(&mut tx)?;
+    let Planned {
+        plan,
+        snapshot,
+        metadata_sha256,
+        metadata_tree,
+    } = gather::plan_for(
+        repo,
+        &mut tx,
+        ledger,
+        target,
+        &state,
+        plan_options,
+        gather_options,
+    )?;
+    let plan = plan.map_err(ExecError::Refused)?;
+    if !plan.same_work(confirmed) {
+        if plan.is_noop() && plan.to_commit == state.live.deployed_commit {
+            on_event(Event::AlreadyThere);
+            return Ok(Outcome {
+                plan,
+                deployment_id: None,
+            });
+        }
+        return Err(ExecError::Moved);
+    }
+    if !state.live.ledger_exists {
+        ledger.ensure(&mut tx)?;
+    }
+    let mut settings = Vec::new();
+    if let Some(t) = options.statement_timeout {
+        settings.push(format!(
+            "SET LOCAL statement_timeout = {}",
+            quote_literal(&pg_ms(t))
+        ));
+    }
+    if let Some(t) = options.statement_lock_timeout {
+        settings.push(format!(
+            "SET LOCAL lock_timeout = {}",
+            quote_literal(&pg_ms(t))
+        ));
+    }
+    if !settings.is_empty() {
+        tx.batch_execute(&settings.join("; "))
+            .map_err(db("setting timeouts"))?;
+    }
+
+    let fresh = state.live.applied.is_empty() && state.last.is_none();
+    let mut prelude_done = !fresh;
+    let project = target.project.as_ref();
+    let at = project.map(|p| p.at()).unwrap_or_default();
+    let mut rows = Vec::new();
+    for step in &plan.steps {
+        on_event(Event::Step(step));
+        match step {
+            Step::Revert {
+                version,
+                name,
+                down,
+                noop,
+                sql,
+                ..
+            } => {
+                if *noop {
+                    continue;
+                }
+                tx.batch_execute(sql).map_err(|e| {
+                    migration_error(e, "down", *version, name, &down.to_string(), sql)
+                })?;
+            }
+            Step::Apply {
+                version,
+                name,
+                up_path,
+                up_blob,
+                down,
+                ..
+            } => {
+                let p = project.expect("apply steps come from a project");
+                let up = repo.read(&p.tree, up_path, Some(up_blob))?;
+                let up_sha256 = sha256_hex(&up);
+                let up_text = utf8(up, up_path, &at)?;
+                let (down_sha256, down_sql, down_blob) = match down {
+                    Some((path, blob)) => {
+                        let bytes = repo.read(&p.tree, path, Some(blob))?;
+                        let sha = sha256_hex(&bytes);
+                        let text = String::from_utf8(bytes).ok();
+                        (Some(sha), text, Some(blob.clone()))
+                    }
+                    None => (None, None, None),
+                };
+                if !prelude_done {
+                    prelude_done = true;
+                    if let Some(pre) = &options.prelude {
+                        tx.batch_execute(pre).map_err(|e| {
+                            migration_error(e, "prelude", *version, "prelude", "prelude_sql", pre)
+                        })?;
+                    }
+                }
+                tx.batch_execute(&up_text).map_err(|e| {
+                    migration_error(
+                        e,
+                        "up",
+                        *version,
+                        name,
+                        &format!("{up_path} @ {at}"),
+                        &up_text,
+                    )
+                })?;
+                rows.push(LedgerRow {
+                    version: *version,
+                    name: name.clone(),
+                    up_sha256,
+                    up_blob: if p.tree.is_dirty() {
+                        None
+                    } else {
+                        Some(up_blob.clone())
+                    },
+                    down_sha256,
+                    down_sql,
+                    down_blob,
+                });
+            }
+        }
+    }
+
+    let record = DeploymentRecord {
+        kind: options.kind.to_string(),
+        target_ref: plan.target_ref.clone(),
+        from_commit: state.live.deployed_commit.clone(),
+        to_commit: plan.to_commit.clone(),
+        dirty: plan.dirty,
+        reverted: plan.reverted(),
+        applied: plan.applied(),
+        rows,
+        metadata_sha256,
+        metadata_tree: if plan.dirty { None } else { metadata_tree },
+        snapshot,
+        plan: serde_json::to_value(&plan).unwrap_or_default(),
+        actor: options.actor.clone(),
+    };
+    let id = ledger.record(&mut tx, &record, state.hasura_schema_migrations)?;
+    tx.commit().map_err(db("committing"))?;
+    Ok(Outcome {
+        plan,
+        deployment_id: Some(id),
+    })
+}
+
+fn utf8(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
+    String::from_utf8(bytes).map_err(|e| SourceError::Read {
+        path: path.to_string(),
+        at: at.to_string(),
+        source: format!("not valid UTF-8 ({e}); SQL files must be UTF-8").into(),
+    })
+}
+
+fn first_bool(msgs: Vec<SimpleQueryMessage>) -> bool {
+    msgs.iter().any(|m| match m {
+        SimpleQueryMessage::Row(r) => r.get(0) == Some("t"),
+        _ => false,
+    })
+}
+
+fn lock_holder(tx: &mut postgres::Transaction<'_>, key: i64) -> Option<LockHolder> {
+    let classid = (key >> 32) as u32;
+    let objid = (key & 0xffff_ffff) as u32;
+    let sql = format!(
+        "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), \
+         coalesce(to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {classid} AND l.objid = {objid} AND l.objsubid = 1 \
+         LIMIT 1"
+    );
+    let msgs = tx.simple_query(&sql).ok()?;
+    msgs.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => Some(LockHolder {
+            pid: r.get(0)?.parse().ok()?,
+            application_name: r.get(1)?.to_string(),
+            user: r.get(2)?.to_string(),
+            since: r.get(3)?.to_string(),
+        }),
+        _ => None,
+    })
+}
+
+fn migration_error(
+    e: postgres::Error,
+    direction: &'static str,
+    version: Version,
+    name: &str,
+    file: &str,
+    sql: &str,
+) -> ExecError {
+    let label = format!("{version}_{name}");
+    let Some(dbe) = e.as_db_error() else {
+        return ExecError::Migration(Box::new(MigrationFailure {
+            direction,
+            label,
+            version,
+            file: file.to_string(),
+            message: crate::db::describe_pg_error(&e),
+            code: String::new(),
+            position: None,
+            line_text: None,
+            extra: vec![],
+        }));
+    };
+    let position = match dbe.position() {
+        Some(postgres::error::ErrorPosition::Original(p)) => {
+            Some(crate::project::sql::line_col(sql, *p as usize))
+        }
+        _ => None,
+    };
+    let line_text = position.and_then(|(l, _)| sql.lines().nth(l - 1).map(str::to_string));
+    let mut extra = Vec::new();
+    if let Some(d) = dbe.detail() {
+        extra.push(format!("detail: {d}"));
+    }
+    if let Some(h) = dbe.hint() {
+        extra.push(format!("server hint: {h}"));
+    }
+    if let Some(w) = dbe.where_() {
+        extra.push(format!("context: {w}"));
+    }
+    ExecError::Migration(Box::new(MigrationFailure {
+        direction,
+        label,
+        version,
+        file: file.to_string(),
+        message: dbe.message().to_string(),
+        code: dbe.code().code().to_string(),
+        position,
+        line_text,
+        extra,
+    }))
+}

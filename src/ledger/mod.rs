@@ -1,0 +1,519 @@
+//! The ledger: git-migrate's tables in the target database (design §5.1), the advisory lock,
+//! and Hasura's `hdb_catalog.schema_migrations` kept in step when it exists.
+//!
+//! Read commands never create anything; the schema is created inside the first mutating
+//! transaction. Every write uses bound parameters.
+
+use crate::plan::{AppliedMigration, LiveState};
+use crate::project::Version;
+use postgres::types::Type;
+use postgres::{GenericClient, SimpleQueryMessage};
+use serde::Serialize;
+
+/// The ledger's own format version.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Errors talking to the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A query failed.
+    #[error("{what}: {}", crate::db::describe_pg_error(.source))]
+    Query {
+        /// What we were doing.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The ledger holds something we cannot read (edited by hand?).
+    #[error("the ledger table {table} holds an unexpected value: {detail}")]
+    Corrupt {
+        /// Table.
+        table: String,
+        /// What.
+        detail: String,
+    },
+    /// The ledger was written by a newer git-migrate.
+    #[error("the ledger in schema {schema} has format version {found}; this git-migrate understands up to {SCHEMA_VERSION}")]
+    TooNew {
+        /// Schema.
+        schema: String,
+        /// Version found.
+        found: i32,
+    },
+}
+
+fn q(what: &'static str) -> impl FnOnce(postgres::Error) -> LedgerError {
+    move |source| LedgerError::Query { what, source }
+}
+
+/// The last successful deployment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeploymentSummary {
+    /// Id.
+    pub id: i64,
+    /// deploy, rollback, …
+    pub kind: String,
+    /// As typed.
+    pub target_ref: Option<String>,
+    /// From commit.
+    pub from_commit: Option<String>,
+    /// To commit.
+    pub to_commit: Option<String>,
+    /// Started at (text as the server renders it).
+    pub started_at: String,
+    /// Who.
+    pub actor: Option<String>,
+    /// Worktree dirty.
+    pub worktree_dirty: bool,
+    /// Versions reverted.
+    pub reverted: Vec<Version>,
+    /// Versions applied.
+    pub applied: Vec<Version>,
+    /// ok / failed / partial.
+    pub status: String,
+}
+
+/// Everything read from the database in one go.
+#[derive(Clone, Debug, Default)]
+pub struct DbState {
+    /// The planner's view.
+    pub live: LiveState,
+    /// The last successful deployment.
+    pub last: Option<DeploymentSummary>,
+    /// Whether Hasura's `hdb_catalog.schema_migrations` exists.
+    pub hasura_schema_migrations: bool,
+}
+
+/// The ledger in a given schema.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    schema: String,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger {
+            schema: "git_migrate".into(),
+        }
+    }
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn parse_bool(s: Option<&str>) -> bool {
+    matches!(s, Some("t") | Some("true"))
+}
+
+fn parse_array(s: Option<&str>) -> Vec<Version> {
+    s.unwrap_or("{}")
+        .trim_matches(|c| c == '{' || c == '}')
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect()
+}
+
+impl Ledger {
+    /// A ledger in `schema`.
+    pub fn new(schema: &str) -> Ledger {
+        Ledger {
+            schema: schema.to_string(),
+        }
+    }
+
+    /// The schema name.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn t(&self, table: &str) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(table))
+    }
+
+    /// The advisory lock key: stable per ledger schema.
+    pub fn lock_key(&self) -> i64 {
+        let h = crate::metadata::sha256_hex(format!("git-migrate:{}", self.schema).as_bytes());
+        i64::from_str_radix(&h[7..22], 16).unwrap_or(0x6769_746d_6967)
+    }
+
+    /// Reads the live state in two round trips (existence check, then all ledger rows,
+    /// the metadata row and the last deployment in one simple query). Creates nothing.
+    pub fn read(&self, c: &mut impl GenericClient) -> Result<DbState, LedgerError> {
+        let sql = format!(
+            "SELECT to_regclass({}) IS NOT NULL, to_regclass('hdb_catalog.schema_migrations') IS NOT NULL, \
+             to_regclass({}) IS NOT NULL",
+            quote_literal(&self.t("migrations")),
+            quote_literal(&self.t("schema_version"))
+        );
+        let rows = c.simple_query(&sql).map_err(q("checking for the ledger"))?;
+        let first = rows.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        });
+        let (exists, hasura, has_version) = match first {
+            Some(r) => (
+                parse_bool(r.get(0)),
+                parse_bool(r.get(1)),
+                parse_bool(r.get(2)),
+            ),
+            None => (false, false, false),
+        };
+        let mut state = DbState {
+            hasura_schema_migrations: hasura,
+            ..Default::default()
+        };
+        if !exists {
+            return Ok(state);
+        }
+        state.live.ledger_exists = true;
+        let sql = format!(
+            "SELECT version, name, up_sha256, up_blob, applied_commit, down_sql IS NOT NULL, dirty FROM {m} ORDER BY version;\n\
+             SELECT sha256, tree_id, commit FROM {md} WHERE id = 1;\n\
+             SELECT id, kind, target_ref, from_commit, to_commit, started_at, actor, worktree_dirty, reverted, applied, status \
+               FROM {d} WHERE status = 'ok' ORDER BY id DESC LIMIT 1;\n\
+             SELECT {v}",
+            m = self.t("migrations"),
+            md = self.t("metadata"),
+            d = self.t("deployments"),
+            v = if has_version {
+                format!("max(version) FROM {}", self.t("schema_version"))
+            } else {
+                "NULL".into()
+            }
+        );
+        let msgs = c.simple_query(&sql).map_err(q("reading the ledger"))?;
+        let mut part = 0;
+        for m in &msgs {
+            match m {
+                SimpleQueryMessage::CommandComplete(_) => part += 1,
+                SimpleQueryMessage::Row(r) => match part {
+                    0 => {
+                        let version: Version =
+                            r.get(0).and_then(|v| v.parse().ok()).ok_or_else(|| {
+                                LedgerError::Corrupt {
+                                    table: self.t("migrations"),
+                                    detail: "a row without a version".into(),
+                                }
+                            })?;
+                        state.live.applied.insert(
+                            version,
+                            AppliedMigration {
+                                version,
+                                name: r.get(1).unwrap_or_default().to_string(),
+                                up_sha256: r.get(2).unwrap_or_default().to_string(),
+                                up_blob: r.get(3).map(str::to_string),
+                                applied_commit: r.get(4).map(str::to_string),
+                                has_down_sql: parse_bool(r.get(5)),
+                                dirty: parse_bool(r.get(6)),
+                            },
+                        );
+                    }
+                    1 => {
+                        state.live.metadata_sha256 = r.get(0).map(str::to_string);
+                        state.live.metadata_tree = r.get(1).map(str::to_string);
+                    }
+                    2 => {
+                        let d = DeploymentSummary {
+                            id: r.get(0).and_then(|v| v.parse().ok()).unwrap_or_default(),
+                            kind: r.get(1).unwrap_or_default().to_string(),
+                            target_ref: r.get(2).map(str::to_string),
+                            from_commit: r.get(3).map(str::to_string),
+                            to_commit: r.get(4).map(str::to_string),
+                            started_at: r.get(5).unwrap_or_default().to_string(),
+                            actor: r.get(6).map(str::to_string),
+                            worktree_dirty: parse_bool(r.get(7)),
+                            reverted: parse_array(r.get(8)),
+                            applied: parse_array(r.get(9)),
+                            status: r.get(10).unwrap_or_default().to_string(),
+                        };
+                        state.live.deployed_commit = d.to_commit.clone();
+                        state.live.deployed_dirty = d.worktree_dirty;
+                        state.last = Some(d);
+                    }
+                    3 => {
+                        if let Some(found) = r.get(0).and_then(|v| v.parse::<i32>().ok()) {
+                            if found > SCHEMA_VERSION {
+                                return Err(LedgerError::TooNew {
+                                    schema: self.schema.clone(),
+                                    found,
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    /// Creates the ledger schema and tables if missing (inside the caller's transaction).
+    pub fn ensure(&self, c: &mut impl GenericClient) -> Result<(), LedgerError> {
+        let s = quote_ident(&self.schema);
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {sv} (version int NOT NULL, installed_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS {m} (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  database text NOT NULL DEFAULT 'default',
+  up_sha256 text NOT NULL,
+  down_sha256 text,
+  down_sql text,
+  up_blob text,
+  down_blob text,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT current_user,
+  applied_commit text,
+  deployment_id bigint,
+  dirty boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS {d} (
+  id bigserial PRIMARY KEY,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  actor text,
+  tool_version text,
+  kind text NOT NULL CHECK (kind IN ('deploy','rollback','apply','metadata','adopt','repair')),
+  target_ref text,
+  from_commit text,
+  to_commit text,
+  worktree_dirty boolean NOT NULL DEFAULT false,
+  reverted bigint[] NOT NULL DEFAULT '{{}}',
+  applied bigint[] NOT NULL DEFAULT '{{}}',
+  metadata_sha256 text,
+  status text NOT NULL CHECK (status IN ('ok','failed','partial')),
+  plan jsonb
+);
+CREATE TABLE IF NOT EXISTS {md} (
+  id int PRIMARY KEY CHECK (id = 1),
+  snapshot jsonb NOT NULL,
+  sha256 text NOT NULL,
+  tree_id text,
+  commit text,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM {sv});",
+            sv = self.t("schema_version"),
+            m = self.t("migrations"),
+            d = self.t("deployments"),
+            md = self.t("metadata"),
+        );
+        c.batch_execute(&sql).map_err(q("creating the ledger"))
+    }
+
+    /// Reads the stored down SQL of applied versions (fallback when their commit is gone).
+    pub fn stored_downs(
+        &self,
+        c: &mut impl GenericClient,
+        versions: &[Version],
+    ) -> Result<Vec<(Version, Option<String>)>, LedgerError> {
+        if versions.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "SELECT version, down_sql FROM {} WHERE version = ANY($1)",
+            self.t("migrations")
+        );
+        let rows = c
+            .query_typed(&sql, &[(&versions, Type::INT8_ARRAY)])
+            .map_err(q("reading stored down SQL"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Reads the live metadata snapshot, if any.
+    pub fn metadata_snapshot(
+        &self,
+        c: &mut impl GenericClient,
+    ) -> Result<Option<serde_json::Value>, LedgerError> {
+        let sql = format!(
+            "SELECT snapshot::text FROM {} WHERE id = 1",
+            self.t("metadata")
+        );
+        let rows = c
+            .query_typed(&sql, &[])
+            .map_err(q("reading live metadata"))?;
+        match rows.first() {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = r.get(0);
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| LedgerError::Corrupt {
+                        table: self.t("metadata"),
+                        detail: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Recent deployments, newest first.
+    pub fn history(
+        &self,
+        c: &mut impl GenericClient,
+        limit: i64,
+    ) -> Result<Vec<DeploymentSummary>, LedgerError> {
+        let sql = format!(
+            "SELECT id, kind, target_ref, from_commit, to_commit, started_at::text, actor, worktree_dirty, reverted, applied, status \
+             FROM {} ORDER BY id DESC LIMIT $1",
+            self.t("deployments")
+        );
+        let rows = c
+            .query_typed(&sql, &[(&limit, Type::INT8)])
+            .map_err(q("reading deployments"))?;
+        Ok(rows
+            .iter()
+            .map(|r| DeploymentSummary {
+                id: r.get(0),
+                kind: r.get(1),
+                target_ref: r.get(2),
+                from_commit: r.get(3),
+                to_commit: r.get(4),
+                started_at: r.get(5),
+                actor: r.get(6),
+                worktree_dirty: r.get(7),
+                reverted: r.get(8),
+                applied: r.get(9),
+                status: r.get(10),
+            })
+            .collect())
+    }
+
+    /// Writes one deployment: ledger rows deleted and inserted, metadata row, deployment row,
+    /// and Hasura's schema_migrations when present, in a single statement.
+    pub fn record(
+        &self,
+        c: &mut impl GenericClient,
+        rec: &DeploymentRecord,
+        hasura_schema_migrations: bool,
+    ) -> Result<i64, LedgerError> {
+        let versions: Vec<i64> = rec.rows.iter().map(|r| r.version).collect();
+        let names: Vec<&str> = rec.rows.iter().map(|r| r.name.as_str()).collect();
+        let up_sha: Vec<&str> = rec.rows.iter().map(|r| r.up_sha256.as_str()).collect();
+        let up_blob: Vec<Option<&str>> = rec.rows.iter().map(|r| r.up_blob.as_deref()).collect();
+        let down_sha: Vec<Option<&str>> =
+            rec.rows.iter().map(|r| r.down_sha256.as_deref()).collect();
+        let down_sql: Vec<Option<&str>> = rec.rows.iter().map(|r| r.down_sql.as_deref()).collect();
+        let down_blob: Vec<Option<&str>> =
+            rec.rows.iter().map(|r| r.down_blob.as_deref()).collect();
+        let hasura = if hasura_schema_migrations {
+            ",
+ hdel AS (DELETE FROM hdb_catalog.schema_migrations WHERE version = ANY($6)),
+ hins AS (INSERT INTO hdb_catalog.schema_migrations (version, dirty)
+          SELECT v, false FROM unnest($12::bigint[]) AS v
+          ON CONFLICT (version) DO UPDATE SET dirty = false)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "WITH d AS (
+   INSERT INTO {d} (started_at, finished_at, actor, tool_version, kind, target_ref, from_commit, to_commit,
+                    worktree_dirty, reverted, applied, metadata_sha256, status, plan)
+   VALUES (now(), clock_timestamp(), $10, $11, $1, $2, $3, $4, $5, $6, $7, $8, 'ok', $9::jsonb)
+   RETURNING id),
+ del AS (DELETE FROM {m} WHERE version = ANY($6)),
+ ins AS (INSERT INTO {m} (version, name, up_sha256, up_blob, down_sha256, down_sql, down_blob, applied_commit, deployment_id)
+         SELECT u.v, u.n, u.us, u.ub, u.ds, u.dq, u.db, $4, (SELECT id FROM d)
+         FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
+              AS u(v, n, us, ub, ds, dq, db)),
+ md AS (INSERT INTO {md} (id, snapshot, sha256, tree_id, commit, updated_at)
+        SELECT 1, $19::jsonb, $8, $20, $4, now() WHERE $19::text IS NOT NULL
+        ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot, sha256 = EXCLUDED.sha256,
+          tree_id = EXCLUDED.tree_id, commit = EXCLUDED.commit, updated_at = EXCLUDED.updated_at),
+ md2 AS (UPDATE {md} SET tree_id = $20, commit = $4, updated_at = now() WHERE id = 1 AND $19::text IS NULL){hasura}
+SELECT id FROM d",
+            d = self.t("deployments"),
+            m = self.t("migrations"),
+            md = self.t("metadata"),
+        );
+        let plan_json = rec.plan.to_string();
+        let snapshot = rec.snapshot.as_ref().map(|s| s.to_string());
+        let rows = c
+            .query_typed(
+                &sql,
+                &[
+                    (&rec.kind, Type::TEXT),
+                    (&rec.target_ref, Type::TEXT),
+                    (&rec.from_commit, Type::TEXT),
+                    (&rec.to_commit, Type::TEXT),
+                    (&rec.dirty, Type::BOOL),
+                    (&rec.reverted, Type::INT8_ARRAY),
+                    (&rec.applied, Type::INT8_ARRAY),
+                    (&rec.metadata_sha256, Type::TEXT),
+                    (&plan_json, Type::TEXT),
+                    (&rec.actor, Type::TEXT),
+                    (&env!("CARGO_PKG_VERSION"), Type::TEXT),
+                    (&versions, Type::INT8_ARRAY),
+                    (&names, Type::TEXT_ARRAY),
+                    (&up_sha, Type::TEXT_ARRAY),
+                    (&up_blob, Type::TEXT_ARRAY),
+                    (&down_sha, Type::TEXT_ARRAY),
+                    (&down_sql, Type::TEXT_ARRAY),
+                    (&down_blob, Type::TEXT_ARRAY),
+                    (&snapshot, Type::TEXT),
+                    (&rec.metadata_tree, Type::TEXT),
+                ],
+            )
+            .map_err(q("recording the deployment in the ledger"))?;
+        Ok(rows.first().map(|r| r.get(0)).unwrap_or_default())
+    }
+}
+
+/// A ledger row to insert.
+#[derive(Clone, Debug)]
+pub struct LedgerRow {
+    /// Version.
+    pub version: Version,
+    /// Name.
+    pub name: String,
+    /// `sha256:…` of up.sql.
+    pub up_sha256: String,
+    /// Blob id of up.sql.
+    pub up_blob: Option<String>,
+    /// `sha256:…` of down.sql.
+    pub down_sha256: Option<String>,
+    /// down.sql text (the §7.2 fallback).
+    pub down_sql: Option<String>,
+    /// Blob id of down.sql.
+    pub down_blob: Option<String>,
+}
+
+/// Everything one deployment writes.
+#[derive(Clone, Debug)]
+pub struct DeploymentRecord {
+    /// deploy | rollback | …
+    pub kind: String,
+    /// As typed.
+    pub target_ref: String,
+    /// From commit.
+    pub from_commit: Option<String>,
+    /// To commit.
+    pub to_commit: Option<String>,
+    /// Worktree or index source.
+    pub dirty: bool,
+    /// Reverted versions.
+    pub reverted: Vec<Version>,
+    /// Applied versions.
+    pub applied: Vec<Version>,
+    /// Rows to insert.
+    pub rows: Vec<LedgerRow>,
+    /// Canonical hash of the metadata now live.
+    pub metadata_sha256: Option<String>,
+    /// Metadata folder tree id.
+    pub metadata_tree: Option<String>,
+    /// New snapshot, when it was built (None keeps the stored one).
+    pub snapshot: Option<serde_json::Value>,
+    /// The plan, as JSON.
+    pub plan: serde_json::Value,
+    /// Who ran it.
+    pub actor: String,
+}

@@ -1,0 +1,118 @@
+//! Hasura metadata: building the snapshot from a project's metadata folder, normalising it,
+//! hashing it and describing how two snapshots differ.
+
+mod build;
+mod diff;
+
+pub use build::{build_snapshot, MetadataError, MetadataFiles, V2_FILE_NAMES};
+pub use diff::{describe_changes, MetadataChange};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let mut s = String::with_capacity(7 + 64);
+    s.push_str("sha256:");
+    for b in d.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The identity key of an element of an identity-keyed list, if it has one.
+fn identity(list_key: &str, item: &Value) -> Option<String> {
+    let qualified = |v: &Value| -> Option<String> {
+        match v {
+            Value::Object(o) => Some(format!(
+                "{}.{}",
+                o.get("schema").and_then(Value::as_str).unwrap_or("public"),
+                o.get("name").and_then(Value::as_str)?
+            )),
+            Value::String(s) => Some(format!("public.{s}")),
+            _ => None,
+        }
+    };
+    match list_key {
+        "tables" => qualified(item.get("table")?),
+        "functions" => qualified(item.get("function")?),
+        "insert_permissions" | "select_permissions" | "update_permissions"
+        | "delete_permissions" => item.get("role")?.as_str().map(str::to_string),
+        "allowlist" => item.get("collection")?.as_str().map(str::to_string),
+        "sources"
+        | "object_relationships"
+        | "array_relationships"
+        | "event_triggers"
+        | "computed_fields"
+        | "remote_relationships"
+        | "actions"
+        | "remote_schemas"
+        | "cron_triggers"
+        | "query_collections"
+        | "rest_endpoints"
+        | "inherited_roles" => item
+            .get("name")
+            .or_else(|| item.get("role_name"))?
+            .as_str()
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Normalises a snapshot for comparison: keys sorted (serde_json's map is ordered) and
+/// identity-keyed lists sorted by identity, recursively, so order and YAML formatting never
+/// count as a change.
+pub fn normalize(value: &Value) -> Value {
+    fn go(key: &str, v: &Value) -> Value {
+        match v {
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), go(k, v))).collect())
+            }
+            Value::Array(items) => {
+                let mut out: Vec<Value> = items.iter().map(|i| go("", i)).collect();
+                if !out.is_empty() && out.iter().all(|i| identity(key, i).is_some()) {
+                    out.sort_by_key(|i| identity(key, i));
+                }
+                Value::Array(out)
+            }
+            other => other.clone(),
+        }
+    }
+    go("", value)
+}
+
+/// Canonical hash of a snapshot: sha256 of the normalised JSON.
+pub fn snapshot_sha256(value: &Value) -> String {
+    let canonical = serde_json::to_vec(&normalize(value)).expect("JSON values always serialise");
+    sha256_hex(&canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn order_of_identity_lists_does_not_matter() {
+        let a = json!({"version": 2, "tables": [
+            {"table": {"schema": "public", "name": "b"}, "select_permissions": [{"role": "x"}, {"role": "a"}]},
+            {"table": {"schema": "public", "name": "a"}}
+        ]});
+        let b = json!({"tables": [
+            {"table": {"name": "a", "schema": "public"}},
+            {"select_permissions": [{"role": "a"}, {"role": "x"}], "table": {"schema": "public", "name": "b"}}
+        ], "version": 2});
+        assert_eq!(snapshot_sha256(&a), snapshot_sha256(&b));
+        let c = json!({"version": 2, "tables": [{"table": {"schema": "public", "name": "a"}}]});
+        assert_ne!(snapshot_sha256(&a), snapshot_sha256(&c));
+    }
+
+    #[test]
+    fn sha_format() {
+        assert_eq!(
+            sha256_hex(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,988 @@
+//! The planner: a pure function of (target project, live state, facts read for it, policy).
+//!
+//! Planning happens in two pure steps with I/O between them at the edge:
+//! 1. [`candidates`] says what the edge must look up (which downs, which checksums, which
+//!    out-of-order versions) so that it reads only the blobs the plan needs;
+//! 2. [`plan`] turns target + live state + those [`Facts`] into a [`Plan`] or *every* problem.
+//!
+//! `status`, `plan`, `deploy --dry-run`, `deploy` and `rollback` all call this same code.
+
+use crate::metadata::MetadataChange;
+use crate::project::{MigrationSet, Version};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One row of the ledger as the planner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppliedMigration {
+    /// Version.
+    pub version: Version,
+    /// Name at apply time.
+    pub name: String,
+    /// `sha256:…` of the up.sql that ran.
+    pub up_sha256: String,
+    /// Git blob id of that up.sql, when known.
+    pub up_blob: Option<String>,
+    /// Commit it was applied from.
+    pub applied_commit: Option<String>,
+    /// Whether a down SQL copy is stored in the ledger.
+    pub has_down_sql: bool,
+    /// A no-transaction migration that did not finish.
+    pub dirty: bool,
+}
+
+/// What the database says about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LiveState {
+    /// Whether the ledger schema exists.
+    pub ledger_exists: bool,
+    /// Applied migrations by version.
+    pub applied: BTreeMap<Version, AppliedMigration>,
+    /// The commit the database is deployed at (last successful deployment).
+    pub deployed_commit: Option<String>,
+    /// Whether that deployment came from a dirty working tree.
+    pub deployed_dirty: bool,
+    /// Canonical sha256 of the live metadata snapshot.
+    pub metadata_sha256: Option<String>,
+    /// Git tree id of the metadata folder that was deployed.
+    pub metadata_tree: Option<String>,
+}
+
+/// The target of a plan.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    /// The revision as typed (`v1.4.0`).
+    pub reference: String,
+    /// The commit (None for an empty target or the index).
+    pub commit: Option<String>,
+    /// Whether the target is not exactly a commit (index or working tree).
+    pub dirty: bool,
+    /// Its migrations.
+    pub migrations: &'a MigrationSet,
+}
+
+/// What the edge must look up before planning.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// Applied versions absent from the target, descending.
+    pub revert: Vec<Version>,
+    /// Target versions not applied, ascending.
+    pub apply: Vec<Version>,
+    /// Applied versions present in the target whose up.sql blob id differs from (or is not
+    /// recorded in) the ledger: their target checksum must be computed.
+    pub checksum: Vec<Version>,
+    /// Versions to apply that are lower than the highest applied version that stays.
+    pub out_of_order: Vec<Version>,
+}
+
+/// Computes what must be looked up. Selection is by set difference, never by "version > max".
+pub fn candidates(target: &MigrationSet, live: &LiveState) -> Candidates {
+    let revert: Vec<Version> = live
+        .applied
+        .keys()
+        .rev()
+        .filter(|v| !target.contains(**v))
+        .copied()
+        .collect();
+    let apply: Vec<Version> = target
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !live.applied.contains_key(v))
+        .collect();
+    let checksum = live
+        .applied
+        .values()
+        .filter_map(|a| {
+            let m = target.get(a.version)?;
+            let blob = m.up.as_ref().map(|u| u.blob.as_str());
+            (a.up_blob.as_deref() != blob || blob.is_none()).then_some(a.version)
+        })
+        .collect();
+    let reverted: BTreeSet<Version> = revert.iter().copied().collect();
+    let highest_kept = live
+        .applied
+        .keys()
+        .rev()
+        .find(|v| !reverted.contains(v))
+        .copied();
+    let out_of_order = match highest_kept {
+        Some(h) => apply.iter().copied().filter(|v| *v < h).collect(),
+        None => vec![],
+    };
+    Candidates {
+        revert,
+        apply,
+        checksum,
+        out_of_order,
+    }
+}
+
+/// Where a down SQL came from (§7.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum DownOrigin {
+    /// The tree of a commit in this repository.
+    Commit {
+        /// Commit id.
+        commit: String,
+        /// File path.
+        path: String,
+    },
+    /// The copy stored in the ledger at apply time.
+    Ledger {
+        /// The commit that could not be read, if any.
+        missing_commit: Option<String>,
+    },
+    /// No down SQL anywhere (reverted as a no-op with `--allow-empty-down`).
+    Nowhere,
+    /// `--down-from REV`.
+    Override {
+        /// The revision as typed.
+        rev: String,
+        /// Its commit.
+        commit: String,
+        /// File path.
+        path: String,
+    },
+}
+
+impl std::fmt::Display for DownOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownOrigin::Commit { commit, path } => {
+                write!(f, "{path} @ {}", crate::source::short(commit))
+            }
+            DownOrigin::Ledger { .. } => write!(f, "the copy stored in the ledger"),
+            DownOrigin::Nowhere => write!(f, "nowhere: there is no down migration"),
+            DownOrigin::Override { rev, path, .. } => write!(f, "{path} @ {rev} (--down-from)"),
+        }
+    }
+}
+
+/// A down SQL found for a version to revert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownSql {
+    /// The SQL text.
+    pub text: String,
+    /// `sha256:…` of its bytes.
+    pub sha256: String,
+    /// Where it came from.
+    pub origin: DownOrigin,
+}
+
+/// The result of looking for a version's down SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DownFact {
+    /// Found (may still be empty).
+    Found(DownSql),
+    /// Found nowhere; the places looked at, for the message.
+    Missing {
+        /// Where the edge looked.
+        looked: Vec<String>,
+    },
+}
+
+/// How an out-of-order version got into the target's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutOfOrderFact {
+    /// Arrived through history not reachable from the deployed commit.
+    Merged {
+        /// The merge commit that brought it, if one was found.
+        merge: Option<String>,
+        /// That commit's summary.
+        summary: Option<String>,
+    },
+    /// Present at the deployed commit but never applied: a gap nobody can explain.
+    PresentAtDeployed {
+        /// The deployed commit.
+        commit: String,
+    },
+    /// No deployed commit to compare with (fresh ledger, adopted, or missing from the clone).
+    Unknown,
+}
+
+/// What the live metadata is compared with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataFact {
+    /// Same snapshot (same tree id, or same canonical hash).
+    Unchanged,
+    /// Different.
+    Changed {
+        /// Canonical hash of the target snapshot.
+        target_sha256: String,
+        /// What changed.
+        changes: Vec<MetadataChange>,
+    },
+}
+
+/// Everything the edge looked up for [`plan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// Target checksums for `Candidates::checksum`.
+    pub target_up_sha256: BTreeMap<Version, String>,
+    /// Downs for `Candidates::revert`.
+    pub downs: BTreeMap<Version, DownFact>,
+    /// For `Candidates::out_of_order`.
+    pub out_of_order: BTreeMap<Version, OutOfOrderFact>,
+    /// The metadata comparison.
+    pub metadata: MetadataFact,
+    /// Versions to apply whose down.sql is missing or empty (for the forward warning).
+    pub apply_without_down: Vec<Version>,
+}
+
+/// The out-of-order policy (git-migrate.yaml `policy.out_of_order`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutOfOrderPolicy {
+    /// Allowed with a warning when git shows the version arrived through a merge.
+    #[default]
+    MergeAware,
+    /// Always refused.
+    Error,
+    /// Always allowed.
+    Allow,
+}
+
+/// What kind of command plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `deploy`: forward or backward.
+    Deploy,
+    /// `rollback`: reverting only.
+    Rollback,
+}
+
+/// Planner options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Deploy or rollback.
+    pub mode: Mode,
+    /// Out-of-order policy.
+    pub out_of_order: OutOfOrderPolicy,
+    /// Empty downs become recorded no-ops instead of refusals.
+    pub allow_empty_down: bool,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Step {
+    /// Run a down migration and delete its ledger row.
+    Revert {
+        /// Version.
+        version: Version,
+        /// Name.
+        name: String,
+        /// Where the down SQL came from.
+        down: DownOrigin,
+        /// `sha256:…` of the down SQL.
+        down_sha256: String,
+        /// An empty down allowed with `--allow-empty-down`: nothing runs.
+        noop: bool,
+        /// The SQL to run.
+        #[serde(skip)]
+        sql: String,
+    },
+    /// Run an up migration and insert its ledger row.
+    Apply {
+        /// Version.
+        version: Version,
+        /// Name.
+        name: String,
+        /// Folder relative to the repository root.
+        location: String,
+        /// Path of up.sql.
+        up_path: String,
+        /// Blob id of up.sql.
+        up_blob: String,
+        /// Path and blob of down.sql, if any.
+        down: Option<(String, String)>,
+        /// Why this out-of-order version is allowed.
+        out_of_order: Option<String>,
+    },
+}
+
+impl Step {
+    /// The step's version.
+    pub fn version(&self) -> Version {
+        match self {
+            Step::Revert { version, .. } | Step::Apply { version, .. } => *version,
+        }
+    }
+}
+
+/// The metadata part of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MetadataPlan {
+    /// Live hash.
+    pub from_sha256: Option<String>,
+    /// Target hash.
+    pub to_sha256: String,
+    /// What changes.
+    pub changes: Vec<MetadataChange>,
+}
+
+/// A plan: reverts (newest first), then applies (oldest first), then metadata.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Deploy or rollback.
+    pub mode: Mode,
+    /// Target as typed.
+    pub target_ref: String,
+    /// Commit the database is at.
+    pub from_commit: Option<String>,
+    /// Commit the database will be at.
+    pub to_commit: Option<String>,
+    /// Whether the target is not exactly a commit.
+    pub dirty: bool,
+    /// Steps in execution order.
+    pub steps: Vec<Step>,
+    /// Metadata change, if any.
+    pub metadata: Option<MetadataPlan>,
+    /// Warnings to show before confirming.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Nothing to do (the ledger may still move to the target commit).
+    pub fn is_noop(&self) -> bool {
+        self.steps.is_empty() && self.metadata.is_none()
+    }
+
+    /// Whether the plan reverts anything (needs confirmation).
+    pub fn reverts(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Revert { .. }))
+    }
+
+    /// Versions reverted, in order.
+    pub fn reverted(&self) -> Vec<Version> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Revert { .. }))
+            .map(Step::version)
+            .collect()
+    }
+
+    /// Versions applied, in order.
+    pub fn applied(&self) -> Vec<Version> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Apply { .. }))
+            .map(Step::version)
+            .collect()
+    }
+
+    /// Whether two plans do the same thing (used after taking the lock).
+    pub fn same_work(&self, other: &Plan) -> bool {
+        self.steps == other.steps
+            && self.metadata.as_ref().map(|m| &m.to_sha256)
+                == other.metadata.as_ref().map(|m| &m.to_sha256)
+            && self.from_commit == other.from_commit
+    }
+}
+
+/// Kinds of planning problems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// An applied migration's up.sql changed.
+    ModifiedAfterApply,
+    /// No down SQL anywhere.
+    MissingDown,
+    /// Down SQL is empty or only comments.
+    EmptyDown,
+    /// An out-of-order version refused by policy.
+    OutOfOrder,
+    /// `rollback` would apply something.
+    RollbackWouldApply,
+    /// A dirty ledger row.
+    Dirty,
+}
+
+/// One reason a plan cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Kind.
+    pub kind: ProblemKind,
+    /// Version concerned.
+    pub version: Option<Version>,
+    /// What is wrong.
+    pub message: String,
+    /// Details.
+    pub causes: Vec<String>,
+    /// What to do.
+    pub hints: Vec<String>,
+}
+
+fn short(c: &Option<String>) -> String {
+    c.as_deref()
+        .map(crate::source::short)
+        .unwrap_or_else(|| "an unknown commit".into())
+}
+
+/// Computes the plan, or every problem at once.
+pub fn plan(
+    target: &Target<'_>,
+    live: &LiveState,
+    facts: &Facts,
+    options: PlanOptions,
+) -> Result<Plan, Vec<Problem>> {
+    let cand = candidates(target.migrations, live);
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut steps = Vec::new();
+
+    for a in live.applied.values().filter(|a| a.dirty) {
+        problems.push(Problem {
+            kind: ProblemKind::Dirty,
+            version: Some(a.version),
+            message: format!(
+                "migration {}_{} is marked dirty: a no-transaction migration did not finish",
+                a.version, a.name
+            ),
+            causes: vec![],
+            hints: vec![
+                format!("check the database by hand, then run `git migrate repair --done {}` or `--undone {}`", a.version, a.version),
+            ],
+        });
+    }
+
+    for v in &cand.checksum {
+        let (Some(a), Some(m)) = (live.applied.get(v), target.migrations.get(*v)) else {
+            continue;
+        };
+        let Some(target_sha) = facts.target_up_sha256.get(v) else {
+            continue;
+        };
+        if *target_sha != a.up_sha256 {
+            problems.push(Problem {
+                kind: ProblemKind::ModifiedAfterApply,
+                version: Some(*v),
+                message: format!("migration {} was modified after it was applied", m.label()),
+                causes: vec![
+                    format!(
+                        "the ledger has {} (applied from commit {})",
+                        a.up_sha256,
+                        short(&a.applied_commit)
+                    ),
+                    format!(
+                        "{} has {} ({})",
+                        target.reference,
+                        target_sha,
+                        m.up.as_ref().map(|u| u.path.as_str()).unwrap_or("up.sql")
+                    ),
+                ],
+                hints: vec![
+                    "applied migrations are immutable: revert the edit and add a new migration".into(),
+                    format!("or record the new checksum without running anything: git migrate repair --accept {v}"),
+                ],
+            });
+        }
+    }
+
+    for v in &cand.revert {
+        let name = live
+            .applied
+            .get(v)
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        match facts.downs.get(v) {
+            Some(DownFact::Found(d)) => {
+                let empty = crate::project::sql::is_effectively_empty(&d.text);
+                if empty && !options.allow_empty_down {
+                    problems.push(Problem {
+                        kind: ProblemKind::EmptyDown,
+                        version: Some(*v),
+                        message: format!(
+                            "cannot revert {v}_{name}: its down migration is empty or only comments"
+                        ),
+                        causes: vec![format!("down SQL from {}", d.origin)],
+                        hints: vec![
+                            "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
+                            "or pass --allow-empty-down to record the revert without running anything".into(),
+                        ],
+                    });
+                    continue;
+                }
+                if let DownOrigin::Ledger { missing_commit } = &d.origin {
+                    warnings.push(format!(
+                        "{v}_{name}: using the down SQL stored in the ledger at apply time{}",
+                        missing_commit
+                            .as_ref()
+                            .map(|c| format!(
+                                " (commit {} is not in this repository)",
+                                crate::source::short(c)
+                            ))
+                            .unwrap_or_default()
+                    ));
+                }
+                steps.push(Step::Revert {
+                    version: *v,
+                    name,
+                    down: d.origin.clone(),
+                    down_sha256: d.sha256.clone(),
+                    noop: empty,
+                    sql: d.text.clone(),
+                });
+            }
+            Some(DownFact::Missing { .. }) | None => {
+                let looked = match facts.downs.get(v) {
+                    Some(DownFact::Missing { looked }) => looked.clone(),
+                    _ => vec![],
+                };
+                if options.allow_empty_down {
+                    steps.push(Step::Revert {
+                        version: *v,
+                        name,
+                        down: DownOrigin::Nowhere,
+                        down_sha256: String::new(),
+                        noop: true,
+                        sql: String::new(),
+                    });
+                    continue;
+                }
+                problems.push(Problem {
+                    kind: ProblemKind::MissingDown,
+                    version: Some(*v),
+                    message: format!("cannot revert {v}_{name}: it has no down migration"),
+                    causes: looked.into_iter().map(|l| format!("looked in {l}")).collect(),
+                    hints: vec![
+                        "add a down.sql for it in a new commit and pass --down-from <that commit>".into(),
+                        "or pass --allow-empty-down to drop it from the ledger without running anything".into(),
+                    ],
+                });
+            }
+        }
+    }
+
+    if options.mode == Mode::Rollback && !cand.apply.is_empty() {
+        let list: Vec<String> = cand
+            .apply
+            .iter()
+            .filter_map(|v| target.migrations.get(*v).map(|m| m.label()))
+            .collect();
+        problems.push(Problem {
+            kind: ProblemKind::RollbackWouldApply,
+            version: cand.apply.first().copied(),
+            message: format!(
+                "rolling back to {} would apply {} migration(s) that are not applied: {}",
+                target.reference,
+                list.len(),
+                list.join(", ")
+            ),
+            causes: vec![],
+            hints: vec![format!(
+                "rollback only reverts; use `git migrate deploy {}` to move there",
+                target.reference
+            )],
+        });
+    }
+
+    let ooo: BTreeSet<Version> = cand.out_of_order.iter().copied().collect();
+    for v in &cand.apply {
+        let Some(m) = target.migrations.get(*v) else {
+            continue;
+        };
+        let mut note = None;
+        if ooo.contains(v) {
+            let fact = facts
+                .out_of_order
+                .get(v)
+                .cloned()
+                .unwrap_or(OutOfOrderFact::Unknown);
+            let refuse = |why: String, problems: &mut Vec<Problem>| {
+                problems.push(Problem {
+                    kind: ProblemKind::OutOfOrder,
+                    version: Some(*v),
+                    message: format!(
+                        "migration {} is out of order: a higher version is already applied",
+                        m.label()
+                    ),
+                    causes: vec![why],
+                    hints: vec![
+                        "give it a version above the highest applied one (rename the folder)"
+                            .into(),
+                        "or pass --allow-out-of-order if applying it now is right".into(),
+                    ],
+                });
+            };
+            match (options.out_of_order, fact) {
+                (OutOfOrderPolicy::Allow, _) => {
+                    note = Some("out of order (allowed by policy)".to_string());
+                }
+                (OutOfOrderPolicy::Error, _) => {
+                    refuse("the out-of-order policy is `error`".into(), &mut problems);
+                    continue;
+                }
+                (OutOfOrderPolicy::MergeAware, OutOfOrderFact::PresentAtDeployed { commit }) => {
+                    refuse(
+                        format!(
+                            "it was already present at the deployed commit {} but was never applied",
+                            crate::source::short(&commit)
+                        ),
+                        &mut problems,
+                    );
+                    continue;
+                }
+                (OutOfOrderPolicy::MergeAware, OutOfOrderFact::Merged { merge, summary }) => {
+                    let n = match merge {
+                        Some(c) => format!(
+                            "out of order: arrived with merge {}{}",
+                            crate::source::short(&c),
+                            summary.map(|s| format!(" \"{s}\"")).unwrap_or_default()
+                        ),
+                        None => "out of order: arrived through history not reachable from the deployed commit".to_string(),
+                    };
+                    warnings.push(format!("{}: {n}", m.label()));
+                    note = Some(n);
+                }
+                (OutOfOrderPolicy::MergeAware, OutOfOrderFact::Unknown) => {
+                    let n = "out of order: no deployed commit to compare with".to_string();
+                    warnings.push(format!("{}: {n}", m.label()));
+                    note = Some(n);
+                }
+            }
+        }
+        let Some(up) = &m.up else { continue };
+        steps.push(Step::Apply {
+            version: *v,
+            name: m.name.clone(),
+            location: m.location.clone(),
+            up_path: up.path.clone(),
+            up_blob: up.blob.clone(),
+            down: m.down.as_ref().map(|d| (d.path.clone(), d.blob.clone())),
+            out_of_order: note,
+        });
+    }
+
+    if !facts.apply_without_down.is_empty() && options.mode == Mode::Deploy {
+        warnings.push(format!(
+            "{} migration(s) to apply have no usable down.sql and cannot be rolled back: {}",
+            facts.apply_without_down.len(),
+            facts
+                .apply_without_down
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let metadata = match &facts.metadata {
+        MetadataFact::Unchanged => None,
+        MetadataFact::Changed {
+            target_sha256,
+            changes,
+        } => Some(MetadataPlan {
+            from_sha256: live.metadata_sha256.clone(),
+            to_sha256: target_sha256.clone(),
+            changes: changes.clone(),
+        }),
+    };
+    Ok(Plan {
+        mode: options.mode,
+        target_ref: target.reference.clone(),
+        from_commit: live.deployed_commit.clone(),
+        to_commit: target.commit.clone(),
+        dirty: target.dirty,
+        steps,
+        metadata,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{Migration, MigrationFile};
+
+    fn set(versions: &[(Version, &str)]) -> MigrationSet {
+        MigrationSet::new(
+            versions
+                .iter()
+                .map(|(v, blob)| Migration {
+                    version: *v,
+                    name: format!("m{v}"),
+                    location: format!("migrations/{v}_m{v}"),
+                    up: Some(MigrationFile {
+                        path: format!("migrations/{v}_m{v}/up.sql"),
+                        blob: blob.to_string(),
+                    }),
+                    down: Some(MigrationFile {
+                        path: format!("migrations/{v}_m{v}/down.sql"),
+                        blob: format!("d{v}"),
+                    }),
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn live(applied: &[(Version, &str)]) -> LiveState {
+        LiveState {
+            ledger_exists: true,
+            applied: applied
+                .iter()
+                .map(|(v, blob)| {
+                    (
+                        *v,
+                        AppliedMigration {
+                            version: *v,
+                            name: format!("m{v}"),
+                            up_sha256: format!("sha-{blob}"),
+                            up_blob: Some(blob.to_string()),
+                            applied_commit: Some("c0ffee".into()),
+                            has_down_sql: true,
+                            dirty: false,
+                        },
+                    )
+                })
+                .collect(),
+            deployed_commit: Some("deployed".into()),
+            ..Default::default()
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            target_up_sha256: BTreeMap::new(),
+            downs: BTreeMap::new(),
+            out_of_order: BTreeMap::new(),
+            metadata: MetadataFact::Unchanged,
+            apply_without_down: vec![],
+        }
+    }
+
+    fn down(v: Version, text: &str) -> (Version, DownFact) {
+        (
+            v,
+            DownFact::Found(DownSql {
+                text: text.into(),
+                sha256: "s".into(),
+                origin: DownOrigin::Commit {
+                    commit: "deployed".into(),
+                    path: format!("migrations/{v}/down.sql"),
+                },
+            }),
+        )
+    }
+
+    fn opts(mode: Mode) -> PlanOptions {
+        PlanOptions {
+            mode,
+            out_of_order: OutOfOrderPolicy::MergeAware,
+            allow_empty_down: false,
+        }
+    }
+
+    fn run(
+        target: &MigrationSet,
+        live: &LiveState,
+        facts: &Facts,
+        o: PlanOptions,
+    ) -> Result<Plan, Vec<Problem>> {
+        plan(
+            &Target {
+                reference: "REV".into(),
+                commit: Some("target".into()),
+                dirty: false,
+                migrations: target,
+            },
+            live,
+            facts,
+            o,
+        )
+    }
+
+    fn actions(p: &Plan) -> Vec<String> {
+        p.steps
+            .iter()
+            .map(|s| match s {
+                Step::Revert { version, noop, .. } => {
+                    format!("revert {version}{}", if *noop { " (noop)" } else { "" })
+                }
+                Step::Apply { version, .. } => format!("apply {version}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn table_of_plans() {
+        struct Case {
+            name: &'static str,
+            target: Vec<(Version, &'static str)>,
+            applied: Vec<(Version, &'static str)>,
+            downs: Vec<(Version, &'static str)>,
+            mode: Mode,
+            allow_empty: bool,
+            expect: Result<Vec<&'static str>, Vec<ProblemKind>>,
+        }
+        let cases = vec![
+            Case {
+                name: "fresh deploy applies ascending",
+                target: vec![(3, "c"), (1, "a"), (2, "b")],
+                applied: vec![],
+                downs: vec![],
+                mode: Mode::Deploy,
+                allow_empty: false,
+                expect: Ok(vec!["apply 1", "apply 2", "apply 3"]),
+            },
+            Case {
+                name: "no-op",
+                target: vec![(1, "a"), (2, "b")],
+                applied: vec![(1, "a"), (2, "b")],
+                downs: vec![],
+                mode: Mode::Deploy,
+                allow_empty: false,
+                expect: Ok(vec![]),
+            },
+            Case {
+                name: "rollback reverts descending",
+                target: vec![(1, "a")],
+                applied: vec![(1, "a"), (2, "b"), (3, "c")],
+                downs: vec![(2, "drop b"), (3, "drop c")],
+                mode: Mode::Rollback,
+                allow_empty: false,
+                expect: Ok(vec!["revert 3", "revert 2"]),
+            },
+            Case {
+                name: "sibling branch: reverts first, then applies",
+                target: vec![(1, "a"), (4, "d")],
+                applied: vec![(1, "a"), (2, "b"), (3, "c")],
+                downs: vec![(2, "drop b"), (3, "drop c")],
+                mode: Mode::Deploy,
+                allow_empty: false,
+                expect: Ok(vec!["revert 3", "revert 2", "apply 4"]),
+            },
+            Case {
+                name: "rollback refuses to apply",
+                target: vec![(1, "a"), (4, "d")],
+                applied: vec![(1, "a"), (2, "b")],
+                downs: vec![(2, "drop b")],
+                mode: Mode::Rollback,
+                allow_empty: false,
+                expect: Err(vec![ProblemKind::RollbackWouldApply]),
+            },
+            Case {
+                name: "missing and empty downs are all reported",
+                target: vec![],
+                applied: vec![(1, "a"), (2, "b"), (3, "c")],
+                downs: vec![
+                    (2, "-- Could not auto-generate a down migration.\n"),
+                    (3, ""),
+                ],
+                mode: Mode::Rollback,
+                allow_empty: false,
+                expect: Err(vec![
+                    ProblemKind::EmptyDown,
+                    ProblemKind::EmptyDown,
+                    ProblemKind::MissingDown,
+                ]),
+            },
+            Case {
+                name: "allow-empty-down makes empty downs no-ops",
+                target: vec![],
+                applied: vec![(1, "a"), (2, "b")],
+                downs: vec![(1, "drop a"), (2, "  ")],
+                mode: Mode::Rollback,
+                allow_empty: true,
+                expect: Ok(vec!["revert 2 (noop)", "revert 1"]),
+            },
+        ];
+        for c in cases {
+            let target = set(&c.target);
+            let live = live(&c.applied);
+            let mut f = facts();
+            f.downs = c.downs.iter().map(|(v, t)| down(*v, t)).collect();
+            let mut o = opts(c.mode);
+            o.allow_empty_down = c.allow_empty;
+            let got = run(&target, &live, &f, o);
+            match (&c.expect, got) {
+                (Ok(want), Ok(p)) => assert_eq!(actions(&p), *want, "{}", c.name),
+                (Err(want), Err(problems)) => {
+                    let kinds: Vec<_> = problems.iter().map(|p| p.kind).collect();
+                    assert_eq!(kinds, *want, "{}", c.name)
+                }
+                (want, got) => panic!("{}: wanted {want:?}, got {got:?}", c.name),
+            }
+        }
+    }
+
+    #[test]
+    fn modified_after_apply_names_both_checksums() {
+        let target = set(&[(1, "a2")]);
+        let live = live(&[(1, "a")]);
+        let c = candidates(&target, &live);
+        assert_eq!(c.checksum, vec![1]);
+        let mut f = facts();
+        f.target_up_sha256.insert(1, "sha-new".into());
+        let p = run(&target, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert_eq!(p[0].kind, ProblemKind::ModifiedAfterApply);
+        let text = p[0].causes.join("\n");
+        assert!(text.contains("sha-a") && text.contains("sha-new") && text.contains("c0ffee"));
+        // Same content under a new blob id (e.g. applied from the working tree) is fine.
+        f.target_up_sha256.insert(1, "sha-a".into());
+        assert!(run(&target, &live, &f, opts(Mode::Deploy))
+            .unwrap()
+            .is_noop());
+    }
+
+    #[test]
+    fn out_of_order_policies() {
+        let target = set(&[(1, "a"), (2, "b"), (3, "c")]);
+        let live = live(&[(1, "a"), (3, "c")]);
+        assert_eq!(candidates(&target, &live).out_of_order, vec![2]);
+        let mut f = facts();
+        f.out_of_order.insert(
+            2,
+            OutOfOrderFact::Merged {
+                merge: Some("feedbeef00".into()),
+                summary: Some("Merge branch 'x'".into()),
+            },
+        );
+        let p = run(&target, &live, &f, opts(Mode::Deploy)).unwrap();
+        assert_eq!(actions(&p), vec!["apply 2"]);
+        assert!(p.warnings[0].contains("feedbeef00"), "{:?}", p.warnings);
+
+        f.out_of_order.insert(
+            2,
+            OutOfOrderFact::PresentAtDeployed {
+                commit: "deployed".into(),
+            },
+        );
+        let e = run(&target, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert_eq!(e[0].kind, ProblemKind::OutOfOrder);
+        let mut o = opts(Mode::Deploy);
+        o.out_of_order = OutOfOrderPolicy::Allow;
+        assert!(run(&target, &live, &f, o).is_ok());
+        o.out_of_order = OutOfOrderPolicy::Error;
+        f.out_of_order.clear();
+        assert!(run(&target, &live, &f, o).is_err());
+    }
+
+    #[test]
+    fn reverted_versions_do_not_make_applies_out_of_order() {
+        // Deploying a sibling branch: 3 is reverted, so 2 is not out of order.
+        let target = set(&[(1, "a"), (2, "b")]);
+        let live = live(&[(1, "a"), (3, "c")]);
+        assert!(candidates(&target, &live).out_of_order.is_empty());
+    }
+
+    #[test]
+    fn metadata_only_change() {
+        let target = set(&[(1, "a")]);
+        let live = live(&[(1, "a")]);
+        let mut f = facts();
+        f.metadata = MetadataFact::Changed {
+            target_sha256: "sha256:x".into(),
+            changes: vec![],
+        };
+        let p = run(&target, &live, &f, opts(Mode::Rollback)).unwrap();
+        assert!(p.steps.is_empty());
+        assert!(!p.is_noop());
+    }
+}

@@ -1,0 +1,145 @@
+//! The project model: migrations found at a revision, and the validated set of them.
+//!
+//! Everything here is pure: it works on directory listings handed to it by `source`,
+//! never on git or the file system directly.
+
+mod layout;
+pub mod sql;
+
+pub use layout::{parse_migration_listing, Listing, MigrationDirEntry, MigrationEntryKind};
+
+use std::collections::BTreeMap;
+
+/// A migration version: a non-negative integer that fits `bigint`.
+pub type Version = i64;
+
+/// One file of a migration: where it is and which git blob holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationFile {
+    /// Path relative to the repository root (`hasura/migrations/17_x/up.sql`).
+    pub path: String,
+    /// Git blob id (hex). For working-tree sources this is the id git would give the file.
+    pub blob: String,
+}
+
+/// One migration of the target project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// Numeric version (the part before the first `_`).
+    pub version: Version,
+    /// Everything after the first `_`.
+    pub name: String,
+    /// Folder (or flat file stem) relative to the repository root, for messages.
+    pub location: String,
+    /// The up SQL file, if the migration has one.
+    pub up: Option<MigrationFile>,
+    /// The down SQL file, if the migration has one.
+    pub down: Option<MigrationFile>,
+}
+
+impl Migration {
+    /// Folder name as the user sees it (`1700000000001_create_users`).
+    pub fn label(&self) -> String {
+        format!("{}_{}", self.version, self.name)
+    }
+}
+
+/// A problem with the layout of the migrations folder at a revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutProblem {
+    /// Two folders claim the same version.
+    DuplicateVersion {
+        /// The version.
+        version: Version,
+        /// The first location.
+        first: String,
+        /// The second location.
+        second: String,
+    },
+    /// A numeric prefix that does not fit `bigint`.
+    VersionOutOfRange {
+        /// The offending entry.
+        location: String,
+    },
+    /// A migration folder without an `up.sql`.
+    MissingUp {
+        /// The folder.
+        location: String,
+    },
+}
+
+impl std::fmt::Display for LayoutProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayoutProblem::DuplicateVersion {
+                version,
+                first,
+                second,
+            } => write!(
+                f,
+                "duplicate migration version {version}: {first} and {second}"
+            ),
+            LayoutProblem::VersionOutOfRange { location } => {
+                write!(f, "migration version of {location} does not fit a bigint")
+            }
+            LayoutProblem::MissingUp { location } => {
+                write!(f, "migration {location} has no up.sql")
+            }
+        }
+    }
+}
+
+/// The validated migrations of a project, sorted by version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MigrationSet {
+    by_version: BTreeMap<Version, Migration>,
+}
+
+impl MigrationSet {
+    /// Builds the set, reporting every duplicate at once.
+    pub fn new(migrations: Vec<Migration>) -> Result<MigrationSet, Vec<LayoutProblem>> {
+        let mut by_version: BTreeMap<Version, Migration> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for m in migrations {
+            if let Some(existing) = by_version.get(&m.version) {
+                problems.push(LayoutProblem::DuplicateVersion {
+                    version: m.version,
+                    first: existing.location.clone(),
+                    second: m.location.clone(),
+                });
+                continue;
+            }
+            by_version.insert(m.version, m);
+        }
+        if problems.is_empty() {
+            Ok(MigrationSet { by_version })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Looks a version up.
+    pub fn get(&self, version: Version) -> Option<&Migration> {
+        self.by_version.get(&version)
+    }
+
+    /// Whether the version is present.
+    pub fn contains(&self, version: Version) -> bool {
+        self.by_version.contains_key(&version)
+    }
+
+    /// Migrations in ascending version order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Migration> {
+        self.by_version.values()
+    }
+
+    /// Number of migrations.
+    pub fn len(&self) -> usize {
+        self.by_version.len()
+    }
+
+    /// Whether there are no migrations.
+    pub fn is_empty(&self) -> bool {
+        self.by_version.is_empty()
+    }
+}

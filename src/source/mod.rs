@@ -1,0 +1,628 @@
+//! Reading projects straight out of git objects (and, on request, the index or the working tree).
+//!
+//! Nothing here checks anything out or writes to the index, the working tree or `HEAD`.
+//! Reads are lazy: listing a migrations folder reads tree objects only; blob contents are read
+//! when a plan needs them.
+
+mod detect;
+
+pub use detect::{detect_project_dir, ProjectDirError};
+
+use crate::config::{HasuraConfig, HasuraConfigError};
+use crate::project::{
+    parse_migration_listing, LayoutProblem, MigrationDirEntry, MigrationEntryKind, MigrationSet,
+};
+use git2::{ObjectType, Oid, Repository};
+use std::path::{Path, PathBuf};
+
+/// Where a project is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A revision (`HEAD`, `v1.4.0`, `main~3`, a commit id).
+    Rev(String),
+    /// The index (what `git commit` would record), for pre-commit hooks.
+    Staged,
+    /// The files on disk: only when asked for with `--worktree`.
+    Worktree,
+}
+
+impl Source {
+    /// How the source is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Rev(r) => r.clone(),
+            Source::Staged => "the index (--staged)".into(),
+            Source::Worktree => "the working tree (--worktree)".into(),
+        }
+    }
+}
+
+/// Errors reading from git.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The repository could not be opened.
+    #[error("cannot open a git repository at {path}")]
+    Open {
+        /// Where we looked.
+        path: String,
+        /// libgit2's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// The revision does not resolve.
+    #[error("unknown revision '{rev}'")]
+    UnknownRevision {
+        /// As typed.
+        rev: String,
+        /// libgit2's error.
+        #[source]
+        source: git2::Error,
+    },
+    /// The revision names something that is not a commit (a tree or blob tag).
+    #[error("revision '{rev}' does not point at a commit (it is a {kind})")]
+    NotACommit {
+        /// As typed.
+        rev: String,
+        /// Object kind found.
+        kind: String,
+    },
+    /// A commit that the ledger names is missing from this clone.
+    #[error("commit {commit} is not in this clone; fetch it or deepen the clone (git fetch --unshallow)")]
+    MissingCommit {
+        /// The commit id.
+        commit: String,
+    },
+    /// A repository with no working tree was asked for the working tree or index.
+    #[error("{what} needs a working tree, but this repository is bare")]
+    Bare {
+        /// `--worktree` or `--staged`.
+        what: &'static str,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path} at {at}")]
+    Read {
+        /// Path in the repository.
+        path: String,
+        /// Where (commit or worktree).
+        at: String,
+        /// Cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Project folder detection failed.
+    #[error(transparent)]
+    Project(#[from] ProjectDirError),
+    /// config.yaml was bad.
+    #[error(transparent)]
+    Config(#[from] HasuraConfigError),
+    /// The migrations folder has layout problems.
+    #[error("the migrations folder at {at} has {} problem(s)", .problems.len())]
+    Layout {
+        /// Where.
+        at: String,
+        /// Every problem found.
+        problems: Vec<LayoutProblem>,
+    },
+    /// Any other libgit2 failure.
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// A tree to read: a git tree object or a directory on disk.
+#[derive(Clone, Debug)]
+pub enum TreeRef {
+    /// A git tree (a commit's, or the index written as a tree).
+    Git {
+        /// The root tree.
+        tree: Oid,
+        /// The commit it belongs to, if any.
+        commit: Option<Oid>,
+    },
+    /// The working tree.
+    Fs {
+        /// The work dir.
+        root: PathBuf,
+        /// `HEAD`'s commit, if any (recorded with the dirty flag).
+        head: Option<Oid>,
+    },
+}
+
+impl TreeRef {
+    /// The commit this tree is (or is based on).
+    pub fn commit(&self) -> Option<Oid> {
+        match self {
+            TreeRef::Git { commit, .. } => *commit,
+            TreeRef::Fs { head, .. } => *head,
+        }
+    }
+
+    /// Whether this is not exactly a commit's tree.
+    pub fn is_dirty(&self) -> bool {
+        match self {
+            TreeRef::Git { commit, .. } => commit.is_none(),
+            TreeRef::Fs { .. } => true,
+        }
+    }
+}
+
+/// A directory entry of a tree.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: MigrationEntryKind,
+    /// Object id (trees and blobs in git; blobs only on disk).
+    pub id: Option<String>,
+}
+
+/// The opened repository.
+pub struct Repo {
+    repo: Repository,
+}
+
+/// A project read at a source: layout and migrations listed, nothing parsed yet.
+#[derive(Clone, Debug)]
+pub struct Project {
+    /// The tree read.
+    pub tree: TreeRef,
+    /// How the source was named (`v1.4.0`, `HEAD`, …).
+    pub source_name: String,
+    /// Project folder relative to the repository root ("" = root).
+    pub dir: String,
+    /// Parsed config.yaml.
+    pub config: HasuraConfig,
+    /// Path of the migrations folder relative to the repository root.
+    pub migrations_dir: String,
+    /// The migrations.
+    pub migrations: MigrationSet,
+    /// Path of the metadata folder relative to the repository root.
+    pub metadata_dir: String,
+    /// Git tree id of the metadata folder (equal ids mean equal metadata).
+    pub metadata_tree: Option<String>,
+    /// Paths of ignored config v1 YAML migration files.
+    pub ignored_yaml: Vec<String>,
+}
+
+impl Project {
+    /// Commit id (hex) of the source, if it is a commit or based on one.
+    pub fn commit_hex(&self) -> Option<String> {
+        self.tree.commit().map(|c| c.to_string())
+    }
+
+    /// "path @ commit" for messages.
+    pub fn at(&self) -> String {
+        describe_tree(&self.tree)
+    }
+}
+
+/// "abc1234" for a commit, "the working tree" / "the index" otherwise.
+pub fn describe_tree(tree: &TreeRef) -> String {
+    match tree {
+        TreeRef::Git {
+            commit: Some(c), ..
+        } => short(&c.to_string()),
+        TreeRef::Git { commit: None, .. } => "the index".into(),
+        TreeRef::Fs { .. } => "the working tree".into(),
+    }
+}
+
+/// First 10 characters of a commit id.
+pub fn short(id: &str) -> String {
+    id.chars().take(10).collect()
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else if name.is_empty() {
+        dir.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+impl Repo {
+    /// Opens the repository containing `path` (like `git -C path`), bare or not.
+    pub fn open(path: &Path) -> Result<Repo, SourceError> {
+        let repo = Repository::open_ext(
+            path,
+            git2::RepositoryOpenFlags::empty(),
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
+        .map_err(|source| SourceError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Repo { repo })
+    }
+
+    /// The underlying git2 repository.
+    pub fn git(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Resolves a revision to a commit.
+    pub fn resolve_commit(&self, rev: &str) -> Result<Oid, SourceError> {
+        let obj =
+            self.repo
+                .revparse_single(rev)
+                .map_err(|source| SourceError::UnknownRevision {
+                    rev: rev.to_string(),
+                    source,
+                })?;
+        let peeled = obj.peel(ObjectType::Commit).map_err(|_| {
+            let kind = obj
+                .peel_to_tree()
+                .map(|_| "tree")
+                .unwrap_or_else(|_| obj.kind().map(|k| k.str()).unwrap_or("object"));
+            SourceError::NotACommit {
+                rev: rev.to_string(),
+                kind: kind.to_string(),
+            }
+        })?;
+        Ok(peeled.id())
+    }
+
+    /// Whether a commit id is present in this repository.
+    pub fn has_commit(&self, id: &str) -> bool {
+        Oid::from_str(id)
+            .ok()
+            .and_then(|oid| self.repo.find_commit(oid).ok())
+            .is_some()
+    }
+
+    /// The tree of a commit id that the ledger names.
+    pub fn tree_of_commit(&self, id: &str) -> Result<TreeRef, SourceError> {
+        let oid = Oid::from_str(id).map_err(|_| SourceError::MissingCommit {
+            commit: id.to_string(),
+        })?;
+        let commit = self
+            .repo
+            .find_commit(oid)
+            .map_err(|_| SourceError::MissingCommit {
+                commit: id.to_string(),
+            })?;
+        Ok(TreeRef::Git {
+            tree: commit.tree_id(),
+            commit: Some(oid),
+        })
+    }
+
+    /// The tree for a source.
+    pub fn tree(&self, source: &Source) -> Result<TreeRef, SourceError> {
+        match source {
+            Source::Rev(rev) => {
+                let commit = self.resolve_commit(rev)?;
+                let c = self.repo.find_commit(commit)?;
+                Ok(TreeRef::Git {
+                    tree: c.tree_id(),
+                    commit: Some(commit),
+                })
+            }
+            Source::Staged => {
+                if self.repo.is_bare() {
+                    return Err(SourceError::Bare { what: "--staged" });
+                }
+                // Writing the index as a tree adds tree objects to the object database (like
+                // `git write-tree`); the index file itself is not modified.
+                let mut index = self.repo.index()?;
+                let tree = index.write_tree()?;
+                Ok(TreeRef::Git { tree, commit: None })
+            }
+            Source::Worktree => {
+                let root = self
+                    .repo
+                    .workdir()
+                    .ok_or(SourceError::Bare { what: "--worktree" })?
+                    .to_path_buf();
+                let head = self.repo.head().ok().and_then(|h| h.target());
+                Ok(TreeRef::Fs { root, head })
+            }
+        }
+    }
+
+    /// Lists a directory of a tree; `None` when it does not exist.
+    pub fn list(&self, tree: &TreeRef, dir: &str) -> Result<Option<Vec<Entry>>, SourceError> {
+        match tree {
+            TreeRef::Git { tree, .. } => {
+                let Some(t) = self.git_subtree(*tree, dir)? else {
+                    return Ok(None);
+                };
+                let mut out = Vec::with_capacity(t.len());
+                for e in t.iter() {
+                    let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
+                    let kind = match (e.kind(), e.filemode()) {
+                        (Some(ObjectType::Tree), _) => MigrationEntryKind::Dir,
+                        (Some(ObjectType::Blob), 0o100644 | 0o100755) => MigrationEntryKind::File,
+                        _ => MigrationEntryKind::Other,
+                    };
+                    out.push(Entry {
+                        name,
+                        kind,
+                        id: Some(e.id().to_string()),
+                    });
+                }
+                Ok(Some(out))
+            }
+            TreeRef::Fs { root, .. } => {
+                let path = root.join(dir);
+                let rd = match std::fs::read_dir(&path) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
+                    Err(e) => {
+                        return Err(SourceError::Read {
+                            path: dir.to_string(),
+                            at: "the working tree".into(),
+                            source: Box::new(e),
+                        })
+                    }
+                };
+                let mut out = Vec::new();
+                for e in rd {
+                    let e = e.map_err(|e| SourceError::Read {
+                        path: dir.to_string(),
+                        at: "the working tree".into(),
+                        source: Box::new(e),
+                    })?;
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name == ".git" {
+                        continue;
+                    }
+                    let ft = e.file_type().map_err(|err| SourceError::Read {
+                        path: join(dir, &name),
+                        at: "the working tree".into(),
+                        source: Box::new(err),
+                    })?;
+                    let (kind, id) = if ft.is_dir() {
+                        (MigrationEntryKind::Dir, None)
+                    } else if ft.is_file() {
+                        let id = Oid::hash_file(ObjectType::Blob, e.path())?;
+                        (MigrationEntryKind::File, Some(id.to_string()))
+                    } else {
+                        (MigrationEntryKind::Other, None)
+                    };
+                    out.push(Entry { name, kind, id });
+                }
+                out.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(Some(out))
+            }
+        }
+    }
+
+    /// The git tree id of a directory (for content addressing); `None` on disk or if missing.
+    pub fn dir_id(&self, tree: &TreeRef, dir: &str) -> Result<Option<String>, SourceError> {
+        match tree {
+            TreeRef::Git { tree, .. } => {
+                Ok(self.git_subtree(*tree, dir)?.map(|t| t.id().to_string()))
+            }
+            TreeRef::Fs { .. } => Ok(None),
+        }
+    }
+
+    /// Reads a file's bytes. `blob` is used when known (git sources).
+    pub fn read(
+        &self,
+        tree: &TreeRef,
+        path: &str,
+        blob: Option<&str>,
+    ) -> Result<Vec<u8>, SourceError> {
+        let at = describe_tree(tree);
+        let fail = |source: Box<dyn std::error::Error + Send + Sync>| SourceError::Read {
+            path: path.to_string(),
+            at: at.clone(),
+            source,
+        };
+        match tree {
+            TreeRef::Git { tree, .. } => {
+                let oid = match blob {
+                    Some(b) => Oid::from_str(b).map_err(|e| fail(Box::new(e)))?,
+                    None => {
+                        let t = self.repo.find_tree(*tree)?;
+                        let e = t.get_path(Path::new(path)).map_err(|e| fail(Box::new(e)))?;
+                        e.id()
+                    }
+                };
+                let b = self.repo.find_blob(oid).map_err(|e| fail(Box::new(e)))?;
+                Ok(b.content().to_vec())
+            }
+            TreeRef::Fs { root, .. } => {
+                std::fs::read(root.join(path)).map_err(|e| fail(Box::new(e)))
+            }
+        }
+    }
+
+    /// Reads a file if it exists.
+    pub fn read_optional(
+        &self,
+        tree: &TreeRef,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        match tree {
+            TreeRef::Git { tree, .. } => {
+                let t = self.repo.find_tree(*tree)?;
+                match t.get_path(Path::new(path)) {
+                    Ok(e) if e.kind() == Some(ObjectType::Blob) => {
+                        Ok(Some(self.repo.find_blob(e.id())?.content().to_vec()))
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            TreeRef::Fs { root, .. } => match std::fs::read(root.join(path)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(SourceError::Read {
+                    path: path.to_string(),
+                    at: "the working tree".into(),
+                    source: Box::new(e),
+                }),
+            },
+        }
+    }
+
+    fn git_subtree(&self, root: Oid, dir: &str) -> Result<Option<git2::Tree<'_>>, SourceError> {
+        let t = self.repo.find_tree(root)?;
+        if dir.is_empty() {
+            return Ok(Some(t));
+        }
+        match t.get_path(Path::new(dir)) {
+            Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(self.repo.find_tree(e.id())?)),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the project at a tree: detect the folder, parse config.yaml, list migrations.
+    pub fn project_at(
+        &self,
+        tree: TreeRef,
+        source_name: &str,
+        project_dir: Option<&str>,
+    ) -> Result<Project, SourceError> {
+        let dir = match project_dir {
+            Some(d) => d.trim_matches('/').to_string(),
+            None => detect_project_dir(self, &tree)?,
+        };
+        let at = describe_tree(&tree);
+        let config_path = join(&dir, "config.yaml");
+        let bytes =
+            self.read_optional(&tree, &config_path)?
+                .ok_or_else(|| HasuraConfigError::Missing {
+                    path: config_path.clone(),
+                    at: at.clone(),
+                })?;
+        let config = HasuraConfig::parse(&bytes, &config_path, &at)?;
+        let migrations_dir = join(&dir, &config.migrations_directory_for_default());
+        let metadata_dir = join(&dir, &config.metadata_directory);
+        let listing = self.migration_listing(&tree, &migrations_dir)?;
+        let mut problems = listing.problems;
+        let migrations = match MigrationSet::new(listing.migrations) {
+            Ok(s) => s,
+            Err(p) => {
+                problems.extend(p);
+                MigrationSet::default()
+            }
+        };
+        if !problems.is_empty() {
+            return Err(SourceError::Layout { at, problems });
+        }
+        let metadata_tree = self.dir_id(&tree, &metadata_dir)?;
+        Ok(Project {
+            tree,
+            source_name: source_name.to_string(),
+            dir,
+            config,
+            migrations_dir,
+            migrations,
+            metadata_dir,
+            metadata_tree,
+            ignored_yaml: listing.ignored_yaml,
+        })
+    }
+
+    /// Reads the project at a source.
+    pub fn project(
+        &self,
+        source: &Source,
+        project_dir: Option<&str>,
+    ) -> Result<Project, SourceError> {
+        let tree = self.tree(source)?;
+        self.project_at(tree, &source.describe(), project_dir)
+    }
+
+    /// Lists a migrations folder: top-level entries plus the files of each migration folder
+    /// (tree objects only; no blob is read).
+    fn migration_listing(
+        &self,
+        tree: &TreeRef,
+        dir: &str,
+    ) -> Result<crate::project::Listing, SourceError> {
+        let Some(entries) = self.list(tree, dir)? else {
+            return Ok(Default::default());
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let mut files = Vec::new();
+            if e.kind == MigrationEntryKind::Dir
+                && e.name
+                    .as_bytes()
+                    .first()
+                    .is_some_and(|b| b.is_ascii_digit())
+            {
+                match tree {
+                    TreeRef::Git { .. } => {
+                        let oid = Oid::from_str(e.id.as_deref().unwrap_or_default())?;
+                        let sub = self.repo.find_tree(oid)?;
+                        for f in sub.iter() {
+                            if f.kind() == Some(ObjectType::Blob)
+                                && matches!(f.filemode(), 0o100644 | 0o100755)
+                            {
+                                if let Ok(name) = std::str::from_utf8(f.name_bytes()) {
+                                    files.push((name.to_string(), f.id().to_string()));
+                                }
+                            }
+                        }
+                    }
+                    TreeRef::Fs { .. } => {
+                        for f in self.list(tree, &join(dir, &e.name))?.unwrap_or_default() {
+                            if f.kind == MigrationEntryKind::File {
+                                files.push((f.name, f.id.unwrap_or_default()));
+                            }
+                        }
+                    }
+                }
+            }
+            out.push(MigrationDirEntry {
+                blob: if e.kind == MigrationEntryKind::File {
+                    e.id.clone()
+                } else {
+                    None
+                },
+                name: e.name,
+                kind: e.kind,
+                files,
+            });
+        }
+        Ok(parse_migration_listing(dir, &out))
+    }
+
+    /// Whether `ancestor` is an ancestor of (or equal to) `descendant`.
+    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> bool {
+        ancestor == descendant
+            || self
+                .repo
+                .graph_descendant_of(descendant, ancestor)
+                .unwrap_or(false)
+    }
+
+    /// Tags pointing at a commit (names without `refs/tags/`), sorted.
+    pub fn tags_at(&self, commit: Oid) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(refs) = self.repo.references_glob("refs/tags/*") {
+            for r in refs.flatten() {
+                let Ok(obj) = r.peel(ObjectType::Commit) else {
+                    continue;
+                };
+                if obj.id() == commit {
+                    if let Ok(n) = r.shorthand() {
+                        out.push(n.to_string());
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// One-line summary of a commit.
+    pub fn summary(&self, commit: Oid) -> Option<String> {
+        self.repo
+            .find_commit(commit)
+            .ok()
+            .and_then(|c| c.summary().ok().flatten().map(str::to_string))
+    }
+}

@@ -1,0 +1,199 @@
+//! Real git repositories for tests, written with git2 (fixed identity and dates, no checkout
+//! unless asked).
+
+use git2::{Oid, Repository, Signature, Time};
+use std::path::{Path, PathBuf};
+
+/// A repository in a temp dir.
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+    pub repo: Repository,
+    n: i64,
+}
+
+/// A file to write: (path, content).
+pub type File<'a> = (&'a str, &'a str);
+
+impl TestRepo {
+    /// An empty non-bare repository.
+    pub fn new() -> TestRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("gm-repo-")
+            .tempdir()
+            .unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        TestRepo { dir, repo, n: 0 }
+    }
+
+    /// An empty bare repository.
+    pub fn bare() -> TestRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("gm-bare-")
+            .tempdir()
+            .unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        TestRepo { dir, repo, n: 0 }
+    }
+
+    /// The shop fixture (tags v1.0.0, v1.1.0, v1.2.0, v2.0.0), checked out.
+    pub fn shop() -> TestRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("gm-shop-")
+            .tempdir()
+            .unwrap();
+        git_migrate::fixtures::build_repo(dir.path(), "shop", false).unwrap();
+        let repo = Repository::open(dir.path()).unwrap();
+        TestRepo { dir, repo, n: 100 }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    fn sig(&mut self) -> Signature<'static> {
+        self.n += 1;
+        Signature::new(
+            "Test",
+            "test@example.invalid",
+            &Time::new(1_700_000_000 + self.n * 60, 0),
+        )
+        .unwrap()
+    }
+
+    /// The commit HEAD points at.
+    pub fn head(&self) -> Option<Oid> {
+        self.repo.head().ok().and_then(|h| h.target())
+    }
+
+    /// Commits `files` (added or replaced) and removes `delete` on top of HEAD.
+    pub fn commit(&mut self, files: &[File<'_>], delete: &[&str], msg: &str) -> Oid {
+        let parent = self.head();
+        self.commit_on(
+            parent.into_iter().collect(),
+            files,
+            delete,
+            msg,
+            Some("HEAD"),
+        )
+    }
+
+    /// Commits with explicit parents; the tree is the first parent's tree plus changes.
+    pub fn commit_on(
+        &mut self,
+        parents: Vec<Oid>,
+        files: &[File<'_>],
+        delete: &[&str],
+        msg: &str,
+        update_ref: Option<&str>,
+    ) -> Oid {
+        self.commit_bytes(
+            parents,
+            &files
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+                .collect::<Vec<_>>(),
+            delete,
+            msg,
+            update_ref,
+        )
+    }
+
+    /// Like [`commit_on`] with raw bytes.
+    pub fn commit_bytes(
+        &mut self,
+        parents: Vec<Oid>,
+        files: &[(String, Vec<u8>)],
+        delete: &[&str],
+        msg: &str,
+        update_ref: Option<&str>,
+    ) -> Oid {
+        let mut index = git2::Index::new().unwrap();
+        if let Some(p) = parents.first() {
+            index
+                .read_tree(&self.repo.find_commit(*p).unwrap().tree().unwrap())
+                .unwrap();
+        }
+        for d in delete {
+            let _ = index.remove_path(Path::new(d));
+            let _ = index.remove_dir(Path::new(d), 0);
+        }
+        for (path, bytes) in files {
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                file_size: bytes.len() as u32,
+                id: self.repo.blob(bytes).unwrap(),
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).unwrap();
+        }
+        let sig = self.sig();
+        let tree = self
+            .repo
+            .find_tree(index.write_tree_to(&self.repo).unwrap())
+            .unwrap();
+        let parents: Vec<git2::Commit<'_>> = parents
+            .iter()
+            .map(|p| self.repo.find_commit(*p).unwrap())
+            .collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        self.repo
+            .commit(update_ref, &sig, &sig, msg, &tree, &refs)
+            .unwrap()
+    }
+
+    /// A lightweight tag.
+    pub fn tag(&self, name: &str, commit: Oid) {
+        self.repo
+            .tag_lightweight(name, &self.repo.find_object(commit, None).unwrap(), true)
+            .unwrap();
+    }
+
+    /// Points a branch at a commit.
+    pub fn branch(&self, name: &str, commit: Oid) {
+        self.repo
+            .branch(name, &self.repo.find_commit(commit).unwrap(), true)
+            .unwrap();
+    }
+}
+
+/// A config v2 project's base files at the repository root.
+pub fn base_project() -> Vec<File<'static>> {
+    vec![
+        (
+            "config.yaml",
+            "version: 2\nendpoint: http://localhost:8080\nmetadata_directory: metadata\n",
+        ),
+        ("metadata/version.yaml", "version: 2\n"),
+        ("metadata/tables.yaml", "[]\n"),
+    ]
+}
+
+/// A migration's two files.
+pub fn migration(version: i64, name: &str, up: &str, down: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("migrations/{version}_{name}/up.sql"),
+            up.to_string(),
+        ),
+        (
+            format!("migrations/{version}_{name}/down.sql"),
+            down.to_string(),
+        ),
+    ]
+}
+
+/// Borrowed view of owned files.
+pub fn files(owned: &[(String, String)]) -> Vec<File<'_>> {
+    owned
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect()
+}

@@ -1,0 +1,28 @@
+//! The one integration test binary: every test file is a module here, so there is one binary
+//! to link and one throwaway PostgreSQL cluster per run (started by `common::pg`).
+
+mod common;
+
+mod test_bad_input;
+mod test_concurrency;
+mod test_deploy;
+mod test_real_projects;
+mod test_rollback;
+
+/// Every `tests/test_*.rs` file must be listed above, or it would silently never run.
+#[test]
+fn no_forgotten_test_files() {
+    let listed = include_str!("runner.rs");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(m) = name
+            .strip_prefix("test_")
+            .and_then(|n| n.strip_suffix(".rs"))
+        {
+            assert!(
+                listed.contains(&format!("mod test_{m};")),
+                "tests/{name} is not included in tests/runner.rs"
+            );
+        }
+    }
+}
