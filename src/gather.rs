@@ -210,6 +210,10 @@ pub fn plan_for(
                             crate::source::short(&c)
                         )),
                     },
+                    None if repo.has_commit(&c) => looked.push(format!(
+                        "commit {} (its project could not be read)",
+                        crate::source::short(&c)
+                    )),
                     None => {
                         looked.push(format!(
                             "commit {} (not in this repository)",
@@ -424,8 +428,18 @@ impl<'r> ProjectCache<'r> {
     /// The project at a commit, `None` if the commit is not in the repository.
     fn get(&mut self, commit: &str) -> Result<Option<&Project>, SourceError> {
         if !self.projects.contains_key(commit) {
+            // A commit that is gone, or whose project cannot be read (moved, malformed), is
+            // treated as unavailable: the caller falls back to the next source of truth.
             let p = match self.repo.tree_of_commit(commit) {
-                Ok(tree) => Some(self.repo.project_at(tree, commit, self.project_dir)?),
+                Ok(tree) => match self.repo.project_at(tree, commit, self.project_dir) {
+                    Ok(p) => Some(p),
+                    Err(
+                        SourceError::Layout { .. }
+                        | SourceError::Project(_)
+                        | SourceError::Config(_),
+                    ) => None,
+                    Err(e) => return Err(e),
+                },
                 Err(SourceError::MissingCommit { .. }) => None,
                 Err(e) => return Err(e),
             };
@@ -439,9 +453,7 @@ impl<'r> ProjectCache<'r> {
         if !self.versions.contains_key(commit) {
             let set = match self.get(commit) {
                 Ok(Some(p)) => p.migrations.iter().map(|m| m.version).collect(),
-                Ok(None) | Err(SourceError::Layout { .. }) | Err(SourceError::Project(_)) => {
-                    BTreeSet::new()
-                }
+                Ok(None) => BTreeSet::new(),
                 Err(e) => return Err(e),
             };
             self.versions.insert(commit.to_string(), set);

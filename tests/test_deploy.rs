@@ -332,3 +332,50 @@ fn worktree_source_is_recorded_as_dirty() {
     gm(&p, &db.url, &["deploy", "HEAD", "--yes"]).expect_code(0);
     assert!(!db.has_table("public.local_t"));
 }
+
+#[test]
+fn staged_source_reads_the_index_without_touching_it() {
+    let repo = TestRepo::shop();
+    let db = TestDb::new("staged");
+    let p = repo.path();
+    let before = std::fs::read(p.join(".git/index")).unwrap();
+    // Stage a new migration (what `git add` would do) through git2 on the real index.
+    let mut idx = repo.repo.index().unwrap();
+    for (path, body) in [
+        ("migrations/1800000000000_staged/up.sql", "create table staged_t (id int);"),
+        ("migrations/1800000000000_staged/down.sql", "drop table staged_t;"),
+    ] {
+        let blob = repo.repo.blob(body.as_bytes()).unwrap();
+        let mut entry = idx.get_path(std::path::Path::new("config.yaml"), 0).unwrap();
+        entry.id = blob;
+        entry.path = path.as_bytes().to_vec();
+        entry.file_size = body.len() as u32;
+        idx.add(&entry).unwrap();
+    }
+    idx.write().unwrap();
+    let staged_index = std::fs::read(p.join(".git/index")).unwrap();
+    assert_ne!(before, staged_index);
+    gm(&p, &db.url, &["plan", "--staged"])
+        .expect_code(0)
+        .expect_contains("apply   1800000000000_staged");
+    gm(&p, &db.url, &["deploy", "--staged", "--yes"]).expect_code(0);
+    assert!(db.has_table("public.staged_t"));
+    assert_eq!(
+        std::fs::read(p.join(".git/index")).unwrap(),
+        staged_index,
+        "the index file must not change"
+    );
+    assert!(!p.join("migrations/1800000000000_staged").exists(), "nothing is written to the working tree");
+}
+
+#[test]
+fn works_from_a_linked_worktree() {
+    let repo = TestRepo::shop();
+    let db = TestDb::new("linked_worktree");
+    let wt_dir = tempfile::Builder::new().prefix("gm-wt-").tempdir().unwrap();
+    let wt_path = wt_dir.path().join("wt");
+    repo.repo.worktree("wt", &wt_path, None).unwrap();
+    gm(&wt_path, &db.url, &["deploy", "v1.1.0", "--yes"]).expect_code(0);
+    assert_eq!(db.applied().len(), 4);
+    gm(&wt_path, &db.url, &["status"]).expect_code(0).expect_contains("v1.1.0");
+}

@@ -177,7 +177,7 @@ impl Ledger {
         let sql = format!(
             "SELECT version, name, up_sha256, up_blob, applied_commit, down_sql IS NOT NULL, dirty FROM {m} ORDER BY version;\n\
              SELECT sha256, tree_id, commit FROM {md} WHERE id = 1;\n\
-             SELECT id, kind, target_ref, from_commit, to_commit, started_at, actor, worktree_dirty, reverted, applied, status \
+             SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
                FROM {d} WHERE status = 'ok' ORDER BY id DESC LIMIT 1;\n\
              SELECT {v}",
             m = self.t("migrations"),
@@ -363,7 +363,7 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         limit: i64,
     ) -> Result<Vec<DeploymentSummary>, LedgerError> {
         let sql = format!(
-            "SELECT id, kind, target_ref, from_commit, to_commit, started_at::text, actor, worktree_dirty, reverted, applied, status \
+            "SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
              FROM {} ORDER BY id DESC LIMIT $1",
             self.t("deployments")
         );
