@@ -234,89 +234,46 @@ pub fn execute(
             quote_literal(&pg_ms(t))
         ));
     }
+    let settings = settings.join("; ");
     if !settings.is_empty() {
-        tx.batch_execute(&settings.join("; "))
+        tx.batch_execute(&settings)
             .map_err(db("setting timeouts"))?;
     }
 
     let fresh = state.live.applied.is_empty() && state.last.is_none();
-    let mut prelude_done = !fresh;
-    let project = target.project.as_ref();
-    let at = project.map(|p| p.at()).unwrap_or_default();
-    let mut rows = Vec::new();
-    for step in &plan.steps {
-        on_event(Event::Step(step));
-        match step {
-            Step::Revert {
-                version,
-                name,
-                down,
-                noop,
-                sql,
-                ..
-            } => {
-                if *noop {
-                    continue;
-                }
-                tx.batch_execute(sql).map_err(|e| {
-                    migration_error(e, "down", *version, name, &down.to_string(), sql)
-                })?;
-            }
-            Step::Apply {
-                version,
-                name,
-                up_path,
-                up_blob,
-                down,
-                ..
-            } => {
-                let p = project.expect("apply steps come from a project");
-                let up = repo.read(&p.tree, up_path, Some(up_blob))?;
-                let up_sha256 = sha256_hex(&up);
-                let up_text = utf8(up, up_path, &at)?;
-                let (down_sha256, down_sql, down_blob) = match down {
-                    Some((path, blob)) => {
-                        let bytes = repo.read(&p.tree, path, Some(blob))?;
-                        let sha = sha256_hex(&bytes);
-                        let text = String::from_utf8(bytes).ok();
-                        (Some(sha), text, Some(blob.clone()))
-                    }
-                    None => (None, None, None),
-                };
-                if !prelude_done {
-                    prelude_done = true;
-                    if let Some(pre) = &options.prelude {
-                        tx.batch_execute(pre).map_err(|e| {
-                            migration_error(e, "prelude", *version, "prelude", "prelude_sql", pre)
-                        })?;
+    let runner = StepRunner {
+        repo,
+        target,
+        prelude: if fresh {
+            options.prelude.as_deref()
+        } else {
+            None
+        },
+    };
+    let rows = match runner.run(&mut tx, &plan.steps, on_event) {
+        Ok(rows) => rows,
+        Err((index, mut error)) => {
+            // Roll back first; then, for a runtime error without a position, find the
+            // failing statement by replaying the same work in a transaction that is rolled
+            // back too (only on this failure path).
+            drop(tx);
+            if let ExecError::Migration(f) = &mut error {
+                if f.position.is_none() && !f.code.is_empty() {
+                    if let Some(loc) =
+                        runner.locate(client, key, &settings, &plan.steps, index, &f.code)
+                    {
+                        f.position = Some((loc.line, loc.column));
+                        f.line_text = Some(loc.line_text);
+                        f.extra.insert(
+                            0,
+                            format!("failing statement: #{} of the file", loc.statement),
+                        );
                     }
                 }
-                tx.batch_execute(&up_text).map_err(|e| {
-                    migration_error(
-                        e,
-                        "up",
-                        *version,
-                        name,
-                        &format!("{up_path} @ {at}"),
-                        &up_text,
-                    )
-                })?;
-                rows.push(LedgerRow {
-                    version: *version,
-                    name: name.clone(),
-                    up_sha256,
-                    up_blob: if p.tree.is_dirty() {
-                        None
-                    } else {
-                        Some(up_blob.clone())
-                    },
-                    down_sha256,
-                    down_sql,
-                    down_blob,
-                });
             }
+            return Err(error);
         }
-    }
+    };
 
     let record = DeploymentRecord {
         kind: options.kind.to_string(),
@@ -339,6 +296,182 @@ pub fn execute(
         plan,
         deployment_id: Some(id),
     })
+}
+
+/// Runs plan steps; shared by the real run and the failure diagnosis.
+struct StepRunner<'a> {
+    repo: &'a Repo,
+    target: &'a TargetProject,
+    /// Prelude to run before the first apply (fresh databases only).
+    prelude: Option<&'a str>,
+}
+
+/// Where a runtime error happened inside a migration file.
+struct Located {
+    statement: usize,
+    line: usize,
+    column: usize,
+    line_text: String,
+}
+
+impl StepRunner<'_> {
+    /// The SQL of a step and its description for messages.
+    fn sql_of(&self, step: &Step) -> Result<(String, String), ExecError> {
+        match step {
+            Step::Revert { sql, down, .. } => Ok((sql.clone(), down.to_string())),
+            Step::Apply {
+                up_path, up_blob, ..
+            } => {
+                let p = self
+                    .target
+                    .project
+                    .as_ref()
+                    .expect("apply steps come from a project");
+                let at = p.at();
+                let up = self.repo.read(&p.tree, up_path, Some(up_blob))?;
+                Ok((utf8(up, up_path, &at)?, format!("{up_path} @ {at}")))
+            }
+        }
+    }
+
+    /// Runs `steps`; on failure returns the index of the failing step.
+    fn run(
+        &self,
+        tx: &mut impl postgres::GenericClient,
+        steps: &[Step],
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<LedgerRow>, (usize, ExecError)> {
+        let mut prelude = self.prelude;
+        let mut rows = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            on_event(Event::Step(step));
+            let fail = |e| (i, e);
+            match step {
+                Step::Revert {
+                    version,
+                    name,
+                    noop,
+                    ..
+                } => {
+                    if *noop {
+                        continue;
+                    }
+                    let (sql, file) = self.sql_of(step).map_err(fail)?;
+                    tx.batch_execute(&sql).map_err(|e| {
+                        fail(migration_error(e, "down", *version, name, &file, &sql))
+                    })?;
+                }
+                Step::Apply {
+                    version,
+                    name,
+                    up_blob,
+                    down,
+                    ..
+                } => {
+                    let p = self
+                        .target
+                        .project
+                        .as_ref()
+                        .expect("apply steps come from a project");
+                    let (up_text, file) = self.sql_of(step).map_err(fail)?;
+                    let (down_sha256, down_sql, down_blob) = match down {
+                        Some((path, blob)) => {
+                            let bytes = self
+                                .repo
+                                .read(&p.tree, path, Some(blob))
+                                .map_err(|e| fail(e.into()))?;
+                            let sha = sha256_hex(&bytes);
+                            (Some(sha), String::from_utf8(bytes).ok(), Some(blob.clone()))
+                        }
+                        None => (None, None, None),
+                    };
+                    if let Some(pre) = prelude.take() {
+                        tx.batch_execute(pre).map_err(|e| {
+                            fail(migration_error(
+                                e,
+                                "prelude",
+                                *version,
+                                "prelude",
+                                "prelude_sql",
+                                pre,
+                            ))
+                        })?;
+                    }
+                    tx.batch_execute(&up_text).map_err(|e| {
+                        fail(migration_error(e, "up", *version, name, &file, &up_text))
+                    })?;
+                    rows.push(LedgerRow {
+                        version: *version,
+                        name: name.clone(),
+                        up_sha256: sha256_hex(up_text.as_bytes()),
+                        up_blob: if p.tree.is_dirty() {
+                            None
+                        } else {
+                            Some(up_blob.clone())
+                        },
+                        down_sha256,
+                        down_sql,
+                        down_blob,
+                    });
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Replays `steps[..index]` in a new transaction, then runs the failing step's statements
+    /// one by one to find the one that fails with the same SQLSTATE. Rolled back in all cases.
+    fn locate(
+        &self,
+        client: &mut Client,
+        key: i64,
+        settings: &str,
+        steps: &[Step],
+        index: usize,
+        code: &str,
+    ) -> Option<Located> {
+        let (sql, _) = self.sql_of(&steps[index]).ok()?;
+        let statements = crate::project::sql::split_statements(&sql);
+        if statements.len() < 2 {
+            return None;
+        }
+        let mut tx = client.transaction().ok()?;
+        if !first_bool(
+            tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
+                .ok()?,
+        ) {
+            return None;
+        }
+        if !settings.is_empty() {
+            tx.batch_execute(settings).ok()?;
+        }
+        self.run(&mut tx, &steps[..index], &mut |_| {}).ok()?;
+        if matches!(steps[index], Step::Apply { .. })
+            && !steps[..index]
+                .iter()
+                .any(|s| matches!(s, Step::Apply { .. }))
+        {
+            if let Some(pre) = self.prelude {
+                tx.batch_execute(pre).ok()?;
+            }
+        }
+        for (n, range) in statements.iter().enumerate() {
+            if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
+                let same = e.code().map(|c| c.code()) == Some(code);
+                if !same {
+                    return None;
+                }
+                let (line, column) = crate::project::sql::line_col_of_byte(&sql, range.start);
+                return Some(Located {
+                    statement: n + 1,
+                    line,
+                    column,
+                    line_text: sql.lines().nth(line - 1).unwrap_or_default().to_string(),
+                });
+            }
+        }
+        None
+    }
 }
 
 fn utf8(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {

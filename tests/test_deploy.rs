@@ -181,7 +181,10 @@ fn runtime_error_names_migration_and_rolls_back() {
     r.expect_code(4)
         .expect_contains("2_div")
         .expect_contains("division by zero")
-        .expect_contains("22012");
+        .expect_contains("22012")
+        .expect_contains("up.sql @ ")
+        .expect_contains(":2:1: division by zero")
+        .expect_contains("failing statement: #2");
     assert!(!db.has_table("public.a"));
     assert!(
         !db.has_table("git_migrate.migrations"),
@@ -342,11 +345,19 @@ fn staged_source_reads_the_index_without_touching_it() {
     // Stage a new migration (what `git add` would do) through git2 on the real index.
     let mut idx = repo.repo.index().unwrap();
     for (path, body) in [
-        ("migrations/1800000000000_staged/up.sql", "create table staged_t (id int);"),
-        ("migrations/1800000000000_staged/down.sql", "drop table staged_t;"),
+        (
+            "migrations/1800000000000_staged/up.sql",
+            "create table staged_t (id int);",
+        ),
+        (
+            "migrations/1800000000000_staged/down.sql",
+            "drop table staged_t;",
+        ),
     ] {
         let blob = repo.repo.blob(body.as_bytes()).unwrap();
-        let mut entry = idx.get_path(std::path::Path::new("config.yaml"), 0).unwrap();
+        let mut entry = idx
+            .get_path(std::path::Path::new("config.yaml"), 0)
+            .unwrap();
         entry.id = blob;
         entry.path = path.as_bytes().to_vec();
         entry.file_size = body.len() as u32;
@@ -365,7 +376,10 @@ fn staged_source_reads_the_index_without_touching_it() {
         staged_index,
         "the index file must not change"
     );
-    assert!(!p.join("migrations/1800000000000_staged").exists(), "nothing is written to the working tree");
+    assert!(
+        !p.join("migrations/1800000000000_staged").exists(),
+        "nothing is written to the working tree"
+    );
 }
 
 #[test]
@@ -377,5 +391,7 @@ fn works_from_a_linked_worktree() {
     repo.repo.worktree("wt", &wt_path, None).unwrap();
     gm(&wt_path, &db.url, &["deploy", "v1.1.0", "--yes"]).expect_code(0);
     assert_eq!(db.applied().len(), 4);
-    gm(&wt_path, &db.url, &["status"]).expect_code(0).expect_contains("v1.1.0");
+    gm(&wt_path, &db.url, &["status"])
+        .expect_code(0)
+        .expect_contains("v1.1.0");
 }

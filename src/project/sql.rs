@@ -38,6 +38,132 @@ pub fn is_effectively_empty(sql: &str) -> bool {
     true
 }
 
+/// Splits SQL text into statements for diagnostics: byte ranges, each starting at its first
+/// token (leading whitespace and comments skipped) and ending after its `;` (or at the end).
+///
+/// Knows single-quoted strings (with `''` and, for `E''`, backslash escapes), quoted
+/// identifiers, dollar quotes, `--` and nested `/* */` comments. It does not know SQL-standard
+/// function bodies (`BEGIN ATOMIC … END`); callers use it only to locate a failure and give up
+/// when a fragment fails differently from the whole.
+pub fn split_statements(sql: &str) -> Vec<std::ops::Range<usize>> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut start: Option<usize> = None;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            let mut depth = 1;
+            i += 2;
+            while i < b.len() && depth > 0 {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if start.is_none() && c != b';' {
+            start = Some(i);
+        }
+        match c {
+            b';' => {
+                if let Some(s) = start.take() {
+                    out.push(s..i + 1);
+                }
+                i += 1;
+            }
+            b'\'' => {
+                let escapes = i > 0
+                    && matches!(b[i - 1], b'E' | b'e')
+                    && (i < 2 || !(b[i - 2].is_ascii_alphanumeric() || b[i - 2] == b'_'));
+                i += 1;
+                while i < b.len() {
+                    if escapes && b[i] == b'\\' {
+                        i += 2;
+                    } else if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                        } else {
+                            i += 1;
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'"' {
+                        if b.get(i + 1) == Some(&b'"') {
+                            i += 2;
+                        } else {
+                            i += 1;
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'$' => {
+                // $tag$ … $tag$ (tag: letters, digits, underscores; not starting with a digit)
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|x| !(x.is_ascii_alphanumeric() || *x == b'_'))
+                    .map(|p| i + 1 + p);
+                match tag_end {
+                    Some(e)
+                        if b[e] == b'$' && !b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) =>
+                    {
+                        let tag = &sql[i..=e];
+                        match sql[e + 1..].find(tag) {
+                            Some(close) => i = e + 1 + close + tag.len(),
+                            None => i = b.len(),
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if let Some(s) = start {
+        out.push(s..b.len());
+    }
+    out
+}
+
+/// 1-based (line, column) of a byte offset.
+pub fn line_col_of_byte(sql: &str, byte: usize) -> (usize, usize) {
+    let before = &sql[..byte.min(sql.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
 /// Converts Postgres' 1-based character position into a 1-based (line, column).
 pub fn line_col(sql: &str, position: usize) -> (usize, usize) {
     let mut line = 1;
@@ -75,6 +201,25 @@ mod tests {
         for s in ["drop table x;", "-- c\nselect 1", "/* x */ drop table y"] {
             assert!(!is_effectively_empty(s), "{s:?}");
         }
+    }
+
+    #[test]
+    fn splitting() {
+        let sql = "create table a (x text default 'a;b');\n-- c; d\n/* e; */ insert into a values ($$x;y$$);\nselect E'\\';';\n  select $f$ ; $f$, \"q;\"\"\";\nselect 1";
+        let parts: Vec<&str> = split_statements(sql).into_iter().map(|r| &sql[r]).collect();
+        assert_eq!(
+            parts,
+            vec![
+                "create table a (x text default 'a;b');",
+                "insert into a values ($$x;y$$);",
+                "select E'\\';';",
+                "select $f$ ; $f$, \"q;\"\"\";",
+                "select 1"
+            ]
+        );
+        assert!(split_statements("  -- only a comment\n").is_empty());
+        let r = &split_statements(sql)[1];
+        assert_eq!(line_col_of_byte(sql, r.start), (3, 10));
     }
 
     #[test]
