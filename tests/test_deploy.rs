@@ -395,3 +395,43 @@ fn works_from_a_linked_worktree() {
         .expect_code(0)
         .expect_contains("v1.1.0");
 }
+
+#[test]
+fn hasura_managed_database_is_not_redeployed() {
+    let repo = TestRepo::shop();
+    let db = TestDb::new("hasura_managed");
+    db.client()
+        .batch_execute(
+            "CREATE SCHEMA hdb_catalog;
+             CREATE TABLE hdb_catalog.schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);
+             INSERT INTO hdb_catalog.schema_migrations VALUES (1700000000001, false);",
+        )
+        .unwrap();
+    let before = db.dump(false, None);
+    gm(&repo.path(), &db.url, &["deploy", "--yes"])
+        .expect_code(3)
+        .expect_contains("managed by the Hasura CLI");
+    assert_eq!(before, db.dump(false, None));
+}
+
+#[test]
+fn hasura_schema_migrations_kept_in_step() {
+    let repo = TestRepo::shop();
+    let db = TestDb::new("hasura_in_step");
+    db.client()
+        .batch_execute(
+            "CREATE SCHEMA hdb_catalog;
+             CREATE TABLE hdb_catalog.schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);",
+        )
+        .unwrap();
+    let p = repo.path();
+    gm(&p, &db.url, &["deploy", "v2.0.0", "--yes"]).expect_code(0);
+    let hasura =
+        "SELECT string_agg(version::text, ',' ORDER BY version) FROM hdb_catalog.schema_migrations";
+    assert_eq!(db.scalar(hasura).unwrap().split(',').count(), 7);
+    gm(&p, &db.url, &["rollback", "v1.0.0", "--yes"]).expect_code(0);
+    assert_eq!(
+        db.scalar(hasura).as_deref(),
+        Some("1700000000001,1700000000002")
+    );
+}

@@ -121,6 +121,17 @@ fn prepare(
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;
+    if !state.live.ledger_exists && state.hasura_applied > 0 {
+        return Err(CommandError::new(
+            Kind::Refused,
+            format!(
+                "this database is managed by the Hasura CLI ({} applied versions in hdb_catalog.schema_migrations) and has no git-migrate ledger; nothing was changed",
+                state.hasura_applied
+            ),
+        )
+        .cause("deploying would run migrations that are already applied")
+        .hint("adopting a Hasura-managed database is not supported by this version of git-migrate; deploy to a database without Hasura state, or keep using `hasura migrate apply` there for now"));
+    }
     let project_dir = ctx.project_dir();
     let target = if mode == Mode::Rollback
         && rev.is_none()

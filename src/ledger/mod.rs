@@ -83,6 +83,8 @@ pub struct DbState {
     pub last: Option<DeploymentSummary>,
     /// Whether Hasura's `hdb_catalog.schema_migrations` exists.
     pub hasura_schema_migrations: bool,
+    /// Rows in it, read only when our ledger does not exist yet (a Hasura-managed database).
+    pub hasura_applied: i64,
 }
 
 /// The ledger in a given schema.
@@ -171,6 +173,18 @@ impl Ledger {
             ..Default::default()
         };
         if !exists {
+            if hasura {
+                let rows = c
+                    .simple_query("SELECT count(*) FROM hdb_catalog.schema_migrations")
+                    .map_err(q("reading hdb_catalog.schema_migrations"))?;
+                state.hasura_applied = rows
+                    .iter()
+                    .find_map(|m| match m {
+                        SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+            }
             return Ok(state);
         }
         state.live.ledger_exists = true;
