@@ -166,7 +166,7 @@ fn prepare(
         }
     };
     if let Some(p) = &target.project {
-        if !p.ignored_yaml.is_empty() && !ctx.json {
+        if !p.ignored_yaml.is_empty() && !ctx.json && ctx.ui.verbose > 0 {
             ctx.ui.info(&format!(
                 "note: ignoring {} config v1 up.yaml/down.yaml file(s) (config v2 reads only .sql)",
                 p.ignored_yaml.len()
@@ -332,6 +332,17 @@ fn run_mutation(
     };
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
+    // A progress bar on a terminal, shown once the deployment has run for a second.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(p.plan.steps.len() as u64),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let show_bar = !quiet && ui.verbose == 0 && console::Term::stderr().is_term();
+    let mut bar_visible = false;
     let mut on_event = |e: Event<'_>| match e {
         Event::Waiting(h) => ui.info(&format!(
             "waiting for another deployment to finish{} (up to {}s)…",
@@ -342,7 +353,14 @@ fn run_mutation(
             Step::Revert { version, name, .. } => ui.info(&format!("reverting {version}_{name}")),
             Step::Apply { version, name, .. } => ui.info(&format!("applying {version}_{name}")),
         },
-        Event::Step(_) => {}
+        Event::Step(s) => {
+            if show_bar && !bar_visible && started.elapsed() > Duration::from_secs(1) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar_visible = true;
+            }
+            bar.set_message(format!("{}", s.version()));
+            bar.inc(1);
+        }
         Event::AlreadyThere => ui.info("another deployment reached the target while we waited"),
     };
     let ledger = ctx.ledger();
@@ -356,7 +374,9 @@ fn run_mutation(
         &p.gather,
         &options,
         &mut on_event,
-    )?;
+    );
+    bar.finish_and_clear();
+    let outcome = outcome?;
     let secs = started.elapsed().as_secs_f64();
     let at = outcome
         .plan
