@@ -268,7 +268,6 @@ fn run_mutation(
     flags: &PlanFlags,
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
-    let started = Instant::now();
     let mut p = prepare(ctx, mode, rev, flags)?;
     let already_there = p.plan.is_noop() && p.plan.to_commit == p.plan.from_commit && !p.plan.dirty;
     if already_there {
@@ -311,6 +310,7 @@ fn run_mutation(
             }
         }
     }
+    let started = Instant::now();
     let prelude = if exec.no_prelude {
         None
     } else {
