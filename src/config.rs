@@ -36,6 +36,18 @@ pub enum HasuraConfigError {
         /// Where.
         at: String,
     },
+    /// A folder setting that leaves the project (absolute, or with `..`).
+    #[error("{path} @ {at}: {key} is {value:?}; it must be a relative path inside the project (no leading / and no ..)")]
+    Folder {
+        /// Path.
+        path: String,
+        /// Where.
+        at: String,
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// Unknown version.
     #[error("{path} @ {at}: unsupported config version {version} (expected 2 or 3)")]
     Version {
@@ -46,6 +58,23 @@ pub enum HasuraConfigError {
         /// The version found.
         version: i64,
     },
+}
+
+/// Normalises a folder path that must stay inside its parent: strips `./` and trailing `/`;
+/// `None` for absolute paths and paths with `..`. An empty result means "the parent itself".
+pub fn relative_dir(value: &str) -> Option<String> {
+    if value.starts_with('/') || value.starts_with('\\') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in value.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 /// The parts of Hasura's `config.yaml` that locate migrations and metadata.
@@ -124,16 +153,28 @@ impl HasuraConfig {
                 })
             }
         };
-        let clean = |s: Option<String>, d: &str| {
-            s.map(|s| s.trim_matches('/').to_string())
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| d.to_string())
+        let clean = |s: Option<String>, key: &'static str, d: &str| {
+            let value = s.unwrap_or_default();
+            match relative_dir(&value) {
+                Some(v) if v.is_empty() => Ok(d.to_string()),
+                Some(v) => Ok(v),
+                None => Err(HasuraConfigError::Folder {
+                    path: path.to_string(),
+                    at: at.to_string(),
+                    key,
+                    value,
+                }),
+            }
         };
         Ok(HasuraConfig {
             version,
-            metadata_directory: clean(raw.metadata_directory, "metadata"),
-            migrations_directory: clean(raw.migrations_directory, "migrations"),
-            seeds_directory: clean(raw.seeds_directory, "seeds"),
+            metadata_directory: clean(raw.metadata_directory, "metadata_directory", "metadata")?,
+            migrations_directory: clean(
+                raw.migrations_directory,
+                "migrations_directory",
+                "migrations",
+            )?,
+            seeds_directory: clean(raw.seeds_directory, "seeds_directory", "seeds")?,
         })
     }
 
@@ -183,6 +224,15 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("@ abc123"), "{s}");
+        for bad in ["/etc", "../x", "a/../../b"] {
+            let text = format!("version: 2\nmigrations_directory: {bad}\n");
+            let e = HasuraConfig::parse(text.as_bytes(), "config.yaml", "HEAD").unwrap_err();
+            assert!(e.to_string().contains("migrations_directory"), "{e}");
+        }
+        assert_eq!(
+            relative_dir("./db/migrations/").as_deref(),
+            Some("db/migrations")
+        );
         let e = HasuraConfig::parse(b"version: 7\n", "config.yaml", "HEAD").unwrap_err();
         assert!(e.to_string().contains("unsupported config version 7"));
     }
@@ -285,8 +335,16 @@ impl ToolConfig {
                 "ledger_schema must be a plain identifier, not {ledger_schema:?}"
             )));
         }
+        let project = match raw.project {
+            Some(p) => Some(relative_dir(&p).ok_or_else(|| {
+                err(format!(
+                    "project is {p:?}; it must be a folder inside the repository (relative, no ..)"
+                ))
+            })?),
+            None => None,
+        };
         Ok(ToolConfig {
-            project: raw.project.map(|p| p.trim_matches('/').to_string()),
+            project,
             ledger_schema,
             out_of_order,
             prelude_sql: raw.prelude_sql,

@@ -163,33 +163,55 @@ pub fn execute(
     options: &ExecOptions,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Outcome, ExecError> {
-    let mut tx = client
-        .transaction()
-        .map_err(db("starting the transaction"))?;
-
-    // Lock: try first; then wait with a bounded lock_timeout, naming the holder.
+    // Lock: try first; if another deployment holds it, wait (bounded by --lock-timeout). Waiters
+    // are served in queue order. A backend does not process catalog invalidations while it waits
+    // on an advisory lock, so a ledger created meanwhile can still look absent to name lookups
+    // (a stale negative cache entry); when the catalog itself disagrees with the cache, start a
+    // fresh transaction, which processes invalidations first.
     let key = ledger.lock_key();
-    let got = first_bool(
-        tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
-            .map_err(db("taking the deploy lock"))?,
-    );
-    if !got {
-        let holder = lock_holder(&mut tx, key);
-        on_event(Event::Waiting(holder.as_ref()));
-        let wait = tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({key}); SET LOCAL lock_timeout = 0",
-            quote_literal(&pg_ms(options.lock_timeout))
-        ));
-        if let Err(e) = wait {
-            if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-                return Err(ExecError::LockTimeout {
-                    timeout: options.lock_timeout,
-                    holder,
-                });
-            }
-            return Err(db("waiting for the deploy lock")(e));
+    let deadline = std::time::Instant::now() + options.lock_timeout;
+    let mut announced = false;
+    let mut tx = loop {
+        let mut tx = client
+            .transaction()
+            .map_err(db("starting the transaction"))?;
+        let got = first_bool(
+            tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
+                .map_err(db("taking the deploy lock"))?,
+        );
+        if got {
+            break tx;
         }
-    }
+        let holder = lock_holder(&mut tx, key);
+        if !announced {
+            on_event(Event::Waiting(holder.as_ref()));
+            announced = true;
+        }
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = || ExecError::LockTimeout {
+            timeout: options.lock_timeout,
+            holder: holder.clone(),
+        };
+        if remaining.is_zero() {
+            return Err(timeout());
+        }
+        let wait = tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({key})",
+            quote_literal(&pg_ms(remaining.max(Duration::from_millis(1))))
+        ));
+        match wait {
+            Ok(()) => {
+                if !ledger.cache_is_stale(&mut tx)? {
+                    break tx;
+                }
+                tx.rollback().map_err(db("restarting the transaction"))?
+            }
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                return Err(timeout())
+            }
+            Err(e) => return Err(db("waiting for the deploy lock")(e)),
+        }
+    };
 
     // Re-read and re-plan under the lock.
     let state = ledger.read(&mut tx)?;
@@ -497,6 +519,7 @@ fn lock_holder(tx: &mut postgres::Transaction<'_>, key: i64) -> Option<LockHolde
          coalesce(to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {classid} AND l.objid = {objid} AND l.objsubid = 1 \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
          LIMIT 1"
     );
     let msgs = tx.simple_query(&sql).ok()?;

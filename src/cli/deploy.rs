@@ -173,6 +173,10 @@ fn prepare(
             ));
         }
     }
+    if let Some(rev) = &flags.down_from {
+        // Checked up front even when no revert needs it: a typo must not pass silently.
+        ctx.repo.resolve_commit(rev)?;
+    }
     let options = plan_options(ctx, mode, flags);
     let gather = GatherOptions {
         down_from: flags.down_from.clone(),

@@ -99,6 +99,8 @@ impl From<SourceError> for CommandError {
     fn from(e: SourceError) -> Self {
         let kind = match &e {
             SourceError::Open { .. }
+            | SourceError::NoCommits { .. }
+            | SourceError::ProjectOutside(_)
             | SourceError::UnknownRevision { .. }
             | SourceError::NotACommit { .. }
             | SourceError::Bare { .. }
@@ -136,9 +138,24 @@ impl From<SourceError> for CommandError {
             SourceError::MissingCommit { .. } => ce
                 .hints
                 .push("CI clones are often shallow: use fetch-depth: 0".into()),
-            SourceError::Project(_) => ce
+            SourceError::Project(_) | SourceError::ProjectOutside(_) => ce
                 .hints
                 .push("pass --project <dir> to name the folder that holds config.yaml".into()),
+            SourceError::Config(crate::config::HasuraConfigError::Missing { .. }) => ce
+                .hints
+                .push("check --project / git-migrate.yaml `project:`; it must name the folder holding config.yaml at that revision".into()),
+            SourceError::Config(_) => ce
+                .hints
+                .push("fix config.yaml in a new commit (see docs for the keys git-migrate reads)".into()),
+            SourceError::NotACommit { .. } => ce
+                .hints
+                .push("name a commit, a tag or a branch (e.g. v1.4.0, main, HEAD~2)".into()),
+            SourceError::NoCommits { .. } => ce
+                .hints
+                .push("commit the project first; --worktree reads uncommitted files".into()),
+            SourceError::Bare { .. } => ce
+                .hints
+                .push("in a bare repository name a revision instead (e.g. HEAD or a tag)".into()),
             _ => {}
         }
         ce

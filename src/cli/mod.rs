@@ -139,7 +139,7 @@ impl Ctx {
 
     /// The database to talk to: `--database-url` > `DATABASE_URL` > libpq variables.
     pub fn db_target(&self) -> Result<DbTarget, CommandError> {
-        let t = if let Some(u) = &self.database_url {
+        let t = if let Some(u) = self.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
             DbTarget::from_url(u)
         } else if let Some(u) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
             DbTarget::from_url(&u)
@@ -159,15 +159,27 @@ impl Ctx {
     pub fn connect(&self) -> Result<(DbTarget, postgres::Client), CommandError> {
         let t = self.db_target()?;
         let c = t.connect().map_err(|e| {
-            let mut ce = CommandError::new(Kind::Failure, e.to_string());
+            let bad_url = matches!(e, crate::db::ConnectError::BadUrl { .. });
+            let kind = if bad_url { Kind::Usage } else { Kind::Failure };
+            let mut ce = CommandError::new(kind, e.to_string());
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
-                ce.causes.push(crate::db::describe_pg_error_any(s));
+                let text = crate::db::describe_pg_error_any(s);
+                // postgres::Error's Display repeats its source's message: show it once.
+                if !ce
+                    .causes
+                    .iter()
+                    .any(|c| c.contains(&text) || text.contains(c.as_str()))
+                {
+                    ce.causes.push(text);
+                }
                 src = s.source();
             }
-            ce.hints.push(
-                "check that the server is running and the URL, user and password are right".into(),
-            );
+            ce.hints.push(if bad_url {
+                "use postgresql://user[:password]@host[:port]/dbname[?sslmode=...] or key=value pairs (host=... dbname=...)".into()
+            } else {
+                "check that the server is running and the URL, user and password are right".into()
+            });
             ce
         })?;
         Ok((t, c))

@@ -270,6 +270,25 @@ impl Ledger {
         Ok(state)
     }
 
+    /// Whether this backend's catalog cache disagrees with the catalog about the ledger's
+    /// existence (possible right after waiting on an advisory lock while another session
+    /// created it).
+    pub fn cache_is_stale(&self, c: &mut impl GenericClient) -> Result<bool, LedgerError> {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = {} AND c.relname = 'migrations') <> (to_regclass({}) IS NOT NULL)",
+            quote_literal(&self.schema),
+            quote_literal(&self.t("migrations"))
+        );
+        let rows = c
+            .simple_query(&sql)
+            .map_err(q("checking the catalog cache"))?;
+        Ok(rows.iter().any(|m| match m {
+            SimpleQueryMessage::Row(r) => parse_bool(r.get(0)),
+            _ => false,
+        }))
+    }
+
     /// Creates the ledger schema and tables if missing (inside the caller's transaction).
     pub fn ensure(&self, c: &mut impl GenericClient) -> Result<(), LedgerError> {
         let s = quote_ident(&self.schema);

@@ -72,6 +72,15 @@ pub enum SourceError {
         /// The commit id.
         commit: String,
     },
+    /// The repository has no commit yet.
+    #[error("the repository has no commits yet, so there is no revision '{rev}' to read")]
+    NoCommits {
+        /// As typed.
+        rev: String,
+    },
+    /// `--project` points outside the repository.
+    #[error("--project {0:?} must be a folder inside the repository (relative, no ..)")]
+    ProjectOutside(String),
     /// A repository with no working tree was asked for the working tree or index.
     #[error("{what} needs a working tree, but this repository is bare")]
     Bare {
@@ -244,6 +253,11 @@ impl Repo {
 
     /// Resolves a revision to a commit.
     pub fn resolve_commit(&self, rev: &str) -> Result<Oid, SourceError> {
+        if self.repo.is_empty().unwrap_or(false) {
+            return Err(SourceError::NoCommits {
+                rev: rev.to_string(),
+            });
+        }
         let obj =
             self.repo
                 .revparse_single(rev)
@@ -484,7 +498,8 @@ impl Repo {
         project_dir: Option<&str>,
     ) -> Result<Project, SourceError> {
         let dir = match project_dir {
-            Some(d) => d.trim_matches('/').to_string(),
+            Some(d) => crate::config::relative_dir(d)
+                .ok_or_else(|| SourceError::ProjectOutside(d.to_string()))?,
             None => detect_project_dir(self, &tree)?,
         };
         let at = describe_tree(&tree);
