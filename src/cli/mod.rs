@@ -195,8 +195,10 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
             ui::register_secret(p);
         }
     }
-    let start = cli.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let repo = Repo::open(&start)?;
+    let repo = match &cli.dir {
+        Some(dir) => Repo::open(dir)?,
+        None => Repo::open_from_env()?,
+    };
     let config = ToolConfig::load(&repo, cli.config.as_deref())?;
     let ctx = Ctx {
         ui,

@@ -246,6 +246,19 @@ impl Repo {
         Ok(Repo { repo })
     }
 
+    /// Opens the repository the way git does for its subcommands: `GIT_DIR`, `GIT_WORK_TREE`
+    /// and `GIT_CEILING_DIRECTORIES` when set (hooks set `GIT_DIR`), else searching upwards
+    /// from the current directory.
+    pub fn open_from_env() -> Result<Repo, SourceError> {
+        let repo = Repository::open_from_env().map_err(|source| SourceError::Open {
+            path: std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| ".".into()),
+            source,
+        })?;
+        Ok(Repo { repo })
+    }
+
     /// The underlying git2 repository.
     pub fn git(&self) -> &Repository {
         &self.repo
