@@ -435,3 +435,24 @@ fn hasura_schema_migrations_kept_in_step() {
         Some("1700000000001,1700000000002")
     );
 }
+
+#[test]
+fn honours_git_dir_like_a_git_subcommand() {
+    // Server-side hooks run with GIT_DIR set and the current directory elsewhere.
+    let mut repo = TestRepo::bare();
+    let mut base = base_project();
+    let m1 = migration(1, "a", "create table a (id int);", "drop table a;");
+    base.extend(files(&m1));
+    repo.commit(&base, &[], "one");
+    let db = TestDb::new("git_dir_env");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let git_dir = repo.path();
+    crate::common::gm_env(
+        elsewhere.path(),
+        &db.url,
+        &["deploy", "--yes"],
+        &[("GIT_DIR", git_dir.to_str().unwrap())],
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![1]);
+}
