@@ -337,6 +337,14 @@ struct Located {
 }
 
 impl StepRunner<'_> {
+    /// The target project (apply steps only exist when there is one).
+    fn project(&self) -> &crate::source::Project {
+        self.target
+            .project
+            .as_ref()
+            .expect("apply steps come from a project")
+    }
+
     /// The SQL of a step and its description for messages.
     fn sql_of(&self, step: &Step) -> Result<(String, String), ExecError> {
         match step {
@@ -344,11 +352,7 @@ impl StepRunner<'_> {
             Step::Apply {
                 up_path, up_blob, ..
             } => {
-                let p = self
-                    .target
-                    .project
-                    .as_ref()
-                    .expect("apply steps come from a project");
+                let p = self.project();
                 let at = p.at();
                 let up = self.repo.read(&p.tree, up_path, Some(up_blob))?;
                 Ok((utf8(up, up_path, &at)?, format!("{up_path} @ {at}")))
@@ -390,11 +394,7 @@ impl StepRunner<'_> {
                     down,
                     ..
                 } => {
-                    let p = self
-                        .target
-                        .project
-                        .as_ref()
-                        .expect("apply steps come from a project");
+                    let p = self.project();
                     let (up_text, file) = self.sql_of(step).map_err(fail)?;
                     let (down_sha256, down_sql, down_blob) = match down {
                         Some((path, blob)) => {

@@ -11,7 +11,7 @@ use git_migrate::ledger::Ledger;
 use postgres::Client;
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,17 +34,8 @@ fn reader(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
 /// Starts `git-migrate args` in `dir` against `url`, with the same clean environment as
 /// `gm_env`, without waiting for it.
 fn spawn_gm(dir: &Path, url: &str, args: &[&str]) -> Bg {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-migrate"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_MIGRATE_ACTOR", "test")
-        .env("NO_COLOR", "1")
-        .env("DATABASE_URL", url)
-        .stdin(Stdio::null())
+    let mut cmd = crate::common::gm_command(dir, url, args, &[]);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("the git-migrate binary starts");

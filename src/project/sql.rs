@@ -1,5 +1,33 @@
 //! Small facts about SQL text that planning needs without a database.
 
+/// If a comment (`--` to end of line, or nested `/* */`) starts at `i`, the index after it.
+fn skip_comment(b: &[u8], i: usize) -> Option<usize> {
+    if b[i] == b'-' && b.get(i + 1) == Some(&b'-') {
+        let mut j = i;
+        while j < b.len() && b[j] != b'\n' {
+            j += 1;
+        }
+        return Some(j);
+    }
+    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+        let mut depth = 1;
+        let mut j = i + 2;
+        while j < b.len() && depth > 0 {
+            if b[j] == b'/' && b.get(j + 1) == Some(&b'*') {
+                depth += 1;
+                j += 2;
+            } else if b[j] == b'*' && b.get(j + 1) == Some(&b'/') {
+                depth -= 1;
+                j += 2;
+            } else {
+                j += 1;
+            }
+        }
+        return Some(j);
+    }
+    None
+}
+
 /// Whether SQL text contains nothing but whitespace and comments (`--` and nested `/* */`).
 ///
 /// Such a down migration cannot reverse anything: Hasura's console writes
@@ -11,24 +39,8 @@ pub fn is_effectively_empty(sql: &str) -> bool {
         let c = b[i];
         if c.is_ascii_whitespace() {
             i += 1;
-        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 1;
-            i += 2;
-            while i < b.len() && depth > 0 {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                } else {
-                    i += 1;
-                }
-            }
+        } else if let Some(next) = skip_comment(b, i) {
+            i = next;
         } else if c == 0xEF && b.get(i + 1) == Some(&0xBB) && b.get(i + 2) == Some(&0xBF) {
             i += 3; // UTF-8 byte order mark
         } else {
@@ -52,26 +64,8 @@ pub fn split_statements(sql: &str) -> Vec<std::ops::Range<usize>> {
     let mut start: Option<usize> = None;
     while i < b.len() {
         let c = b[i];
-        if c == b'-' && b.get(i + 1) == Some(&b'-') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-            continue;
-        }
-        if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 1;
-            i += 2;
-            while i < b.len() && depth > 0 {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                } else {
-                    i += 1;
-                }
-            }
+        if let Some(next) = skip_comment(b, i) {
+            i = next;
             continue;
         }
         if c.is_ascii_whitespace() {

@@ -54,6 +54,19 @@ pub fn gm(dir: &Path, url: &str, args: &[&str]) -> Run {
 
 /// Like [`gm`] with extra environment variables.
 pub fn gm_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = gm_command(dir, url, args, env)
+        .output()
+        .expect("the git-migrate binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The command [`gm_env`] runs: the real binary in `dir`, with a clean environment,
+/// `DATABASE_URL=url` (unless empty) and `env`.
+pub fn gm_command(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_git-migrate"));
     cmd.args(args)
         .current_dir(dir)
@@ -69,10 +82,5 @@ pub fn gm_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Run
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("the git-migrate binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd
 }
