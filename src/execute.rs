@@ -156,7 +156,7 @@ pub fn execute(
     client: &mut Client,
     repo: &Repo,
     ledger: &Ledger,
-    target: &TargetProject,
+    target: &mut TargetProject,
     confirmed: &Plan,
     plan_options: PlanOptions,
     gather_options: &GatherOptions,
@@ -395,6 +395,11 @@ impl StepRunner<'_> {
                     ..
                 } => {
                     let p = self.project();
+                    let folder_tree = p
+                        .migrations
+                        .get(*version)
+                        .and_then(|m| m.tree.clone())
+                        .filter(|_| !p.tree.is_dirty());
                     let (up_text, file) = self.sql_of(step).map_err(fail)?;
                     let (down_sha256, down_sql, down_blob) = match down {
                         Some((path, blob)) => {
@@ -434,6 +439,7 @@ impl StepRunner<'_> {
                         down_sha256,
                         down_sql,
                         down_blob,
+                        folder_tree,
                     });
                 }
             }

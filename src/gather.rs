@@ -124,12 +124,19 @@ pub fn plan_for(
     repo: &Repo,
     client: &mut impl GenericClient,
     ledger: &Ledger,
-    target: &TargetProject,
+    target: &mut TargetProject,
     state: &DbState,
     options: PlanOptions,
     gopts: &GatherOptions,
 ) -> Result<Planned, GatherError> {
     let live = &state.live;
+    // Read the files of exactly the migration folders the plan may need.
+    if let Some(p) = target.project.as_mut() {
+        let needed = plan::needs_files(&p.migrations, live);
+        let at = p.at();
+        repo.resolve(&mut p.migrations, needed, &at)?;
+    }
+    let target = &*target;
     let migrations = target.migrations();
     let cand = plan::candidates(migrations, live);
     let mut projects = ProjectCache::new(repo, gopts.project_dir.as_deref());
@@ -153,10 +160,15 @@ pub fn plan_for(
             .into_iter()
             .collect();
         let override_project = match &gopts.down_from {
-            Some(rev) => Some(repo.project(
-                &crate::source::Source::Rev(rev.clone()),
-                gopts.project_dir.as_deref(),
-            )?),
+            Some(rev) => {
+                let mut p = repo.project(
+                    &crate::source::Source::Rev(rev.clone()),
+                    gopts.project_dir.as_deref(),
+                )?;
+                let at = p.at();
+                repo.resolve(&mut p.migrations, cand.revert.iter().copied(), &at)?;
+                Some(p)
+            }
             None => None,
         };
         for v in &cand.revert {
@@ -191,7 +203,7 @@ pub fn plan_for(
                 if found.is_some() {
                     break;
                 }
-                match projects.get(&c)? {
+                match projects.get_resolved(&c, *v)? {
                     Some(p) => match p.migrations.get(*v).and_then(|m| m.down.clone()) {
                         Some(d) => {
                             let bytes = repo.read(&p.tree, &d.path, Some(&d.blob))?;
@@ -446,6 +458,24 @@ impl<'r> ProjectCache<'r> {
             self.projects.insert(commit.to_string(), p);
         }
         Ok(self.projects[commit].as_ref())
+    }
+
+    /// The project at a commit with `version`'s folder read.
+    fn get_resolved(
+        &mut self,
+        commit: &str,
+        version: Version,
+    ) -> Result<Option<&Project>, SourceError> {
+        self.get(commit)?;
+        let repo = self.repo;
+        match self.projects.get_mut(commit).and_then(|p| p.as_mut()) {
+            Some(p) => {
+                let at = p.at();
+                repo.resolve(&mut p.migrations, [version], &at)?;
+                Ok(Some(&*p))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Versions present at a commit (empty when unreadable).

@@ -23,6 +23,8 @@ pub struct AppliedMigration {
     pub up_sha256: String,
     /// Git blob id of that up.sql, when known.
     pub up_blob: Option<String>,
+    /// Git tree id of the migration folder it was applied from, when known.
+    pub folder_tree: Option<String>,
     /// Commit it was applied from.
     pub applied_commit: Option<String>,
     /// Whether a down SQL copy is stored in the ledger.
@@ -75,6 +77,21 @@ pub struct Candidates {
     pub out_of_order: Vec<Version>,
 }
 
+/// Versions whose folder files must be read before [`candidates`]: target versions not applied
+/// (their files will run), and applied versions whose folder tree id differs from the one
+/// recorded in the ledger (their up.sql may have changed). Equal tree ids need no read.
+pub fn needs_files(target: &MigrationSet, live: &LiveState) -> Vec<Version> {
+    target
+        .iter()
+        .filter(|m| !m.resolved)
+        .filter(|m| match live.applied.get(&m.version) {
+            None => true,
+            Some(a) => a.folder_tree.is_none() || a.folder_tree != m.tree,
+        })
+        .map(|m| m.version)
+        .collect()
+}
+
 /// Computes what must be looked up. Selection is by set difference, never by "version > max".
 pub fn candidates(target: &MigrationSet, live: &LiveState) -> Candidates {
     let revert: Vec<Version> = live
@@ -94,6 +111,9 @@ pub fn candidates(target: &MigrationSet, live: &LiveState) -> Candidates {
         .values()
         .filter_map(|a| {
             let m = target.get(a.version)?;
+            if a.folder_tree.is_some() && a.folder_tree == m.tree {
+                return None;
+            }
             let blob = m.up.as_ref().map(|u| u.blob.as_str());
             (a.up_blob.as_deref() != blob || blob.is_none()).then_some(a.version)
         })
@@ -708,6 +728,8 @@ mod tests {
                     version: *v,
                     name: format!("m{v}"),
                     location: format!("migrations/{v}_m{v}"),
+                    tree: Some(format!("tree-{blob}")),
+                    resolved: true,
                     up: Some(MigrationFile {
                         path: format!("migrations/{v}_m{v}/up.sql"),
                         blob: blob.to_string(),
@@ -735,6 +757,7 @@ mod tests {
                             name: format!("m{v}"),
                             up_sha256: format!("sha-{blob}"),
                             up_blob: Some(blob.to_string()),
+                            folder_tree: Some(format!("tree-{blob}")),
                             applied_commit: Some("c0ffee".into()),
                             has_down_sql: true,
                             dirty: false,
@@ -929,6 +952,24 @@ mod tests {
         assert!(run(&target, &live, &f, opts(Mode::Deploy))
             .unwrap()
             .is_noop());
+    }
+
+    #[test]
+    fn equal_folder_trees_need_no_reads() {
+        let mut target = set(&[(1, "a"), (2, "b")]);
+        let live = live(&[(1, "a")]);
+        // Unresolved folders: 1 has the ledger's tree id, 2 is new.
+        for v in [1, 2] {
+            let m = target.get_mut(v).unwrap();
+            m.resolved = false;
+            m.up = None;
+            m.down = None;
+        }
+        assert_eq!(needs_files(&target, &live), vec![2]);
+        assert!(candidates(&target, &live).checksum.is_empty());
+        // A different folder tree (down.sql edited, say) must be read and its up compared.
+        target.get_mut(1).unwrap().tree = Some("tree-other".into());
+        assert_eq!(needs_files(&target, &live), vec![1, 2]);
     }
 
     #[test]

@@ -456,3 +456,42 @@ fn honours_git_dir_like_a_git_subcommand() {
     .expect_code(0);
     assert_eq!(db.applied(), vec![1]);
 }
+
+#[test]
+fn lazily_read_folders_edited_downs_and_yaml_only_folders() {
+    let mut repo = TestRepo::new();
+    let mut base = base_project();
+    let m1 = migration(1, "a", "create table a (id int);", "");
+    base.extend(files(&m1));
+    base.push((
+        "migrations/2_v1_only/up.yaml",
+        "- type: run_sql\n  args: {sql: select 1}\n",
+    ));
+    repo.commit(&base, &[], "one");
+    let db = TestDb::new("lazy_folders");
+    let p = repo.path();
+    gm(&p, &db.url, &["deploy", "--yes"]).expect_code(0);
+    assert_eq!(
+        db.applied(),
+        vec![1],
+        "a folder with only config v1 YAML is not a migration"
+    );
+    // Writing the missing down later changes the folder's tree id but not up.sql: not a
+    // modification, and the new down is what a rollback uses.
+    repo.commit(
+        &[("migrations/1_a/down.sql", "drop table a;")],
+        &[],
+        "write the down",
+    );
+    gm(&p, &db.url, &["status", "--exit-code"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", "--yes"]).expect_code(0);
+    // Undo the deploy of the down-only change (nothing to run), then undo the first deploy:
+    // the code that ran (the first commit) has an empty down, so the new one is named.
+    gm(&p, &db.url, &["rollback", "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["rollback", "--yes"])
+        .expect_code(3)
+        .expect_contains("empty or only comments");
+    gm(&p, &db.url, &["rollback", "--yes", "--down-from", "HEAD"]).expect_code(0);
+    assert!(db.applied().is_empty());
+    assert!(!db.has_table("public.a"));
+}

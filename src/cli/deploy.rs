@@ -133,15 +133,25 @@ fn prepare(
         .hint("adopting a Hasura-managed database is not supported by this version of git-migrate; deploy to a database without Hasura state, or keep using `hasura migrate apply` there for now"));
     }
     let project_dir = ctx.project_dir();
-    let target = if mode == Mode::Rollback
+    let mut target = if mode == Mode::Rollback
         && rev.is_none()
         && !flags.source.staged
         && !flags.source.worktree
     {
-        let Some(last) = &state.last else {
+        // Undo the most recent `deploy` that brought the database to the commit it is at now;
+        // repeated, this walks back through the deploy history.
+        let history = if state.live.ledger_exists {
+            ledger.history(&mut client, 10_000)?
+        } else {
+            vec![]
+        };
+        let undo = history.iter().find(|d| {
+            d.kind == "deploy" && d.status == "ok" && d.to_commit == state.live.deployed_commit
+        });
+        let Some(last) = undo else {
             return Err(CommandError::new(
                 Kind::Refused,
-                "nothing to roll back: the ledger records no deployment",
+                "nothing to roll back: no recorded deploy brought the database to the commit it is at",
             )
             .hint("name the revision to roll back to: git migrate rollback <rev>"));
         };
@@ -186,7 +196,7 @@ fn prepare(
         &ctx.repo,
         &mut client,
         &ledger,
-        &target,
+        &mut target,
         &state,
         options,
         &gather,
@@ -372,7 +382,7 @@ fn run_mutation(
         &mut p.client,
         &ctx.repo,
         &ledger,
-        &p.target,
+        &mut p.target,
         &p.plan,
         p.options,
         &p.gather,

@@ -3,7 +3,8 @@
 use crate::plan::{Plan, Problem, Step};
 use crate::source::{short, Repo};
 
-/// "v1.4.0 (1a2b3c4d5e)" when tagged, "v1.4.0-3-g1a2b3c4 (1a2b3c4d5e)" near a tag, else the id.
+/// "v1.4.0 (1a2b3c4d5e)" when tagged, "v1.4.0+3 (1a2b3c4d5e)" three first-parent commits after
+/// a tag, else the short id.
 pub fn describe_commit(repo: &Repo, commit: &str) -> String {
     let Ok(oid) = git2::Oid::from_str(commit) else {
         return short(commit);
@@ -12,18 +13,12 @@ pub fn describe_commit(repo: &Repo, commit: &str) -> String {
     if !tags.is_empty() {
         return format!("{} ({})", tags.join(", "), short(commit));
     }
-    let described = repo.git().find_commit(oid).ok().and_then(|c| {
-        let mut o = git2::DescribeOptions::new();
-        o.describe_tags();
-        c.as_object()
-            .describe(&o)
-            .ok()
-            .and_then(|d| d.format(None).ok())
-    });
-    match described {
-        Some(d) => format!("{d} ({})", short(commit)),
-        None if repo.has_commit(commit) => short(commit),
-        None => format!("{} (not in this repository)", short(commit)),
+    if !repo.has_commit(commit) {
+        return format!("{} (not in this repository)", short(commit));
+    }
+    match repo.nearest_tag(oid) {
+        Some((tag, n)) => format!("{tag}+{n} ({})", short(commit)),
+        None => short(commit),
     }
 }
 

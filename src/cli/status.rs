@@ -26,7 +26,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
     let state = ledger.read(&mut client)?;
     let source = args.source.source(args.rev.as_deref())?;
     let project_dir = ctx.project_dir();
-    let target = TargetProject {
+    let mut target = TargetProject {
         reference: source.describe(),
         project: Some(ctx.repo.project(&source, project_dir.as_deref())?),
     };
@@ -39,7 +39,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         &ctx.repo,
         &mut client,
         &ledger,
-        &target,
+        &mut target,
         &state,
         options,
         &GatherOptions {

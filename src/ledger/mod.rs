@@ -189,7 +189,7 @@ impl Ledger {
         }
         state.live.ledger_exists = true;
         let sql = format!(
-            "SELECT version, name, up_sha256, up_blob, applied_commit, down_sql IS NOT NULL, dirty FROM {m} ORDER BY version;\n\
+            "SELECT version, name, up_sha256, up_blob, applied_commit, down_sql IS NOT NULL, dirty, folder_tree FROM {m} ORDER BY version;\n\
              SELECT sha256, tree_id, commit FROM {md} WHERE id = 1;\n\
              SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
                FROM {d} WHERE status = 'ok' ORDER BY id DESC LIMIT 1;\n\
@@ -224,6 +224,7 @@ impl Ledger {
                                 name: r.get(1).unwrap_or_default().to_string(),
                                 up_sha256: r.get(2).unwrap_or_default().to_string(),
                                 up_blob: r.get(3).map(str::to_string),
+                                folder_tree: r.get(7).map(str::to_string),
                                 applied_commit: r.get(4).map(str::to_string),
                                 has_down_sql: parse_bool(r.get(5)),
                                 dirty: parse_bool(r.get(6)),
@@ -304,6 +305,7 @@ CREATE TABLE IF NOT EXISTS {m} (
   down_sql text,
   up_blob text,
   down_blob text,
+  folder_tree text,
   applied_at timestamptz NOT NULL DEFAULT now(),
   applied_by text NOT NULL DEFAULT current_user,
   applied_commit text,
@@ -438,6 +440,8 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         let down_sql: Vec<Option<&str>> = rec.rows.iter().map(|r| r.down_sql.as_deref()).collect();
         let down_blob: Vec<Option<&str>> =
             rec.rows.iter().map(|r| r.down_blob.as_deref()).collect();
+        let folder_tree: Vec<Option<&str>> =
+            rec.rows.iter().map(|r| r.folder_tree.as_deref()).collect();
         let hasura = if hasura_schema_migrations {
             ",
  hdel AS (DELETE FROM hdb_catalog.schema_migrations WHERE version = ANY($6)),
@@ -454,10 +458,10 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
    VALUES (now(), clock_timestamp(), $10, $11, $1, $2, $3, $4, $5, $6, $7, $8, 'ok', $9::jsonb)
    RETURNING id),
  del AS (DELETE FROM {m} WHERE version = ANY($6)),
- ins AS (INSERT INTO {m} (version, name, up_sha256, up_blob, down_sha256, down_sql, down_blob, applied_commit, deployment_id)
-         SELECT u.v, u.n, u.us, u.ub, u.ds, u.dq, u.db, $4, (SELECT id FROM d)
-         FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
-              AS u(v, n, us, ub, ds, dq, db)),
+ ins AS (INSERT INTO {m} (version, name, up_sha256, up_blob, down_sha256, down_sql, down_blob, folder_tree, applied_commit, deployment_id)
+         SELECT u.v, u.n, u.us, u.ub, u.ds, u.dq, u.db, u.ft, $4, (SELECT id FROM d)
+         FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $21::text[])
+              AS u(v, n, us, ub, ds, dq, db, ft)),
  md AS (INSERT INTO {md} (id, snapshot, sha256, tree_id, commit, updated_at)
         SELECT 1, $19::jsonb, $8, $20, $4, now() WHERE $19::text IS NOT NULL
         ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot, sha256 = EXCLUDED.sha256,
@@ -494,6 +498,7 @@ SELECT id FROM d",
                     (&down_blob, Type::TEXT_ARRAY),
                     (&snapshot, Type::TEXT),
                     (&rec.metadata_tree, Type::TEXT),
+                    (&folder_tree, Type::TEXT_ARRAY),
                 ],
             )
             .map_err(q("recording the deployment in the ledger"))?;
@@ -518,6 +523,8 @@ pub struct LedgerRow {
     pub down_sql: Option<String>,
     /// Blob id of down.sql.
     pub down_blob: Option<String>,
+    /// Tree id of the migration folder.
+    pub folder_tree: Option<String>,
 }
 
 /// Everything one deployment writes.

@@ -25,10 +25,53 @@ pub struct MigrationDirEntry {
     pub name: String,
     /// Kind of entry.
     pub kind: MigrationEntryKind,
-    /// Blob id for files.
-    pub blob: Option<String>,
-    /// For folders: `(file name, blob id)` of the regular files inside.
-    pub files: Vec<(String, String)>,
+    /// Object id: the blob for files, the tree for folders (git sources only).
+    pub id: Option<String>,
+    /// For folders: `(file name, blob id)` of the regular files inside, or `None` when the
+    /// folder has not been read yet (it is then resolved lazily with [`classify_folder`]).
+    pub files: Option<Vec<(String, String)>>,
+}
+
+/// What a migration folder turned out to hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FolderKind {
+    /// up.sql (and maybe down.sql).
+    Migration {
+        /// up.sql.
+        up: MigrationFile,
+        /// down.sql.
+        down: Option<MigrationFile>,
+    },
+    /// No SQL at all (config v1 leftovers): not a migration.
+    NotAMigration,
+    /// down.sql without up.sql.
+    MissingUp,
+}
+
+/// Classifies the files of a migration folder at `location`; also returns the paths of
+/// ignored config v1 YAML files.
+pub fn classify_folder(location: &str, files: &[(String, String)]) -> (FolderKind, Vec<String>) {
+    let mut up = None;
+    let mut down = None;
+    let mut yaml = Vec::new();
+    for (file, blob) in files {
+        let f = MigrationFile {
+            path: join(location, file),
+            blob: blob.clone(),
+        };
+        match file.as_str() {
+            "up.sql" => up = Some(f),
+            "down.sql" => down = Some(f),
+            "up.yaml" | "down.yaml" => yaml.push(f.path),
+            _ => {}
+        }
+    }
+    let kind = match (up, down) {
+        (Some(up), down) => FolderKind::Migration { up, down },
+        (None, Some(_)) => FolderKind::MissingUp,
+        (None, None) => FolderKind::NotAMigration,
+    };
+    (kind, yaml)
 }
 
 /// Result of reading a migrations folder listing.
@@ -71,35 +114,35 @@ pub fn parse_migration_listing(dir: &str, entries: &[MigrationDirEntry]) -> List
                     }
                     Some(Ok(v)) => v,
                 };
-                let mut up = None;
-                let mut down = None;
-                for (file, blob) in &e.files {
-                    let f = MigrationFile {
-                        path: join(&location, file),
-                        blob: blob.clone(),
-                    };
-                    match file.as_str() {
-                        "up.sql" => up = Some(f),
-                        "down.sql" => down = Some(f),
-                        "up.yaml" | "down.yaml" => out.ignored_yaml.push(f.path),
-                        _ => {}
+                let Some(files) = &e.files else {
+                    out.migrations.push(Migration {
+                        version,
+                        name: name.to_string(),
+                        location,
+                        tree: e.id.clone(),
+                        resolved: false,
+                        up: None,
+                        down: None,
+                    });
+                    continue;
+                };
+                let (kind, yaml) = classify_folder(&location, files);
+                out.ignored_yaml.extend(yaml);
+                match kind {
+                    FolderKind::NotAMigration => {}
+                    FolderKind::MissingUp => {
+                        out.problems.push(LayoutProblem::MissingUp { location });
                     }
+                    FolderKind::Migration { up, down } => out.migrations.push(Migration {
+                        version,
+                        name: name.to_string(),
+                        location,
+                        tree: e.id.clone(),
+                        resolved: true,
+                        up: Some(up),
+                        down,
+                    }),
                 }
-                if up.is_none() && down.is_none() {
-                    // A folder with only config v1 YAML (or nothing) is not a v2 migration.
-                    continue;
-                }
-                if up.is_none() {
-                    out.problems.push(LayoutProblem::MissingUp { location });
-                    continue;
-                }
-                out.migrations.push(Migration {
-                    version,
-                    name: name.to_string(),
-                    location,
-                    up,
-                    down,
-                });
             }
             MigrationEntryKind::File => {
                 let (stem, is_up) = if let Some(s) = e.name.strip_suffix(".up.sql") {
@@ -109,7 +152,7 @@ pub fn parse_migration_listing(dir: &str, entries: &[MigrationDirEntry]) -> List
                 } else {
                     continue;
                 };
-                let Some(blob) = e.blob.clone() else { continue };
+                let Some(blob) = e.id.clone() else { continue };
                 let slot = flat.entry(stem.to_string()).or_default();
                 let f = MigrationFile {
                     path: location,
@@ -143,6 +186,8 @@ pub fn parse_migration_listing(dir: &str, entries: &[MigrationDirEntry]) -> List
             version,
             name: name.to_string(),
             location,
+            tree: None,
+            resolved: true,
             up,
             down,
         });
@@ -167,11 +212,13 @@ mod tests {
         MigrationDirEntry {
             name: name.into(),
             kind: MigrationEntryKind::Dir,
-            blob: None,
-            files: files
-                .iter()
-                .map(|f| (f.to_string(), format!("blob-{name}-{f}")))
-                .collect(),
+            id: Some(format!("tree-{name}")),
+            files: Some(
+                files
+                    .iter()
+                    .map(|f| (f.to_string(), format!("blob-{name}-{f}")))
+                    .collect(),
+            ),
         }
     }
 
@@ -179,8 +226,8 @@ mod tests {
         MigrationDirEntry {
             name: name.into(),
             kind: MigrationEntryKind::File,
-            blob: Some(format!("blob-{name}")),
-            files: vec![],
+            id: Some(format!("blob-{name}")),
+            files: None,
         }
     }
 
@@ -215,6 +262,19 @@ mod tests {
             l.migrations[2].down.as_ref().unwrap().path,
             "hasura/migrations/3_flat.down.sql"
         );
+    }
+
+    #[test]
+    fn unread_folders_are_listed_unresolved() {
+        let mut e = dir("7_later", &[]);
+        e.files = None;
+        let l = parse_migration_listing("m", &[e]);
+        assert_eq!(l.migrations.len(), 1);
+        assert!(!l.migrations[0].resolved);
+        assert_eq!(l.migrations[0].tree.as_deref(), Some("tree-7_later"));
+        let (kind, yaml) = classify_folder("m/7_later", &[("down.yaml".into(), "b".into())]);
+        assert_eq!(kind, FolderKind::NotAMigration);
+        assert_eq!(yaml, vec!["m/7_later/down.yaml"]);
     }
 
     #[test]

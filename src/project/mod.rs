@@ -6,7 +6,10 @@
 mod layout;
 pub mod sql;
 
-pub use layout::{parse_migration_listing, Listing, MigrationDirEntry, MigrationEntryKind};
+pub use layout::{
+    classify_folder, parse_migration_listing, FolderKind, Listing, MigrationDirEntry,
+    MigrationEntryKind,
+};
 
 use std::collections::BTreeMap;
 
@@ -31,6 +34,11 @@ pub struct Migration {
     pub name: String,
     /// Folder (or flat file stem) relative to the repository root, for messages.
     pub location: String,
+    /// Git tree id of the migration folder (git sources; `None` for flat files and the
+    /// working tree). Equal ids mean equal files, so nothing inside needs reading.
+    pub tree: Option<String>,
+    /// Whether `up`/`down` have been read from the folder (folders are listed lazily).
+    pub resolved: bool,
     /// The up SQL file, if the migration has one.
     pub up: Option<MigrationFile>,
     /// The down SQL file, if the migration has one.
@@ -131,6 +139,16 @@ impl MigrationSet {
     /// Migrations in ascending version order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Migration> {
         self.by_version.values()
+    }
+
+    /// Looks a version up for updating.
+    pub fn get_mut(&mut self, version: Version) -> Option<&mut Migration> {
+        self.by_version.get_mut(&version)
+    }
+
+    /// Removes a version (a folder that turned out not to be a migration).
+    pub fn remove(&mut self, version: Version) -> Option<Migration> {
+        self.by_version.remove(&version)
     }
 
     /// Number of migrations.

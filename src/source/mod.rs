@@ -168,7 +168,12 @@ pub struct Entry {
 /// The opened repository.
 pub struct Repo {
     repo: Repository,
+    /// Tags by the commit they point at (built on first use).
+    tags: std::cell::OnceCell<std::collections::HashMap<Oid, Vec<String>>>,
 }
+
+/// How far back `Repo::nearest_tag` looks along first parents.
+const DESCRIBE_DEPTH: usize = 1000;
 
 /// A project read at a source: layout and migrations listed, nothing parsed yet.
 #[derive(Clone, Debug)]
@@ -243,7 +248,18 @@ impl Repo {
             path: path.display().to_string(),
             source,
         })?;
-        Ok(Repo { repo })
+        Ok(Repo::wrap(repo))
+    }
+
+    fn wrap(repo: Repository) -> Repo {
+        // Objects are addressed by their ids already; re-hashing every object read (libgit2's
+        // default) costs more than the rest of a `status` on a large repository. git itself
+        // does not verify on read either.
+        git2::opts::strict_hash_verification(false);
+        Repo {
+            repo,
+            tags: std::cell::OnceCell::new(),
+        }
     }
 
     /// Opens the repository the way git does for its subcommands: `GIT_DIR`, `GIT_WORK_TREE`
@@ -256,7 +272,7 @@ impl Repo {
                 .unwrap_or_else(|_| ".".into()),
             source,
         })?;
-        Ok(Repo { repo })
+        Ok(Repo::wrap(repo))
     }
 
     /// The underlying git2 repository.
@@ -562,8 +578,9 @@ impl Repo {
         self.project_at(tree, &source.describe(), project_dir)
     }
 
-    /// Lists a migrations folder: top-level entries plus the files of each migration folder
-    /// (tree objects only; no blob is read).
+    /// Lists a migrations folder. In git, only the folder itself is read: migration folders
+    /// are recorded with their tree ids and read later, by [`Repo::resolve`], only when a plan
+    /// needs their files. On disk every folder is read at once.
     fn migration_listing(
         &self,
         tree: &TreeRef,
@@ -574,48 +591,91 @@ impl Repo {
         };
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
-            let mut files = Vec::new();
-            if e.kind == MigrationEntryKind::Dir
-                && e.name
-                    .as_bytes()
-                    .first()
-                    .is_some_and(|b| b.is_ascii_digit())
-            {
-                match tree {
-                    TreeRef::Git { .. } => {
-                        let oid = Oid::from_str(e.id.as_deref().unwrap_or_default())?;
-                        let sub = self.repo.find_tree(oid)?;
-                        for f in sub.iter() {
-                            if f.kind() == Some(ObjectType::Blob)
-                                && matches!(f.filemode(), 0o100644 | 0o100755)
-                            {
-                                if let Ok(name) = std::str::from_utf8(f.name_bytes()) {
-                                    files.push((name.to_string(), f.id().to_string()));
-                                }
-                            }
-                        }
-                    }
-                    TreeRef::Fs { .. } => {
-                        for f in self.list(tree, &join(dir, &e.name))?.unwrap_or_default() {
-                            if f.kind == MigrationEntryKind::File {
-                                files.push((f.name, f.id.unwrap_or_default()));
-                            }
-                        }
-                    }
-                }
-            }
+            let numbered = e
+                .name
+                .as_bytes()
+                .first()
+                .is_some_and(|b| b.is_ascii_digit());
+            let files = match (e.kind, tree) {
+                (MigrationEntryKind::Dir, TreeRef::Fs { .. }) if numbered => Some(
+                    self.list(tree, &join(dir, &e.name))?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|f| f.kind == MigrationEntryKind::File)
+                        .map(|f| (f.name, f.id.unwrap_or_default()))
+                        .collect(),
+                ),
+                _ => None,
+            };
             out.push(MigrationDirEntry {
-                blob: if e.kind == MigrationEntryKind::File {
-                    e.id.clone()
-                } else {
-                    None
-                },
                 name: e.name,
                 kind: e.kind,
+                id: e.id,
                 files,
             });
         }
         Ok(parse_migration_listing(dir, &out))
+    }
+
+    /// The regular files of a git tree: `(name, blob id)`.
+    fn tree_files(&self, id: &str) -> Result<Vec<(String, String)>, SourceError> {
+        let sub = self.repo.find_tree(Oid::from_str(id)?)?;
+        Ok(sub
+            .iter()
+            .filter(|f| {
+                f.kind() == Some(ObjectType::Blob) && matches!(f.filemode(), 0o100644 | 0o100755)
+            })
+            .filter_map(|f| {
+                std::str::from_utf8(f.name_bytes())
+                    .ok()
+                    .map(|n| (n.to_string(), f.id().to_string()))
+            })
+            .collect())
+    }
+
+    /// Reads the files of the given (lazily listed) migration folders. A folder that holds no
+    /// SQL at all is not a migration and is dropped from the set; one with a down.sql but no
+    /// up.sql is a layout error.
+    pub fn resolve(
+        &self,
+        migrations: &mut MigrationSet,
+        versions: impl IntoIterator<Item = crate::project::Version>,
+        at: &str,
+    ) -> Result<(), SourceError> {
+        let mut problems = Vec::new();
+        for v in versions {
+            let Some(m) = migrations.get_mut(v) else {
+                continue;
+            };
+            if m.resolved {
+                continue;
+            }
+            let files = self.tree_files(m.tree.as_deref().unwrap_or_default())?;
+            let (kind, _) = crate::project::classify_folder(&m.location, &files);
+            match kind {
+                crate::project::FolderKind::Migration { up, down } => {
+                    m.up = Some(up);
+                    m.down = down;
+                    m.resolved = true;
+                }
+                crate::project::FolderKind::NotAMigration => {
+                    migrations.remove(v);
+                }
+                crate::project::FolderKind::MissingUp => {
+                    problems.push(LayoutProblem::MissingUp {
+                        location: m.location.clone(),
+                    });
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SourceError::Layout {
+                at: at.to_string(),
+                problems,
+            })
+        }
     }
 
     /// Whether `ancestor` is an ancestor of (or equal to) `descendant`.
@@ -627,23 +687,45 @@ impl Repo {
                 .unwrap_or(false)
     }
 
-    /// Tags pointing at a commit (names without `refs/tags/`), sorted.
-    pub fn tags_at(&self, commit: Oid) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Ok(refs) = self.repo.references_glob("refs/tags/*") {
-            for r in refs.flatten() {
-                let Ok(obj) = r.peel(ObjectType::Commit) else {
-                    continue;
-                };
-                if obj.id() == commit {
-                    if let Ok(n) = r.shorthand() {
-                        out.push(n.to_string());
-                    }
+    fn tag_map(&self) -> &std::collections::HashMap<Oid, Vec<String>> {
+        self.tags.get_or_init(|| {
+            let mut map: std::collections::HashMap<Oid, Vec<String>> = Default::default();
+            if let Ok(refs) = self.repo.references_glob("refs/tags/*") {
+                for r in refs.flatten() {
+                    let (Ok(obj), Ok(name)) = (r.peel(ObjectType::Commit), r.shorthand()) else {
+                        continue;
+                    };
+                    map.entry(obj.id()).or_default().push(name.to_string());
                 }
             }
+            for names in map.values_mut() {
+                names.sort();
+            }
+            map
+        })
+    }
+
+    /// Tags pointing at a commit (names without `refs/tags/`), sorted.
+    pub fn tags_at(&self, commit: Oid) -> Vec<String> {
+        self.tag_map().get(&commit).cloned().unwrap_or_default()
+    }
+
+    /// The nearest tagged first-parent ancestor of a commit (within 1,000 commits) and the
+    /// distance to it: `git describe --tags --first-parent`, bounded so that it stays cheap on
+    /// long histories.
+    pub fn nearest_tag(&self, commit: Oid) -> Option<(String, usize)> {
+        let tags = self.tag_map();
+        if tags.is_empty() {
+            return None;
         }
-        out.sort();
-        out
+        let mut current = self.repo.find_commit(commit).ok()?;
+        for distance in 0..DESCRIBE_DEPTH {
+            if let Some(names) = tags.get(&current.id()) {
+                return Some((names.last()?.clone(), distance));
+            }
+            current = current.parent(0).ok()?;
+        }
+        None
     }
 
     /// One-line summary of a commit.
