@@ -137,6 +137,21 @@ pub struct ExecOptions {
     pub actor: String,
 }
 
+/// What was planned (and shown, and confirmed) before taking the lock.
+#[derive(Clone, Debug)]
+pub struct Confirmed {
+    /// The plan.
+    pub plan: Plan,
+    /// The live state it was computed from.
+    pub live: crate::plan::LiveState,
+    /// Target metadata snapshot, when built.
+    pub snapshot: Option<serde_json::Value>,
+    /// Canonical hash of the metadata after the plan.
+    pub metadata_sha256: Option<String>,
+    /// Metadata folder tree id of the target.
+    pub metadata_tree: Option<String>,
+}
+
 /// The result of a successful execution.
 #[derive(Debug)]
 pub struct Outcome {
@@ -157,7 +172,7 @@ pub fn execute(
     repo: &Repo,
     ledger: &Ledger,
     target: &mut TargetProject,
-    confirmed: &Plan,
+    confirmed: &Confirmed,
     plan_options: PlanOptions,
     gather_options: &GatherOptions,
     options: &ExecOptions,
@@ -213,24 +228,34 @@ pub fn execute(
         }
     };
 
-    // Re-read and re-plan under the lock.
+    // Re-read under the lock. When the ledger says what it said when the plan was made, the
+    // plan stands (it is a pure function of the target and this state); otherwise re-plan.
     let state = ledger.read(&mut tx)?;
     let Planned {
         plan,
         snapshot,
         metadata_sha256,
         metadata_tree,
-    } = gather::plan_for(
-        repo,
-        &mut tx,
-        ledger,
-        target,
-        &state,
-        plan_options,
-        gather_options,
-    )?;
+    } = if state.live == confirmed.live {
+        Planned {
+            plan: Ok(confirmed.plan.clone()),
+            snapshot: confirmed.snapshot.clone(),
+            metadata_sha256: confirmed.metadata_sha256.clone(),
+            metadata_tree: confirmed.metadata_tree.clone(),
+        }
+    } else {
+        gather::plan_for(
+            repo,
+            &mut tx,
+            ledger,
+            target,
+            &state,
+            plan_options,
+            gather_options,
+        )?
+    };
     let plan = plan.map_err(ExecError::Refused)?;
-    if !plan.same_work(confirmed) {
+    if !plan.same_work(&confirmed.plan) {
         if plan.is_noop() && plan.to_commit == state.live.deployed_commit {
             on_event(Event::AlreadyThere);
             return Ok(Outcome {

@@ -155,10 +155,8 @@ pub fn plan_for(
     // Downs (§7.2).
     let mut downs = BTreeMap::new();
     if !cand.revert.is_empty() {
-        let stored: HashMap<Version, Option<String>> = ledger
-            .stored_downs(client, &cand.revert)?
-            .into_iter()
-            .collect();
+        // Versions not found in git, with what was looked at, for the ledger's stored copies.
+        let mut not_in_git: Vec<(Version, Vec<String>, Option<String>)> = Vec::new();
         let override_project = match &gopts.down_from {
             Some(rev) => {
                 let mut p = repo.project(
@@ -235,25 +233,33 @@ pub fn plan_for(
                     }
                 }
             }
-            if found.is_none() {
-                match stored.get(v).cloned().flatten() {
-                    Some(text) => {
-                        found = Some(DownSql {
-                            sha256: metadata::sha256_hex(text.as_bytes()),
-                            text,
-                            origin: DownOrigin::Ledger { missing_commit },
-                        })
-                    }
-                    None => looked.push("the ledger's stored copy (none)".into()),
+            match found {
+                Some(d) => {
+                    downs.insert(*v, DownFact::Found(d));
                 }
+                None => not_in_git.push((*v, looked, missing_commit)),
             }
-            downs.insert(
-                *v,
-                match found {
-                    Some(d) => DownFact::Found(d),
-                    None => DownFact::Missing { looked },
-                },
-            );
+        }
+        if !not_in_git.is_empty() {
+            let versions: Vec<Version> = not_in_git.iter().map(|(v, _, _)| *v).collect();
+            let stored: HashMap<Version, Option<String>> = ledger
+                .stored_downs(client, &versions)?
+                .into_iter()
+                .collect();
+            for (v, mut looked, missing_commit) in not_in_git {
+                let fact = match stored.get(&v).cloned().flatten() {
+                    Some(text) => DownFact::Found(DownSql {
+                        sha256: metadata::sha256_hex(text.as_bytes()),
+                        text,
+                        origin: DownOrigin::Ledger { missing_commit },
+                    }),
+                    None => {
+                        looked.push("the ledger's stored copy (none)".into());
+                        DownFact::Missing { looked }
+                    }
+                };
+                downs.insert(v, fact);
+            }
         }
     }
 

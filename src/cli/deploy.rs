@@ -94,6 +94,7 @@ struct Prepared {
     client: postgres::Client,
     target: TargetProject,
     plan: Plan,
+    confirmed: execute::Confirmed,
     options: PlanOptions,
     gather: GatherOptions,
     db: String,
@@ -208,10 +209,18 @@ fn prepare(
     let plan = planned
         .plan
         .map_err(|problems| CommandError::refused(&what, problems))?;
+    let confirmed = execute::Confirmed {
+        plan: plan.clone(),
+        live: state.live,
+        snapshot: planned.snapshot,
+        metadata_sha256: planned.metadata_sha256,
+        metadata_tree: planned.metadata_tree,
+    };
     Ok(Prepared {
         client,
         target,
         plan,
+        confirmed,
         options,
         gather,
         db: db.redacted(),
@@ -383,7 +392,7 @@ fn run_mutation(
         &ctx.repo,
         &ledger,
         &mut p.target,
-        &p.plan,
+        &p.confirmed,
         p.options,
         &p.gather,
         &options,
