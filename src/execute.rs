@@ -334,7 +334,7 @@ pub fn execute(
         metadata_sha256,
         metadata_tree: if plan.dirty { None } else { metadata_tree },
         snapshot,
-        plan: serde_json::to_value(&plan).unwrap_or_default(),
+        plan: plan.record(),
         actor: options.actor.clone(),
     };
     let id = ledger.record(&mut tx, &record, state.hasura_schema_migrations)?;

@@ -393,6 +393,44 @@ impl Plan {
             .collect()
     }
 
+    /// A compact record of the plan for the ledger's `deployments.plan`: the steps with their
+    /// versions and where each down came from, the metadata change and the warnings (paths and
+    /// blob ids are left out: the commits name them).
+    pub fn record(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Revert {
+                    version,
+                    down,
+                    noop,
+                    ..
+                } => {
+                    let from = match down {
+                        DownOrigin::Commit { .. } => "commit",
+                        DownOrigin::Ledger { .. } => "ledger",
+                        DownOrigin::Nowhere => "nowhere",
+                        DownOrigin::Override { .. } => "override",
+                    };
+                    serde_json::json!({"revert": version, "down_from": from, "noop": noop})
+                }
+                Step::Apply {
+                    version,
+                    out_of_order,
+                    ..
+                } => serde_json::json!({"apply": version, "out_of_order": out_of_order}),
+            })
+            .collect();
+        serde_json::json!({
+            "mode": self.mode,
+            "target_ref": self.target_ref,
+            "steps": steps,
+            "metadata": self.metadata,
+            "warnings": self.warnings,
+        })
+    }
+
     /// Whether two plans do the same thing (used after taking the lock).
     pub fn same_work(&self, other: &Plan) -> bool {
         self.steps == other.steps
