@@ -79,7 +79,8 @@ pub struct DeployArgs {
 /// Arguments of `rollback`.
 #[derive(Args, Debug)]
 pub struct RollbackArgs {
-    /// Revision to roll back to. Default: the state before the last deployment.
+    /// Revision to roll back to. Default: the state before the deploy that brought the database
+    /// to its current commit (repeat to walk back through the deploy history).
     pub rev: Option<String>,
     #[command(flatten)]
     pub flags: PlanFlags,

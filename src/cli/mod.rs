@@ -71,7 +71,7 @@ pub enum Command {
     Plan(deploy::PlanArgs),
     /// Move the database to REV (forward or backward) in one transaction
     Deploy(deploy::DeployArgs),
-    /// Put the database back to REV by reverting only (no REV: before the last deployment)
+    /// Put the database back to REV by reverting only (no REV: undo the last deploy)
     Rollback(deploy::RollbackArgs),
     /// Show the deployment history
     Log(log::LogArgs),
