@@ -39,7 +39,7 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
         None => plan.target_ref.clone(),
     };
     let from = match &plan.from_commit {
-        Some(c) => describe_commit(repo, c),
+        Some(c) => format!("at {}", describe_commit(repo, c)),
         None => "nothing deployed yet".into(),
     };
     let verb = match plan.mode {
@@ -47,7 +47,7 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
         crate::plan::Mode::Rollback => "rollback",
     };
     out.push(format!("Plan: {verb} to {to}"));
-    out.push(format!("  database is at {from}"));
+    out.push(format!("  database: {from}"));
     for step in &plan.steps {
         match step {
             Step::Revert {

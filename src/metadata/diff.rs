@@ -43,6 +43,10 @@ pub fn describe_changes(old: &Value, new: &Value) -> Vec<MetadataChange> {
         if a == b || is_empty(a) && is_empty(b) {
             continue;
         }
+        // The format version only counts as a change between two real snapshots.
+        if key == "version" && (a.is_none() || b.is_none()) {
+            continue;
+        }
         let as_map = |v: Option<&Value>| -> Option<BTreeMap<String, Value>> {
             match v {
                 None | Some(Value::Null) => Some(BTreeMap::new()),
@@ -72,11 +76,13 @@ pub fn describe_changes(old: &Value, new: &Value) -> Vec<MetadataChange> {
     out
 }
 
+/// Absent, null, an empty list, or a mapping of nothing but empty values
+/// (`custom_types: {enums: [], objects: []}` says nothing).
 fn is_empty(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => true,
         Some(Value::Array(a)) => a.is_empty(),
-        Some(Value::Object(o)) => o.is_empty(),
+        Some(Value::Object(o)) => o.values().all(|v| is_empty(Some(v))),
         _ => false,
     }
 }
@@ -118,6 +124,8 @@ mod tests {
             ]
         );
         assert!(describe_changes(&a, &a).is_empty());
-        assert_eq!(describe_changes(&Value::Null, &a).len(), 3);
+        assert_eq!(describe_changes(&Value::Null, &a).len(), 2);
+        let empty_types = json!({"custom_types": {"enums": [], "objects": []}});
+        assert!(describe_changes(&Value::Null, &empty_types).is_empty());
     }
 }
