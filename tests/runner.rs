@@ -5,9 +5,12 @@ mod common;
 
 mod test_bad_input;
 mod test_concurrency;
+mod test_consistency;
 mod test_deploy;
+mod test_hasura_catalog;
 mod test_real_projects;
 mod test_rollback;
+mod test_v3_metadata;
 
 /// Every `tests/test_*.rs` file must be listed above, or it would silently never run.
 #[test]

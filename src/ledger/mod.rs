@@ -4,6 +4,8 @@
 //! Read commands never create anything; the schema is created inside the first mutating
 //! transaction. Every write uses bound parameters.
 
+pub mod hasura;
+
 use crate::plan::{AppliedMigration, LiveState};
 use crate::project::Version;
 use postgres::types::Type;

@@ -2,7 +2,9 @@
 //! hashing it and describing how two snapshots differ.
 
 mod build;
+pub mod consistency;
 mod diff;
+pub mod v3;
 
 pub use build::{build_snapshot, MetadataError, MetadataFiles, V2_FILE_NAMES};
 pub use diff::{describe_changes, MetadataChange};

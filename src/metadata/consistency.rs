@@ -1,0 +1,1 @@
+//! Consistency of a metadata snapshot with the database catalog.
