@@ -3,6 +3,7 @@
 
 use crate::gather::{self, GatherError, GatherOptions, Planned, TargetProject};
 use crate::ledger::{quote_literal, DeploymentRecord, Ledger, LedgerError, LedgerRow};
+use crate::metadata::consistency::{self, Inconsistency};
 use crate::metadata::sha256_hex;
 use crate::plan::{Plan, PlanOptions, Problem, Step};
 use crate::project::Version;
@@ -79,6 +80,9 @@ pub enum ExecError {
         /// Who holds it.
         holder: Option<LockHolder>,
     },
+    /// After the SQL ran, the metadata does not match the schema (rolled back).
+    #[error("the metadata does not match the schema the migrations leave")]
+    Inconsistent(Vec<Inconsistency>),
     /// The database changed between printing the plan and taking the lock.
     #[error("the database moved while waiting for the lock: another deployment ran, so the confirmed plan is stale")]
     Moved,
@@ -118,6 +122,8 @@ pub enum Event<'a> {
     Step(&'a Step),
     /// Another deployment reached the target while we waited.
     AlreadyThere,
+    /// The metadata does not match the schema, let through by `--allow-inconsistent-metadata`.
+    Inconsistent(&'a [Inconsistency]),
 }
 
 /// Execution options.
@@ -131,8 +137,10 @@ pub struct ExecOptions {
     pub statement_timeout: Option<Duration>,
     /// SQL run once before the first migration of a fresh database (Hasura's pgcrypto).
     pub prelude: Option<String>,
-    /// deploy | rollback.
+    /// deploy | rollback | metadata.
     pub kind: &'static str,
+    /// Commit even when the metadata does not match the schema (warnings instead).
+    pub allow_inconsistent_metadata: bool,
     /// Who runs it.
     pub actor: String,
 }
@@ -321,6 +329,34 @@ pub fn execute(
             return Err(error);
         }
     };
+
+    // The metadata that will be live after COMMIT, checked against the schema the SQL left
+    // (design §6): a migration that drops a column the metadata still names aborts here.
+    if !plan.steps.is_empty() || plan.metadata.is_some() {
+        let after = match &snapshot {
+            Some(s) => Some(s.clone()),
+            None => ledger.metadata_snapshot(&mut tx)?,
+        };
+        if let Some(after) = &after {
+            let problems = consistency::check(&mut tx, after)
+                .map_err(db("checking the metadata against the schema"))?;
+            if !problems.is_empty() {
+                if !options.allow_inconsistent_metadata {
+                    return Err(ExecError::Inconsistent(problems));
+                }
+                on_event(Event::Inconsistent(&problems));
+            }
+        }
+    }
+    // Hasura's own catalog, when this database has one, gets the same snapshot.
+    if let (Some(_), Some(snap)) = (&plan.metadata, &snapshot) {
+        if crate::ledger::hasura::catalog_exists(&mut tx)
+            .map_err(db("looking for Hasura's catalog"))?
+        {
+            crate::ledger::hasura::write_metadata(&mut tx, snap)
+                .map_err(db("writing Hasura's hdb_catalog.hdb_metadata"))?;
+        }
+    }
 
     let record = DeploymentRecord {
         kind: options.kind.to_string(),

@@ -130,15 +130,20 @@ pub fn plan_for(
     gopts: &GatherOptions,
 ) -> Result<Planned, GatherError> {
     let live = &state.live;
+    let metadata_only = options.mode == plan::Mode::Metadata;
     // Read the files of exactly the migration folders the plan may need.
-    if let Some(p) = target.project.as_mut() {
+    if let Some(p) = target.project.as_mut().filter(|_| !metadata_only) {
         let needed = plan::needs_files(&p.migrations, live);
         let at = p.at();
         repo.resolve(&mut p.migrations, needed, &at)?;
     }
     let target = &*target;
     let migrations = target.migrations();
-    let cand = plan::candidates(migrations, live);
+    let cand = if metadata_only {
+        plan::Candidates::default()
+    } else {
+        plan::candidates(migrations, live)
+    };
     let mut projects = ProjectCache::new(repo, gopts.project_dir.as_deref());
 
     // Checksums of applied migrations whose blob id differs.

@@ -271,6 +271,8 @@ pub enum Mode {
     Deploy,
     /// `rollback`: reverting only.
     Rollback,
+    /// `metadata apply`: the metadata alone; migrations are left as they are.
+    Metadata,
 }
 
 /// Planner options.
@@ -486,12 +488,20 @@ pub fn plan(
     facts: &Facts,
     options: PlanOptions,
 ) -> Result<Plan, Vec<Problem>> {
-    let cand = candidates(target.migrations, live);
+    let cand = if options.mode == Mode::Metadata {
+        Candidates::default()
+    } else {
+        candidates(target.migrations, live)
+    };
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut steps = Vec::new();
 
-    for a in live.applied.values().filter(|a| a.dirty) {
+    let dirty_rows = live
+        .applied
+        .values()
+        .filter(|a| a.dirty && options.mode != Mode::Metadata);
+    for a in dirty_rows {
         problems.push(Problem {
             kind: ProblemKind::Dirty,
             version: Some(a.version),
@@ -1049,6 +1059,20 @@ mod tests {
         let target = set(&[(1, "a"), (2, "b")]);
         let live = live(&[(1, "a"), (3, "c")]);
         assert!(candidates(&target, &live).out_of_order.is_empty());
+    }
+
+    #[test]
+    fn metadata_mode_leaves_migrations_alone() {
+        let target = set(&[(1, "a"), (3, "c")]);
+        let live = live(&[(1, "a"), (2, "b")]);
+        let mut f = facts();
+        f.metadata = MetadataFact::Changed {
+            target_sha256: "sha256:x".into(),
+            changes: vec![],
+        };
+        let p = run(&target, &live, &f, opts(Mode::Metadata)).unwrap();
+        assert!(p.steps.is_empty());
+        assert!(p.metadata.is_some());
     }
 
     #[test]

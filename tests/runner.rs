@@ -8,6 +8,7 @@ mod test_concurrency;
 mod test_consistency;
 mod test_deploy;
 mod test_hasura_catalog;
+mod test_metadata_cli;
 mod test_real_projects;
 mod test_rollback;
 mod test_v3_metadata;

@@ -54,6 +54,9 @@ pub struct ExecFlags {
     /// Do not run any prelude SQL.
     #[arg(long)]
     pub no_prelude: bool,
+    /// Commit even when the metadata does not match the schema (prints warnings instead).
+    #[arg(long)]
+    pub allow_inconsistent_metadata: bool,
 }
 
 /// Arguments of `plan`.
@@ -206,6 +209,7 @@ fn prepare(
     let what = match mode {
         Mode::Deploy => format!("cannot deploy {}", target.reference),
         Mode::Rollback => format!("cannot roll back to {}", target.reference),
+        Mode::Metadata => format!("cannot apply the metadata of {}", target.reference),
     };
     let plan = planned
         .plan
@@ -285,7 +289,7 @@ pub fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> 
     )
 }
 
-fn run_mutation(
+pub(super) fn run_mutation(
     ctx: &Ctx,
     mode: Mode,
     rev: Option<&str>,
@@ -293,7 +297,8 @@ fn run_mutation(
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
     let mut p = prepare(ctx, mode, rev, flags)?;
-    let already_there = p.plan.is_noop() && p.plan.to_commit == p.plan.from_commit && !p.plan.dirty;
+    let already_there = p.plan.is_noop()
+        && (mode == Mode::Metadata || p.plan.to_commit == p.plan.from_commit && !p.plan.dirty);
     if already_there {
         if ctx.json {
             ctx.ui.out(&plan_json(&p, false));
@@ -304,7 +309,13 @@ fn run_mutation(
                 .as_deref()
                 .map(|c| describe_commit(&ctx.repo, c))
                 .unwrap_or_else(|| "the empty state".into());
-            ctx.ui.out(&format!("Already at {at}; nothing to do."));
+            if mode == Mode::Metadata {
+                ctx.ui.out(&format!(
+                    "The metadata already matches {at}; nothing to do."
+                ));
+            } else {
+                ctx.ui.out(&format!("Already at {at}; nothing to do."));
+            }
         }
         return Ok(());
     }
@@ -351,8 +362,10 @@ fn run_mutation(
         kind: match mode {
             Mode::Deploy => "deploy",
             Mode::Rollback => "rollback",
+            Mode::Metadata => "metadata",
         },
         actor: actor(),
+        allow_inconsistent_metadata: exec.allow_inconsistent_metadata,
     };
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
@@ -386,6 +399,11 @@ fn run_mutation(
             bar.inc(1);
         }
         Event::AlreadyThere => ui.info("another deployment reached the target while we waited"),
+        Event::Inconsistent(problems) => {
+            for p in problems {
+                ui.warn(&format!("inconsistent metadata (allowed): {p}"));
+            }
+        }
     };
     let ledger = ctx.ledger();
     let outcome = execute::execute(
@@ -423,6 +441,7 @@ fn run_mutation(
         let verb = match mode {
             Mode::Deploy => "Deployed",
             Mode::Rollback => "Rolled back to",
+            Mode::Metadata => "Applied the metadata of",
         };
         let id = outcome
             .deployment_id

@@ -243,6 +243,19 @@ impl From<ExecError> for CommandError {
                     .push("wait for it to finish, or raise --lock-timeout".into());
                 ce
             }
+            ExecError::Inconsistent(problems) => {
+                let mut ce = CommandError::new(
+                    Kind::Refused,
+                    format!(
+                        "the metadata does not match the schema after the migrations ({} problem(s)); the deployment was rolled back and nothing changed",
+                        problems.len()
+                    ),
+                );
+                ce.causes = problems.iter().map(|p| p.to_string()).collect();
+                ce.hints.push("fix the metadata (or the migrations) in a new commit".into());
+                ce.hints.push("or pass --allow-inconsistent-metadata to deploy anyway, with warnings".into());
+                ce
+            }
             ExecError::Moved => CommandError::new(Kind::Refused, e.to_string())
                 .hint("run the command again to see the new plan"),
             ExecError::Refused(problems) => {

@@ -5,6 +5,7 @@ mod demo;
 mod deploy;
 pub mod error;
 mod log;
+mod metadata;
 mod render;
 mod status;
 pub mod ui;
@@ -75,6 +76,9 @@ pub enum Command {
     Rollback(deploy::RollbackArgs),
     /// Show the deployment history
     Log(log::LogArgs),
+    /// The metadata alone: diff, apply
+    #[command(subcommand)]
+    Metadata(metadata::MetadataCommand),
     /// A self-contained tour: sample repository + throwaway Postgres, deploy, rollback, status
     Demo(demo::DemoArgs),
 }
@@ -214,6 +218,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Deploy(a) => deploy::cmd_deploy(&ctx, a),
         Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
+        Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

@@ -22,12 +22,23 @@ pub fn describe_commit(repo: &Repo, commit: &str) -> String {
     }
 }
 
+/// "REV = description", or just the description when it already starts with REV
+/// ("v1.4.0 (1a2b3c4d5e)" rather than "v1.4.0 = v1.4.0 (1a2b3c4d5e)").
+pub fn label(repo: &Repo, rev: &str, commit: &str) -> String {
+    let d = describe_commit(repo, commit);
+    if d.starts_with(rev) {
+        d
+    } else {
+        format!("{rev} = {d}")
+    }
+}
+
 /// Lines describing a plan.
 pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
     let mut out = Vec::new();
     let to = match &plan.to_commit {
         Some(c) => {
-            let mut s = format!("{} = {}", plan.target_ref, describe_commit(repo, c));
+            let mut s = label(repo, &plan.target_ref, c);
             if let Some(summary) = git2::Oid::from_str(c).ok().and_then(|o| repo.summary(o)) {
                 s.push_str(&format!(" \"{summary}\""));
             }
@@ -42,11 +53,11 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
         Some(c) => format!("at {}", describe_commit(repo, c)),
         None => "nothing deployed yet".into(),
     };
-    let verb = match plan.mode {
-        crate::plan::Mode::Deploy => "deploy",
-        crate::plan::Mode::Rollback => "rollback",
-    };
-    out.push(format!("Plan: {verb} to {to}"));
+    out.push(match plan.mode {
+        crate::plan::Mode::Deploy => format!("Plan: deploy to {to}"),
+        crate::plan::Mode::Rollback => format!("Plan: rollback to {to}"),
+        crate::plan::Mode::Metadata => format!("Plan: apply the metadata of {to}"),
+    });
     out.push(format!("  database: {from}"));
     for step in &plan.steps {
         match step {

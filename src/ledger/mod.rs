@@ -194,7 +194,7 @@ impl Ledger {
             "SELECT version, name, up_sha256, up_blob, applied_commit, down_sql IS NOT NULL, dirty, folder_tree FROM {m} ORDER BY version;\n\
              SELECT sha256, tree_id, commit FROM {md} WHERE id = 1;\n\
              SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
-               FROM {d} WHERE status = 'ok' ORDER BY id DESC LIMIT 1;\n\
+               FROM {d} WHERE status = 'ok' AND kind <> 'metadata' ORDER BY id DESC LIMIT 1;\n\
              SELECT {v}",
             m = self.t("migrations"),
             md = self.t("metadata"),

@@ -37,6 +37,19 @@ pub enum MetadataError {
         /// What is wrong.
         message: String,
     },
+    /// A config v3 `!include` that cannot be followed: its target is missing, it forms a cycle,
+    /// it leaves the metadata folder, it has no usable path, or includes nest too deeply.
+    #[error("{} @ {at}: {message}", chain.join(" → "))]
+    Include {
+        /// The files from the root file (e.g. `…/databases/databases.yaml`) down to the one holding
+        /// the offending include (for a cycle: down to the file that is included again), as
+        /// repository paths.
+        chain: Vec<String>,
+        /// Commit or source.
+        at: String,
+        /// What is wrong, naming the include path as written.
+        message: String,
+    },
     /// A config v3 metadata layout (databases/databases.yaml), not supported yet.
     #[error("{path} @ {at}: config v3 metadata (databases/) is not supported yet; only config v2 metadata can be deployed")]
     Unsupported {

@@ -7,7 +7,7 @@ mod diff;
 pub mod v3;
 
 pub use build::{build_snapshot, MetadataError, MetadataFiles, V2_FILE_NAMES};
-pub use diff::{describe_changes, MetadataChange};
+pub use diff::{describe_changes, unified, MetadataChange};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

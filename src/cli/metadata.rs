@@ -1,0 +1,125 @@
+//! `git migrate metadata …`: the metadata alone (diff, apply).
+
+use super::deploy::{run_mutation, ExecFlags, PlanFlags};
+use super::error::{CommandError, Kind};
+use super::render::label;
+use super::Ctx;
+use crate::gather::{self, TargetProject};
+use crate::plan::Mode;
+use crate::source::Source;
+use clap::{Args, Subcommand};
+
+/// Metadata subcommands.
+#[derive(Subcommand, Debug)]
+pub enum MetadataCommand {
+    /// Show how the metadata differs: live vs REV (default HEAD), or between REV1 and REV2
+    Diff(DiffArgs),
+    /// Apply the metadata of REV (default HEAD) alone, in one transaction
+    Apply(ApplyArgs),
+}
+
+/// Arguments of `metadata diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Revision to compare the live metadata with; with a second revision, compare the two
+    /// revisions without a database.
+    pub rev: Option<String>,
+    /// Second revision.
+    pub rev2: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "changes", value_parser = ["changes", "unified"])]
+    pub format: String,
+}
+
+/// Arguments of `metadata apply`.
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// Revision whose metadata to apply (default HEAD).
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
+
+/// Dispatches `metadata` subcommands.
+pub fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), CommandError> {
+    match cmd {
+        MetadataCommand::Diff(a) => cmd_diff(ctx, a),
+        MetadataCommand::Apply(a) => {
+            run_mutation(ctx, Mode::Metadata, a.rev.as_deref(), &a.flags, &a.exec)
+        }
+    }
+}
+
+fn snapshot_at(ctx: &Ctx, rev: &str) -> Result<(serde_json::Value, String), CommandError> {
+    let project = ctx
+        .repo
+        .project(&Source::Rev(rev.to_string()), ctx.project_dir().as_deref())?;
+    let label = project
+        .commit_hex()
+        .map(|c| label(&ctx.repo, rev, &c))
+        .unwrap_or_else(|| rev.to_string());
+    let target = TargetProject {
+        reference: rev.to_string(),
+        project: Some(project),
+    };
+    Ok((gather::target_snapshot(&ctx.repo, &target)?, label))
+}
+
+fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
+    let ((old, old_label), (new, new_label)) = match (&args.rev, &args.rev2) {
+        (Some(a), Some(b)) => (snapshot_at(ctx, a)?, snapshot_at(ctx, b)?),
+        (rev, None) => {
+            let (db, mut client) = ctx.connect()?;
+            let ledger = ctx.ledger();
+            let state = ledger.read(&mut client)?;
+            let live = if state.live.ledger_exists {
+                ledger.metadata_snapshot(&mut client)?
+            } else {
+                None
+            };
+            let Some(live) = live else {
+                return Err(CommandError::new(
+                    Kind::Usage,
+                    format!(
+                        "{} has no metadata deployed by git-migrate yet",
+                        db.redacted()
+                    ),
+                )
+                .hint("compare two revisions instead: git migrate metadata diff REV1 REV2"));
+            };
+            (
+                (live, "live".to_string()),
+                snapshot_at(ctx, rev.as_deref().unwrap_or("HEAD"))?,
+            )
+        }
+        (None, Some(_)) => unreachable!("clap fills the first positional first"),
+    };
+    let changes = crate::metadata::describe_changes(&old, &new);
+    if ctx.json {
+        let doc = serde_json::json!({"from": old_label, "to": new_label, "changes": changes});
+        ctx.ui
+            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(());
+    }
+    if changes.is_empty() {
+        ctx.ui.out(&format!(
+            "no differences between {old_label} and {new_label}"
+        ));
+        return Ok(());
+    }
+    if args.format == "unified" {
+        ctx.ui
+            .out(&crate::metadata::unified(&old, &new, &old_label, &new_label));
+    } else {
+        ctx.ui.out(&format!(
+            "{old_label} -> {new_label}: {} change(s)",
+            changes.len()
+        ));
+        for c in &changes {
+            ctx.ui.out(&format!("  {c}"));
+        }
+    }
+    Ok(())
+}
