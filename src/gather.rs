@@ -102,20 +102,49 @@ pub fn read_metadata_files(repo: &Repo, project: &Project) -> Result<MetadataFil
     })
 }
 
-/// Builds the target snapshot of a project (or the empty metadata).
+/// Reads a project's metadata folder for the config v3 builder (git or working tree).
+struct TreeReader<'a> {
+    repo: &'a Repo,
+    project: &'a Project,
+}
+
+impl metadata::v3::MetadataReader for TreeReader<'_> {
+    fn read(&self, rel_path: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+        let path = format!("{}/{}", self.project.metadata_dir, rel_path);
+        self.repo
+            .read_optional(&self.project.tree, &path)
+            .map_err(|e| MetadataError::Shape {
+                path,
+                at: self.project.at(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// Builds the target snapshot of a project (or the empty metadata): the config v2 files, or
+/// the config v3 layout (`databases/` with `!include`s) when the project or its metadata
+/// folder says version 3.
 pub fn target_snapshot(
     repo: &Repo,
     target: &TargetProject,
 ) -> Result<serde_json::Value, GatherError> {
-    let files = match &target.project {
-        Some(p) => read_metadata_files(repo, p)?,
-        None => MetadataFiles {
+    let Some(p) = &target.project else {
+        return Ok(metadata::build_snapshot(&MetadataFiles {
             dir: "metadata".into(),
             at: "the empty state".into(),
             files: vec![],
-        },
+        })?);
     };
-    Ok(metadata::build_snapshot(&files)?)
+    let v3 = || {
+        metadata::v3::build_v3_snapshot(&TreeReader { repo, project: p }, &p.metadata_dir, &p.at())
+    };
+    if p.config.version >= 3 {
+        return Ok(v3()?);
+    }
+    match metadata::build_snapshot(&read_metadata_files(repo, p)?) {
+        Err(MetadataError::Unsupported { .. }) => Ok(v3()?),
+        other => Ok(other?),
+    }
 }
 
 /// Gathers facts and plans. `client` is used only to read stored downs and the live

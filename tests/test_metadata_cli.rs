@@ -128,22 +128,38 @@ fn metadata_naming_a_dropped_column_aborts_the_deploy() {
         .expect_contains("phone")
         .expect_contains("select permission for role user")
         .expect_contains("--allow-inconsistent-metadata");
-    assert_eq!(before, db.dump(false, None), "an inconsistent deploy changed the database");
-    gm(&p, &db.url, &["deploy", "--yes", "--allow-inconsistent-metadata"])
-        .expect_code(0)
-        .expect_contains("inconsistent metadata (allowed)");
+    assert_eq!(
+        before,
+        db.dump(false, None),
+        "an inconsistent deploy changed the database"
+    );
+    gm(
+        &p,
+        &db.url,
+        &["deploy", "--yes", "--allow-inconsistent-metadata"],
+    )
+    .expect_code(0)
+    .expect_contains("inconsistent metadata (allowed)");
     assert_eq!(db.applied(), vec![1, 2]);
 }
 
 #[test]
 fn unified_diff_format() {
     let repo = TestRepo::shop();
-    let r = gm(&repo.path(), "", &["metadata", "diff", "v1.1.0", "v1.2.0", "--format", "unified"]);
+    let r = gm(
+        &repo.path(),
+        "",
+        &[
+            "metadata", "diff", "v1.1.0", "v1.2.0", "--format", "unified",
+        ],
+    );
     r.expect_code(0)
         .expect_contains("--- v1.1.0")
         .expect_contains("+++ v1.2.0");
     assert!(
-        r.stdout.lines().any(|l| l.starts_with('+') && l.contains("price")),
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with('+') && l.contains("price")),
         "the added column shows as a + line:\n{}",
         r.stdout
     );

@@ -252,8 +252,11 @@ impl From<ExecError> for CommandError {
                     ),
                 );
                 ce.causes = problems.iter().map(|p| p.to_string()).collect();
-                ce.hints.push("fix the metadata (or the migrations) in a new commit".into());
-                ce.hints.push("or pass --allow-inconsistent-metadata to deploy anyway, with warnings".into());
+                ce.hints
+                    .push("fix the metadata (or the migrations) in a new commit".into());
+                ce.hints.push(
+                    "or pass --allow-inconsistent-metadata to deploy anyway, with warnings".into(),
+                );
                 ce
             }
             ExecError::Moved => CommandError::new(Kind::Refused, e.to_string())

@@ -110,8 +110,9 @@ fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
         return Ok(());
     }
     if args.format == "unified" {
-        ctx.ui
-            .out(&crate::metadata::unified(&old, &new, &old_label, &new_label));
+        ctx.ui.out(&crate::metadata::unified(
+            &old, &new, &old_label, &new_label,
+        ));
     } else {
         ctx.ui.out(&format!(
             "{old_label} -> {new_label}: {} change(s)",

@@ -103,8 +103,9 @@ pub fn read_metadata(
 /// is, with `version` set to 3. The snapshot's own source `configuration` and `kind` are kept:
 /// they are in git (`databases/databases.yaml`), usually as `from_env` references. Only a
 /// source *without* `configuration` (or `kind`) takes it from the live source of the same name;
-/// a source without `kind` and no live counterpart gets `"postgres"`. Nothing else is taken
-/// from `live`: the project describes the whole metadata.
+/// a source without `kind` and no live counterpart gets `"postgres"`. Apart from API-only cron
+/// triggers (below), nothing else is taken from `live`: the project describes the whole
+/// metadata.
 ///
 /// **Version 1/2 snapshot** (anything else; config v2 projects): the snapshot's `tables` and
 /// `functions` (empty lists when missing) replace those of the live source named `default`,
@@ -115,15 +116,16 @@ pub fn read_metadata(
 /// `actions`, `custom_types`, `cron_triggers`, `network`, …) replaces the live one; live
 /// top-level keys the snapshot does not have (`rest_endpoints`, `inherited_roles`,
 /// `api_limits`, …, which a version 2 project cannot express) are kept. When `live` has no
-/// `default` source, a new one is added first with kind `postgres` and the configuration the
-/// server records for `HASURA_GRAPHQL_DATABASE_URL`
-/// (`{"connection_info":{"database_url":{"from_env":"HASURA_GRAPHQL_DATABASE_URL"},
-/// "isolation_level":"read-committed"}}`), since the server cannot load a Postgres source
-/// without one.
+/// `default` source, a new one is added first with kind `postgres` and the configuration
+/// `{"connection_info":{"database_url":{"from_env":"HASURA_GRAPHQL_DATABASE_URL"},
+/// "isolation_level":"read-committed"}}` (modelled on what the server records when it starts
+/// with that variable and empty metadata; pool settings are left to the server's defaults),
+/// since the server cannot load a Postgres source without a configuration.
 ///
 /// **Both:** our `actions_graphql` key (the SDL text of `actions.graphql`) is dropped, since the
-/// server does not store it (argument and output types of actions are not converted from SDL
-/// here). As the server's `replace_metadata` does, live cron triggers with
+/// server does not store it. Nothing here converts that SDL into the action `arguments` /
+/// `output_type` and the custom type `fields` the server expects: actions and custom types are
+/// stored exactly as the snapshot has them. As the server's `replace_metadata` does, live cron triggers with
 /// `"include_in_metadata": false` (created through the API, never exported) are kept unless the
 /// snapshot has a cron trigger of the same name. A snapshot that is not a JSON object counts as
 /// an empty version 2 snapshot.

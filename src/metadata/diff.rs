@@ -93,9 +93,6 @@ pub fn describe_changes(old: &Value, new: &Value) -> Vec<MetadataChange> {
 /// A unified diff (3 lines of context, `---`/`+++` headers with the labels) of the two
 /// normalised snapshots rendered as YAML; empty when they are equal. `Null` renders as no
 /// lines at all (no metadata yet).
-// `metadata/mod.rs` is owned by another change; until it re-exports this function
-// (`pub use diff::unified;`) nothing outside the tests can reach it.
-#[allow(dead_code)]
 pub fn unified(old: &Value, new: &Value, old_label: &str, new_label: &str) -> String {
     let (a, b) = (yaml_text(old), yaml_text(new));
     if a == b {
@@ -1413,15 +1410,16 @@ mod tests {
         let expected = "\
 --- database
 +++ HEAD
-@@ -6,7 +6,7 @@
+@@ -5,8 +5,8 @@
+ - select_permissions:
    - permission:
        columns:
++      - email
        - id
 -      - phone
-+      - email
-       filter: {}
      role: user
    table:
+     name: orders
 ";
         assert_eq!(d, expected, "\n{d}");
     }
@@ -1437,37 +1435,5 @@ mod tests {
         // Backwards everything is removed.
         let back = unified(&b, &Value::Null, "v1", "(none)");
         assert!(back.lines().skip(3).all(|l| l.starts_with('-')), "{back}");
-    }
-}
-#[cfg(test)]
-mod perf_tmp {
-    use super::*;
-    use serde_json::json;
-    #[test]
-    fn perf_5000() {
-        let t = |i: usize, c: &str| json!({"table": {"schema": "public", "name": format!("t{i}")},
-            "select_permissions": [{"role": "user", "permission": {"columns": ["id", "name", c], "filter": {"owner": {"_eq": "X-Hasura-User-Id"}}}},
-                                   {"role": "admin", "permission": {"columns": ["id", "name", c], "filter": {}}}],
-            "insert_permissions": [{"role": "user", "permission": {"columns": ["id", "name"], "check": {}}}],
-            "object_relationships": [{"name": "owner", "using": {"foreign_key_constraint_on": "owner_id"}}]});
-        let a = json!({"version": 3, "sources": [{"name": "default", "kind": "postgres", "configuration": {},
-            "tables": (0..5000).map(|i| t(i, "x")).collect::<Vec<_>>()}]});
-        let b = json!({"version": 3, "sources": [{"name": "default", "kind": "postgres", "configuration": {},
-            "tables": (0..5000).rev().map(|i| t(i, if i % 500 == 0 { "y" } else { "x" })).collect::<Vec<_>>()}]});
-        for _ in 0..3 {
-        let s = std::time::Instant::now();
-        let c = describe_changes(&a, &b);
-        eprintln!("describe {:?} {} changes", s.elapsed(), c.len());
-        let s = std::time::Instant::now();
-        let na = normalize(&a);
-        eprintln!("normalize {:?}", s.elapsed());
-        let s = std::time::Instant::now();
-        let ya = yaml_serde::to_string(&na).unwrap();
-        eprintln!("yaml {:?} {} lines", s.elapsed(), ya.lines().count());
-        let yb = yaml_text(&b);
-        let s = std::time::Instant::now();
-        let d = TextDiff::from_lines(ya.as_str(), yb.as_str()).unified_diff().context_radius(3).header("a", "b").to_string();
-        eprintln!("textdiff {:?} {}", s.elapsed(), d.len());
-        }
     }
 }

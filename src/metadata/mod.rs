@@ -42,7 +42,7 @@ fn identity(list_key: &str, item: &Value) -> Option<String> {
         "tables" => qualified(item.get("table")?),
         "functions" => qualified(item.get("function")?),
         "insert_permissions" | "select_permissions" | "update_permissions"
-        | "delete_permissions" => item.get("role")?.as_str().map(str::to_string),
+        | "delete_permissions" | "permissions" => item.get("role")?.as_str().map(str::to_string),
         "allowlist" => item.get("collection")?.as_str().map(str::to_string),
         "sources"
         | "object_relationships"
@@ -68,15 +68,31 @@ fn identity(list_key: &str, item: &Value) -> Option<String> {
 /// identity-keyed lists sorted by identity, recursively, so order and YAML formatting never
 /// count as a change.
 pub fn normalize(value: &Value) -> Value {
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        }
+    }
     fn go(key: &str, v: &Value) -> Value {
         match v {
-            Value::Object(o) => {
-                Value::Object(o.iter().map(|(k, v)| (k.clone(), go(k, v))).collect())
-            }
+            // Absent, null, [] and {} say the same thing in Hasura metadata: drop them, so that
+            // `functions: []` and no `functions` key hash alike.
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), go(k, v)))
+                    .filter(|(_, v)| !empty(v))
+                    .collect(),
+            ),
             Value::Array(items) => {
                 let mut out: Vec<Value> = items.iter().map(|i| go("", i)).collect();
                 if !out.is_empty() && out.iter().all(|i| identity(key, i).is_some()) {
                     out.sort_by_key(|i| identity(key, i));
+                } else if key == "columns" && out.iter().all(Value::is_string) {
+                    // Column lists are sets.
+                    out.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
                 }
                 Value::Array(out)
             }
@@ -110,6 +126,15 @@ mod tests {
         assert_eq!(snapshot_sha256(&a), snapshot_sha256(&b));
         let c = json!({"version": 2, "tables": [{"table": {"schema": "public", "name": "a"}}]});
         assert_ne!(snapshot_sha256(&a), snapshot_sha256(&c));
+    }
+
+    #[test]
+    fn empty_values_and_column_order_do_not_count() {
+        let a = json!({"version": 2, "functions": [], "tables": [{"table": {"schema": "public", "name": "a"},
+            "select_permissions": [{"role": "u", "permission": {"columns": ["b", "a"], "filter": {}}}]}]});
+        let b = json!({"version": 2, "network": {}, "tables": [{"table": {"schema": "public", "name": "a"},
+            "select_permissions": [{"role": "u", "permission": {"columns": ["a", "b"]}}]}]});
+        assert_eq!(snapshot_sha256(&a), snapshot_sha256(&b));
     }
 
     #[test]
