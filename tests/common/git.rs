@@ -37,11 +37,13 @@ impl TestRepo {
 
     /// The shop fixture (tags v1.0.0, v1.1.0, v1.2.0, v2.0.0), checked out.
     pub fn shop() -> TestRepo {
-        let dir = tempfile::Builder::new()
-            .prefix("gm-shop-")
-            .tempdir()
-            .unwrap();
-        git_migrate::fixtures::build_repo(dir.path(), "shop", false).unwrap();
+        TestRepo::fixture("shop")
+    }
+
+    /// An embedded fixture from `fixtures/<name>/`, one tagged commit per step, checked out.
+    pub fn fixture(name: &str) -> TestRepo {
+        let dir = tempfile::Builder::new().prefix("gm-fx-").tempdir().unwrap();
+        git_migrate::fixtures::build_repo(dir.path(), name, false).unwrap();
         let repo = Repository::open(dir.path()).unwrap();
         TestRepo { dir, repo, n: 100 }
     }
