@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// The catalog tables as Hasura server v2 creates them (hasura-cli.md §4.1).
-const CATALOG_DDL: &str = "
+pub(crate) const CATALOG_DDL: &str = "
 CREATE SCHEMA hdb_catalog;
 CREATE TABLE hdb_catalog.hdb_version (
     hasura_uuid uuid PRIMARY KEY,
@@ -44,7 +44,7 @@ const SERVER_INSTANCE: &str = "8d1c2f0e-3b7a-4c55-a1e2-96f4d2b0c7aa";
 
 /// Metadata as a v2.x server stores it after `hasura metadata apply` of a config v2 project
 /// with `HASURA_GRAPHQL_DATABASE_URL` set.
-fn live_metadata() -> Value {
+pub(crate) fn live_metadata() -> Value {
     json!({
         "version": 3,
         "sources": [{

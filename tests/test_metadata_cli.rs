@@ -164,3 +164,79 @@ fn unified_diff_format() {
         r.stdout
     );
 }
+
+#[test]
+fn deploy_writes_hasura_catalog_and_keeps_the_source_configuration() {
+    use crate::common::git::{base_project, files, migration};
+    use crate::test_hasura_catalog::{live_metadata, CATALOG_DDL};
+    let mut repo = TestRepo::new();
+    let mut base = base_project();
+    let m1 = migration(
+        1,
+        "users",
+        "create table users (id int primary key);",
+        "drop table users;",
+    );
+    base.extend(files(&m1));
+    base.retain(|(p, _)| *p != "metadata/tables.yaml");
+    base.push((
+        "metadata/tables.yaml",
+        "- table:\n    schema: public\n    name: users\n",
+    ));
+    repo.commit(&base, &[], "users");
+    let db = TestDb::new("hasura_catalog_deploy");
+    let mut c = db.client();
+    c.batch_execute(CATALOG_DDL).unwrap();
+    c.execute(
+        "INSERT INTO hdb_catalog.hdb_metadata (id, metadata, resource_version) VALUES (1, $1::text::json, 7)",
+        &[&live_metadata().to_string()],
+    )
+    .unwrap();
+    let config_before =
+        db.scalar("SELECT metadata->'sources'->0->>'configuration' FROM hdb_catalog.hdb_metadata");
+    gm(&repo.path(), &db.url, &["deploy", "--yes"]).expect_code(0);
+    assert_eq!(
+        db.scalar("SELECT resource_version FROM hdb_catalog.hdb_metadata")
+            .as_deref(),
+        Some("8")
+    );
+    assert_eq!(
+        db.scalar("SELECT metadata->'sources'->0->>'configuration' FROM hdb_catalog.hdb_metadata"),
+        config_before,
+        "the live source's connection settings must be kept"
+    );
+    assert_eq!(
+        db.scalar("SELECT metadata->'sources'->0->'tables'->0->'table'->>'name' FROM hdb_catalog.hdb_metadata").as_deref(),
+        Some("users")
+    );
+    assert_eq!(
+        db.scalar("SELECT resource_version FROM hdb_catalog.hdb_schema_notifications WHERE id = 1")
+            .as_deref(),
+        Some("8")
+    );
+}
+
+#[test]
+fn actions_needing_sdl_conversion_refuse_to_write_hasura_catalog() {
+    use crate::test_hasura_catalog::CATALOG_DDL;
+    let repo = TestRepo::shop();
+    let db = TestDb::new("hasura_catalog_actions");
+    db.client().batch_execute(CATALOG_DDL).unwrap();
+    let before = db.dump(false, None);
+    gm(&repo.path(), &db.url, &["deploy", "v1.0.0", "--yes"])
+        .expect_code(3)
+        .expect_contains("actions.graphql")
+        .expect_contains("--skip-hasura-catalog");
+    assert_eq!(before, db.dump(false, None));
+    gm(
+        &repo.path(),
+        &db.url,
+        &["deploy", "v1.0.0", "--yes", "--skip-hasura-catalog"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM hdb_catalog.hdb_metadata")
+            .as_deref(),
+        Some("0")
+    );
+}

@@ -57,6 +57,9 @@ pub struct ExecFlags {
     /// Commit even when the metadata does not match the schema (prints warnings instead).
     #[arg(long)]
     pub allow_inconsistent_metadata: bool,
+    /// Do not write Hasura's hdb_catalog.hdb_metadata even when this database has it.
+    #[arg(long)]
+    pub skip_hasura_catalog: bool,
 }
 
 /// Arguments of `plan`.
@@ -366,6 +369,7 @@ pub(super) fn run_mutation(
         },
         actor: actor(),
         allow_inconsistent_metadata: exec.allow_inconsistent_metadata,
+        skip_hasura_catalog: exec.skip_hasura_catalog,
     };
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
