@@ -240,3 +240,37 @@ fn actions_needing_sdl_conversion_refuse_to_write_hasura_catalog() {
         Some("0")
     );
 }
+
+#[test]
+fn inconsistency_status_list_and_clear() {
+    let repo = TestRepo::shop();
+    let p = repo.path();
+    let db = TestDb::new("inconsistency_cmds");
+    gm(&p, &db.url, &["metadata", "inconsistency", "status"]).expect_code(2);
+    gm(&p, &db.url, &["deploy", "v1.1.0", "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["metadata", "inconsistency", "status"])
+        .expect_code(0)
+        .expect_contains("matches the schema");
+    // Someone drops a column by hand: the live metadata no longer matches.
+    db.client()
+        .batch_execute("ALTER TABLE orders DROP COLUMN status")
+        .unwrap();
+    gm(&p, &db.url, &["metadata", "inconsistency", "status"])
+        .expect_code(1)
+        .expect_contains("status");
+    let list = gm(
+        &p,
+        &db.url,
+        &["metadata", "inconsistency", "list", "--json"],
+    );
+    list.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(doc["consistent"], false);
+    gm(&p, &db.url, &["metadata", "reload"]).expect_code(1);
+    // Clearing the metadata makes it trivially consistent; the migrations stay.
+    gm(&p, &db.url, &["metadata", "clear", "--yes"])
+        .expect_code(0)
+        .expect_contains("table public.orders removed");
+    gm(&p, &db.url, &["metadata", "inconsistency", "status"]).expect_code(0);
+    assert_eq!(db.applied().len(), 4);
+}

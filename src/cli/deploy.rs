@@ -120,12 +120,25 @@ fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
 }
 
 /// Connects, reads the ledger, resolves the target and plans.
+/// What to move the database to.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Goal<'a> {
+    /// A revision (None: HEAD, or for rollback the state before the last deploy).
+    Rev(Option<&'a str>),
+    /// Nothing: empty metadata (`metadata clear`).
+    Empty,
+}
+
 fn prepare(
     ctx: &Ctx,
     mode: Mode,
-    rev: Option<&str>,
+    goal: Goal<'_>,
     flags: &PlanFlags,
 ) -> Result<Prepared, CommandError> {
+    let rev = match goal {
+        Goal::Rev(r) => r,
+        Goal::Empty => None,
+    };
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;
@@ -141,7 +154,12 @@ fn prepare(
         .hint("adopting a Hasura-managed database is not supported by this version of git-migrate; deploy to a database without Hasura state, or keep using `hasura migrate apply` there for now"));
     }
     let project_dir = ctx.project_dir();
-    let mut target = if mode == Mode::Rollback
+    let mut target = if matches!(goal, Goal::Empty) {
+        TargetProject {
+            reference: "the empty metadata".into(),
+            project: None,
+        }
+    } else if mode == Mode::Rollback
         && rev.is_none()
         && !flags.source.staged
         && !flags.source.worktree
@@ -265,7 +283,12 @@ fn plan_json(p: &Prepared, show_sql: bool) -> String {
 
 /// `git migrate plan REV`.
 pub fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
-    let p = prepare(ctx, Mode::Deploy, args.rev.as_deref(), &args.flags)?;
+    let p = prepare(
+        ctx,
+        Mode::Deploy,
+        Goal::Rev(args.rev.as_deref()),
+        &args.flags,
+    )?;
     print_plan(ctx, &p, args.flags.sql);
     Ok(())
 }
@@ -275,7 +298,7 @@ pub fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
     run_mutation(
         ctx,
         Mode::Deploy,
-        args.rev.as_deref(),
+        Goal::Rev(args.rev.as_deref()),
         &args.flags,
         &args.exec,
     )
@@ -286,7 +309,7 @@ pub fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> 
     run_mutation(
         ctx,
         Mode::Rollback,
-        args.rev.as_deref(),
+        Goal::Rev(args.rev.as_deref()),
         &args.flags,
         &args.exec,
     )
@@ -295,11 +318,11 @@ pub fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> 
 pub(super) fn run_mutation(
     ctx: &Ctx,
     mode: Mode,
-    rev: Option<&str>,
+    goal: Goal<'_>,
     flags: &PlanFlags,
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
-    let mut p = prepare(ctx, mode, rev, flags)?;
+    let mut p = prepare(ctx, mode, goal, flags)?;
     let already_there = p.plan.is_noop()
         && (mode == Mode::Metadata || p.plan.to_commit == p.plan.from_commit && !p.plan.dirty);
     if already_there {

@@ -1,6 +1,6 @@
 //! `git migrate metadata …`: the metadata alone (diff, apply).
 
-use super::deploy::{run_mutation, ExecFlags, PlanFlags};
+use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
 use super::error::{CommandError, Kind};
 use super::render::label;
 use super::Ctx;
@@ -16,6 +16,31 @@ pub enum MetadataCommand {
     Diff(DiffArgs),
     /// Apply the metadata of REV (default HEAD) alone, in one transaction
     Apply(ApplyArgs),
+    /// Check the live metadata against the database schema
+    #[command(subcommand)]
+    Inconsistency(InconsistencyCommand),
+    /// Re-validate the live metadata against the current schema (exit 1 when inconsistent)
+    Reload,
+    /// Replace the live metadata with empty metadata, in one transaction
+    Clear(ClearArgs),
+}
+
+/// `metadata inconsistency` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum InconsistencyCommand {
+    /// List every object of the live metadata that does not match the schema
+    List,
+    /// Say whether the live metadata matches the schema (exit 1 when it does not)
+    Status,
+}
+
+/// Arguments of `metadata clear`.
+#[derive(Args, Debug)]
+pub struct ClearArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    #[command(flatten)]
+    pub exec: ExecFlags,
 }
 
 /// Arguments of `metadata diff`.
@@ -46,10 +71,71 @@ pub struct ApplyArgs {
 pub fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), CommandError> {
     match cmd {
         MetadataCommand::Diff(a) => cmd_diff(ctx, a),
-        MetadataCommand::Apply(a) => {
-            run_mutation(ctx, Mode::Metadata, a.rev.as_deref(), &a.flags, &a.exec)
+        MetadataCommand::Apply(a) => run_mutation(
+            ctx,
+            Mode::Metadata,
+            Goal::Rev(a.rev.as_deref()),
+            &a.flags,
+            &a.exec,
+        ),
+        MetadataCommand::Clear(a) => {
+            run_mutation(ctx, Mode::Metadata, Goal::Empty, &a.flags, &a.exec)
+        }
+        MetadataCommand::Inconsistency(InconsistencyCommand::List) => cmd_inconsistency(ctx, false),
+        MetadataCommand::Inconsistency(InconsistencyCommand::Status) | MetadataCommand::Reload => {
+            cmd_inconsistency(ctx, true)
         }
     }
+}
+
+/// Checks the live metadata (the ledger's snapshot) against the schema. With `status`, a
+/// finding is exit code 1.
+fn cmd_inconsistency(ctx: &Ctx, status: bool) -> Result<(), CommandError> {
+    let (db, mut client) = ctx.connect()?;
+    let ledger = ctx.ledger();
+    let state = ledger.read(&mut client)?;
+    let live = if state.live.ledger_exists {
+        ledger.metadata_snapshot(&mut client)?
+    } else {
+        None
+    };
+    let Some(live) = live else {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!(
+                "{} has no metadata deployed by git-migrate yet",
+                db.redacted()
+            ),
+        )
+        .hint("deploy first: git migrate deploy REV"));
+    };
+    let problems = crate::metadata::consistency::check(&mut client, &live).map_err(|e| {
+        CommandError::new(
+            Kind::Failure,
+            format!(
+                "checking the metadata against the schema: {}",
+                crate::db::describe_pg_error(&e)
+            ),
+        )
+    })?;
+    if ctx.json {
+        let doc =
+            serde_json::json!({"consistent": problems.is_empty(), "inconsistencies": problems});
+        ctx.ui
+            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if problems.is_empty() {
+        ctx.ui.out("the live metadata matches the schema");
+    } else {
+        ctx.ui
+            .out(&format!("{} inconsistent object(s):", problems.len()));
+        for p in &problems {
+            ctx.ui.out(&format!("  {p}"));
+        }
+    }
+    if status && !problems.is_empty() {
+        return Err(CommandError::new(Kind::Findings, ""));
+    }
+    Ok(())
 }
 
 fn snapshot_at(ctx: &Ctx, rev: &str) -> Result<(serde_json::Value, String), CommandError> {
