@@ -214,6 +214,15 @@ fn deploy_writes_hasura_catalog_and_keeps_the_source_configuration() {
             .as_deref(),
         Some("8")
     );
+    // A console edit on the server side (the table untracked) is what `metadata diff` compares.
+    db.client()
+        .batch_execute(
+            "UPDATE hdb_catalog.hdb_metadata SET metadata = jsonb_set(metadata::jsonb, '{sources,0,tables}', '[]')::json",
+        )
+        .unwrap();
+    gm(&repo.path(), &db.url, &["metadata", "diff"])
+        .expect_code(0)
+        .expect_contains("table public.users added");
 }
 
 #[test]

@@ -94,11 +94,7 @@ fn cmd_inconsistency(ctx: &Ctx, status: bool) -> Result<(), CommandError> {
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;
-    let live = if state.live.ledger_exists {
-        ledger.metadata_snapshot(&mut client)?
-    } else {
-        None
-    };
+    let live = ledger.live_metadata(&mut client, state.live.ledger_exists)?;
     let Some(live) = live else {
         return Err(CommandError::new(
             Kind::Usage,
@@ -160,11 +156,7 @@ fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
             let (db, mut client) = ctx.connect()?;
             let ledger = ctx.ledger();
             let state = ledger.read(&mut client)?;
-            let live = if state.live.ledger_exists {
-                ledger.metadata_snapshot(&mut client)?
-            } else {
-                None
-            };
+            let live = ledger.live_metadata(&mut client, state.live.ledger_exists)?;
             let Some(live) = live else {
                 return Err(CommandError::new(
                     Kind::Usage,

@@ -367,6 +367,27 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    /// The metadata that is live: Hasura's `hdb_catalog.hdb_metadata` when this database holds
+    /// it (what running servers use, console edits included), else the ledger's snapshot.
+    pub fn live_metadata(
+        &self,
+        c: &mut impl GenericClient,
+        ledger_exists: bool,
+    ) -> Result<Option<serde_json::Value>, LedgerError> {
+        if hasura::catalog_exists(c).map_err(q("looking for Hasura's catalog"))? {
+            if let Some((m, _)) =
+                hasura::read_metadata(c).map_err(q("reading hdb_catalog.hdb_metadata"))?
+            {
+                return Ok(Some(m));
+            }
+        }
+        if ledger_exists {
+            self.metadata_snapshot(c)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Reads the live metadata snapshot, if any.
     pub fn metadata_snapshot(
         &self,
