@@ -283,3 +283,31 @@ fn inconsistency_status_list_and_clear() {
     gm(&p, &db.url, &["metadata", "inconsistency", "status"]).expect_code(0);
     assert_eq!(db.applied().len(), 4);
 }
+
+#[test]
+fn export_writes_the_live_metadata_in_the_project_layout() {
+    for fixture in ["shop", "shop-v3"] {
+        let repo = TestRepo::fixture(fixture);
+        let p = repo.path();
+        let db = TestDb::new(&format!("export_{}", fixture.replace('-', "_")));
+        gm(&p, &db.url, &["deploy", "v1.2.0", "--yes"]).expect_code(0);
+        // The working tree is at v2.0.0: exporting writes v1.2.0's metadata over it.
+        gm(&p, &db.url, &["metadata", "export"])
+            .expect_code(0)
+            .expect_contains("file(s) written");
+        let st = gm(&p, &db.url, &["status", "--worktree", "--json"]);
+        st.expect_code(0);
+        let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        assert_eq!(doc["metadata"]["in_sync"], true, "{fixture}: {}", st.stdout);
+        if fixture == "shop-v3" {
+            assert!(
+                !p.join("metadata/databases/default/tables/public_reviews.yaml")
+                    .exists(),
+                "the stale per-table file of a table v1.2.0 does not track is removed"
+            );
+            assert!(p
+                .join("metadata/databases/default/tables/public_orders.yaml")
+                .exists());
+        }
+    }
+}

@@ -23,6 +23,8 @@ pub enum MetadataCommand {
     Reload,
     /// Replace the live metadata with empty metadata, in one transaction
     Clear(ClearArgs),
+    /// Write the live metadata into the working tree, in the project's layout
+    Export,
 }
 
 /// `metadata inconsistency` subcommands.
@@ -81,11 +83,80 @@ pub fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), CommandError
         MetadataCommand::Clear(a) => {
             run_mutation(ctx, Mode::Metadata, Goal::Empty, &a.flags, &a.exec)
         }
+        MetadataCommand::Export => cmd_export(ctx),
         MetadataCommand::Inconsistency(InconsistencyCommand::List) => cmd_inconsistency(ctx, false),
         MetadataCommand::Inconsistency(InconsistencyCommand::Status) | MetadataCommand::Reload => {
             cmd_inconsistency(ctx, true)
         }
     }
+}
+
+/// Writes the live metadata into the working tree's metadata folder (config v2 or v3 layout
+/// after `config.yaml`), and removes the per-table files it owns that are now stale.
+fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
+    use crate::metadata::export::{export, stale_files, Layout};
+    let Some(workdir) = ctx.repo.git().workdir().map(|p| p.to_path_buf()) else {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "metadata export writes files into the working tree, and this repository is bare",
+        ));
+    };
+    let project = ctx
+        .repo
+        .project(&Source::Worktree, ctx.project_dir().as_deref())?;
+    let (db, mut client) = ctx.connect()?;
+    let ledger = ctx.ledger();
+    let state = ledger.read(&mut client)?;
+    let Some(live) = ledger.live_metadata(&mut client, state.live.ledger_exists)? else {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!("{} has no metadata to export", db.redacted()),
+        ));
+    };
+    let layout = if project.config.version >= 3 {
+        Layout::V3
+    } else {
+        Layout::V2
+    };
+    let root = workdir.join(&project.metadata_dir);
+    let files = export(&live, layout);
+    let io = |what: &str, path: &std::path::Path, e: std::io::Error| {
+        CommandError::new(Kind::Failure, format!("{what} {}: {e}", path.display()))
+    };
+    let mut existing = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in rd.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(&root) {
+                existing.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    for (rel, bytes) in &files {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| io("cannot write", &path, e))?;
+    }
+    let stale = stale_files(&existing, &files, layout);
+    for rel in &stale {
+        let path = root.join(rel);
+        std::fs::remove_file(&path).map_err(|e| io("cannot remove", &path, e))?;
+    }
+    ctx.ui.out(&format!(
+        "exported the live metadata into {} ({} file(s) written, {} stale file(s) removed)",
+        project.metadata_dir,
+        files.len(),
+        stale.len()
+    ));
+    Ok(())
 }
 
 /// Checks the live metadata (the ledger's snapshot) against the schema. With `status`, a

@@ -76,7 +76,7 @@ pub enum Command {
     Rollback(deploy::RollbackArgs),
     /// Show the deployment history
     Log(log::LogArgs),
-    /// The metadata alone: diff, apply, inconsistency, reload, clear
+    /// The metadata alone: diff, apply, export, inconsistency, reload, clear
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
     /// A self-contained tour: sample repository + throwaway Postgres, deploy, rollback, status

@@ -4,6 +4,8 @@
 mod build;
 pub mod consistency;
 mod diff;
+pub mod export;
+pub mod sdl;
 pub mod v3;
 
 pub use build::{build_snapshot, MetadataError, MetadataFiles, V2_FILE_NAMES};
