@@ -80,9 +80,9 @@ pub enum ExecError {
         /// Who holds it.
         holder: Option<LockHolder>,
     },
-    /// The Hasura catalog would need action types converted from `actions.graphql`.
-    #[error("this database holds Hasura's metadata catalog, and the metadata has actions whose types are only in actions.graphql; git-migrate cannot convert GraphQL SDL into Hasura's action definitions yet")]
-    ActionsSdl,
+    /// `actions.graphql` could not be merged into the actions for Hasura's catalog.
+    #[error("cannot write the actions into Hasura's metadata catalog: {0}")]
+    ActionsSdl(String),
     /// After the SQL ran, the metadata does not match the schema (rolled back).
     #[error("the metadata does not match the schema the migrations leave")]
     Inconsistent(Vec<Inconsistency>),
@@ -358,10 +358,11 @@ pub fn execute(
         if crate::ledger::hasura::catalog_exists(&mut tx)
             .map_err(db("looking for Hasura's catalog"))?
         {
-            if needs_sdl_conversion(snap) {
-                return Err(ExecError::ActionsSdl);
-            }
-            crate::ledger::hasura::write_metadata(&mut tx, snap)
+            // The server keeps action types inside each action; projects keep them in
+            // actions.graphql: merge them before writing.
+            let merged = crate::metadata::sdl::merge_actions_sdl(snap)
+                .map_err(|e| ExecError::ActionsSdl(e.to_string()))?;
+            crate::ledger::hasura::write_metadata(&mut tx, &merged)
                 .map_err(db("writing Hasura's hdb_catalog.hdb_metadata"))?;
         }
     }
@@ -569,21 +570,6 @@ impl StepRunner<'_> {
         }
         None
     }
-}
-
-/// Whether writing `snapshot` into Hasura's catalog would need the action types that only
-/// `actions.graphql` holds (config v2/v3 projects keep them there; the server stores them in
-/// each action's definition).
-fn needs_sdl_conversion(snapshot: &serde_json::Value) -> bool {
-    let has_actions = snapshot
-        .get("actions")
-        .and_then(|a| a.as_array())
-        .is_some_and(|a| !a.is_empty());
-    let has_sdl = snapshot
-        .get("actions_graphql")
-        .and_then(|s| s.as_str())
-        .is_some_and(|s| !s.trim().is_empty());
-    has_actions && has_sdl
 }
 
 fn utf8(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {

@@ -226,27 +226,39 @@ fn deploy_writes_hasura_catalog_and_keeps_the_source_configuration() {
 }
 
 #[test]
-fn actions_needing_sdl_conversion_refuse_to_write_hasura_catalog() {
+fn actions_from_actions_graphql_are_merged_into_hasura_catalog() {
     use crate::test_hasura_catalog::CATALOG_DDL;
     let repo = TestRepo::shop();
     let db = TestDb::new("hasura_catalog_actions");
     db.client().batch_execute(CATALOG_DDL).unwrap();
-    let before = db.dump(false, None);
-    gm(&repo.path(), &db.url, &["deploy", "v1.0.0", "--yes"])
-        .expect_code(3)
-        .expect_contains("actions.graphql")
-        .expect_contains("--skip-hasura-catalog");
-    assert_eq!(before, db.dump(false, None));
+    gm(&repo.path(), &db.url, &["deploy", "v1.0.0", "--yes"]).expect_code(0);
+    // place_order's argument and output types come from actions.graphql.
+    let def = db
+        .scalar("SELECT metadata->'actions'->0->'definition' FROM hdb_catalog.hdb_metadata")
+        .unwrap();
+    let def: serde_json::Value = serde_json::from_str(&def).unwrap();
+    assert_eq!(def["type"], "mutation");
+    assert_eq!(def["output_type"], "PlaceOrderOutput");
+    assert!(
+        def["arguments"].as_array().is_some_and(|a| !a.is_empty()),
+        "{def}"
+    );
+    assert_eq!(
+        db.scalar("SELECT metadata::jsonb ? 'actions_graphql' FROM hdb_catalog.hdb_metadata")
+            .as_deref(),
+        Some("f")
+    );
+    // --skip-hasura-catalog leaves the catalog alone.
+    let before = db.scalar("SELECT resource_version FROM hdb_catalog.hdb_metadata");
     gm(
         &repo.path(),
         &db.url,
-        &["deploy", "v1.0.0", "--yes", "--skip-hasura-catalog"],
+        &["deploy", "v1.2.0", "--yes", "--skip-hasura-catalog"],
     )
     .expect_code(0);
     assert_eq!(
-        db.scalar("SELECT count(*) FROM hdb_catalog.hdb_metadata")
-            .as_deref(),
-        Some("0")
+        db.scalar("SELECT resource_version FROM hdb_catalog.hdb_metadata"),
+        before
     );
 }
 

@@ -259,12 +259,14 @@ impl From<ExecError> for CommandError {
                 );
                 ce
             }
-            ExecError::ActionsSdl => CommandError::new(
-                Kind::Refused,
+            ExecError::ActionsSdl(_) => CommandError::new(
+                Kind::Usage,
                 format!("{e}; the deployment was rolled back and nothing changed"),
             )
-            .hint("apply the metadata with `hasura metadata apply` after deploying with --skip-hasura-catalog")
-            .hint("or keep Hasura's metadata in a separate database (HASURA_GRAPHQL_METADATA_DATABASE_URL)"),
+            .hint("fix actions.graphql / actions.yaml in a new commit")
+            .hint(
+                "or deploy with --skip-hasura-catalog and apply the metadata with the Hasura CLI",
+            ),
             ExecError::Moved => CommandError::new(Kind::Refused, e.to_string())
                 .hint("run the command again to see the new plan"),
             ExecError::Refused(problems) => {

@@ -797,7 +797,7 @@ impl Parser {
                 return Err(SdlError::Duplicate {
                     line: name_tok.line,
                     column: name_tok.column,
-                    what: "type".into(),
+                    what: kind.word().into(),
                     name,
                 })
             }
