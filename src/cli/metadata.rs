@@ -104,15 +104,7 @@ fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
     let project = ctx
         .repo
         .project(&Source::Worktree, ctx.project_dir().as_deref())?;
-    let (db, mut client) = ctx.connect()?;
-    let ledger = ctx.ledger();
-    let state = ledger.read(&mut client)?;
-    let Some(live) = ledger.live_metadata(&mut client, state.live.ledger_exists)? else {
-        return Err(CommandError::new(
-            Kind::Usage,
-            format!("{} has no metadata to export", db.redacted()),
-        ));
-    };
+    let (_, live) = live_snapshot(ctx, "deploy first: git migrate deploy REV")?;
     let layout = if project.config.version >= 3 {
         Layout::V3
     } else {
@@ -159,23 +151,31 @@ fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Checks the live metadata (the ledger's snapshot) against the schema. With `status`, a
-/// finding is exit code 1.
-fn cmd_inconsistency(ctx: &Ctx, status: bool) -> Result<(), CommandError> {
+/// Connects and reads the live metadata (Hasura's catalog, else the ledger's snapshot).
+fn live_snapshot(
+    ctx: &Ctx,
+    what: &str,
+) -> Result<(postgres::Client, serde_json::Value), CommandError> {
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;
-    let live = ledger.live_metadata(&mut client, state.live.ledger_exists)?;
-    let Some(live) = live else {
-        return Err(CommandError::new(
+    match ledger.live_metadata(&mut client, state.live.ledger_exists)? {
+        Some(live) => Ok((client, live)),
+        None => Err(CommandError::new(
             Kind::Usage,
             format!(
                 "{} has no metadata deployed by git-migrate yet",
                 db.redacted()
             ),
         )
-        .hint("deploy first: git migrate deploy REV"));
-    };
+        .hint(what.to_string())),
+    }
+}
+
+/// Checks the live metadata (the ledger's snapshot) against the schema. With `status`, a
+/// finding is exit code 1.
+fn cmd_inconsistency(ctx: &Ctx, status: bool) -> Result<(), CommandError> {
+    let (mut client, live) = live_snapshot(ctx, "deploy first: git migrate deploy REV")?;
     let problems = crate::metadata::consistency::check(&mut client, &live).map_err(|e| {
         CommandError::new(
             Kind::Failure,
@@ -224,20 +224,10 @@ fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
     let ((old, old_label), (new, new_label)) = match (&args.rev, &args.rev2) {
         (Some(a), Some(b)) => (snapshot_at(ctx, a)?, snapshot_at(ctx, b)?),
         (rev, None) => {
-            let (db, mut client) = ctx.connect()?;
-            let ledger = ctx.ledger();
-            let state = ledger.read(&mut client)?;
-            let live = ledger.live_metadata(&mut client, state.live.ledger_exists)?;
-            let Some(live) = live else {
-                return Err(CommandError::new(
-                    Kind::Usage,
-                    format!(
-                        "{} has no metadata deployed by git-migrate yet",
-                        db.redacted()
-                    ),
-                )
-                .hint("compare two revisions instead: git migrate metadata diff REV1 REV2"));
-            };
+            let (_, live) = live_snapshot(
+                ctx,
+                "compare two revisions instead: git migrate metadata diff REV1 REV2",
+            )?;
             (
                 (live, "live".to_string()),
                 snapshot_at(ctx, rev.as_deref().unwrap_or("HEAD"))?,
