@@ -221,6 +221,22 @@ fn snapshot_at(ctx: &Ctx, rev: &str) -> Result<(serde_json::Value, String), Comm
 }
 
 fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
+    if let (Some(a), Some(b)) = (&args.rev, &args.rev2) {
+        // Content addressing: equal metadata folder trees are equal metadata; nothing to parse.
+        let dir = ctx.project_dir();
+        let pa = ctx.repo.project(&Source::Rev(a.clone()), dir.as_deref())?;
+        let pb = ctx.repo.project(&Source::Rev(b.clone()), dir.as_deref())?;
+        if pa.metadata_tree.is_some() && pa.metadata_tree == pb.metadata_tree {
+            if ctx.json {
+                let doc = serde_json::json!({"from": a, "to": b, "changes": []});
+                ctx.ui
+                    .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                ctx.ui.out(&format!("no differences between {a} and {b}"));
+            }
+            return Ok(());
+        }
+    }
     let ((old, old_label), (new, new_label)) = match (&args.rev, &args.rev2) {
         (Some(a), Some(b)) => (snapshot_at(ctx, a)?, snapshot_at(ctx, b)?),
         (rev, None) => {

@@ -98,7 +98,10 @@ pub fn unified(old: &Value, new: &Value, old_label: &str, new_label: &str) -> St
     if a == b {
         return String::new();
     }
-    TextDiff::from_lines(a.as_str(), b.as_str())
+    // Patience lines up the many near-identical table blocks far better than Myers does.
+    TextDiff::configure()
+        .algorithm(similar::Algorithm::Patience)
+        .diff_lines(a.as_str(), b.as_str())
         .unified_diff()
         .context_radius(3)
         .header(old_label, new_label)

@@ -256,6 +256,10 @@ impl Repo {
         // default) costs more than the rest of a `status` on a large repository. git itself
         // does not verify on read either.
         git2::opts::strict_hash_verification(false);
+        // libgit2 caches trees only up to 4 KiB by default; a config v3 `tables/` folder with
+        // thousands of per-table files is hundreds of KiB and would be re-read for every file.
+        // SAFETY: a process-wide setting changed before any object is read.
+        let _ = unsafe { git2::opts::set_cache_object_limit(ObjectType::Tree, 64 << 20) };
         Repo {
             repo,
             tags: std::cell::OnceCell::new(),
