@@ -5,7 +5,7 @@ use super::render::{describe_commit, plan_lines};
 use super::{Ctx, SourceArgs};
 use crate::execute::{self, Event, ExecOptions};
 use crate::gather::{self, GatherOptions, TargetProject};
-use crate::plan::{Mode, OutOfOrderPolicy, Plan, PlanOptions, Step};
+use crate::plan::{Mode, OutOfOrderPolicy, PlanOptions, Step};
 
 use clap::Args;
 use std::time::{Duration, Instant};
@@ -100,7 +100,7 @@ pub const DEFAULT_PRELUDE: &str = "CREATE EXTENSION IF NOT EXISTS pgcrypto;";
 struct Prepared {
     client: postgres::Client,
     target: TargetProject,
-    plan: Plan,
+    /// The plan shown and confirmed, with the state it was computed from.
     confirmed: execute::Confirmed,
     options: PlanOptions,
     gather: GatherOptions,
@@ -236,7 +236,7 @@ fn prepare(
         .plan
         .map_err(|problems| CommandError::refused(&what, problems))?;
     let confirmed = execute::Confirmed {
-        plan: plan.clone(),
+        plan,
         live: state.live,
         snapshot: planned.snapshot,
         metadata_sha256: planned.metadata_sha256,
@@ -245,7 +245,6 @@ fn prepare(
     Ok(Prepared {
         client,
         target,
-        plan,
         confirmed,
         options,
         gather,
@@ -258,19 +257,19 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
         ctx.ui.out(&plan_json(p, show_sql));
         return;
     }
-    for l in plan_lines(&ctx.repo, &p.plan, show_sql) {
+    for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql) {
         ctx.ui.out(&l);
     }
-    for w in &p.plan.warnings {
+    for w in &p.confirmed.plan.warnings {
         ctx.ui.warn(w);
     }
 }
 
 fn plan_json(p: &Prepared, show_sql: bool) -> String {
-    let mut v = serde_json::to_value(&p.plan).unwrap_or_default();
+    let mut v = serde_json::to_value(&p.confirmed.plan).unwrap_or_default();
     if show_sql {
         if let Some(steps) = v.get_mut("steps").and_then(|s| s.as_array_mut()) {
-            for (s, step) in steps.iter_mut().zip(&p.plan.steps) {
+            for (s, step) in steps.iter_mut().zip(&p.confirmed.plan.steps) {
                 if let Step::Revert { sql, .. } = step {
                     s["sql"] = serde_json::Value::String(sql.clone());
                 }
@@ -323,13 +322,16 @@ pub(super) fn run_mutation(
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
     let mut p = prepare(ctx, mode, goal, flags)?;
-    let already_there = p.plan.is_noop()
-        && (mode == Mode::Metadata || p.plan.to_commit == p.plan.from_commit && !p.plan.dirty);
+    let already_there = p.confirmed.plan.is_noop()
+        && (mode == Mode::Metadata
+            || p.confirmed.plan.to_commit == p.confirmed.plan.from_commit
+                && !p.confirmed.plan.dirty);
     if already_there {
         if ctx.json {
             ctx.ui.out(&plan_json(&p, false));
         } else {
             let at = p
+                .confirmed
                 .plan
                 .to_commit
                 .as_deref()
@@ -352,10 +354,10 @@ pub(super) fn run_mutation(
         }
         return Ok(());
     }
-    if p.plan.reverts() && !exec.yes {
+    if p.confirmed.plan.reverts() && !exec.yes {
         match ctx.ui.confirm(&format!(
             "This reverts {} migration(s) on {}. Proceed?",
-            p.plan.reverted().len(),
+            p.confirmed.plan.reverted().len(),
             p.db
         )) {
             Some(true) => {}
@@ -398,7 +400,7 @@ pub(super) fn run_mutation(
     let quiet = ctx.json || ui.quiet;
     // A progress bar on a terminal, shown once the deployment has run for a second.
     let bar = indicatif::ProgressBar::with_draw_target(
-        Some(p.plan.steps.len() as u64),
+        Some(p.confirmed.plan.steps.len() as u64),
         indicatif::ProgressDrawTarget::hidden(),
     );
     bar.set_style(

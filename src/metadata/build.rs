@@ -50,8 +50,9 @@ pub enum MetadataError {
         /// What is wrong, naming the include path as written.
         message: String,
     },
-    /// A config v3 metadata layout (databases/databases.yaml), not supported yet.
-    #[error("{path} @ {at}: config v3 metadata (databases/) is not supported yet; only config v2 metadata can be deployed")]
+    /// A config v3 metadata layout (databases/databases.yaml): the v2 builder hands it over to
+    /// the v3 one (`gather::target_snapshot` does).
+    #[error("{path} @ {at}: this is a config v3 metadata folder; build it with metadata::v3::build_v3_snapshot")]
     Unsupported {
         /// File path.
         path: String,
