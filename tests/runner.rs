@@ -4,10 +4,13 @@
 mod common;
 
 mod test_bad_input;
+mod test_check;
 mod test_concurrency;
 mod test_consistency;
 mod test_deploy;
+mod test_fingerprint;
 mod test_hasura_catalog;
+mod test_hooks;
 mod test_metadata_cli;
 mod test_real_projects;
 mod test_rollback;

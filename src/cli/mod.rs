@@ -2,6 +2,7 @@
 //! Only this module prints.
 
 mod demo;
+mod hooks;
 mod deploy;
 pub mod error;
 mod log;
@@ -79,6 +80,9 @@ pub enum Command {
     /// The metadata alone: diff, apply, export, inconsistency, reload, clear
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
+    /// Install or remove git hooks that run `git migrate check`
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
     /// A self-contained tour: sample repository + throwaway Postgres, deploy, rollback, status
     Demo(demo::DemoArgs),
 }
@@ -219,6 +223,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
+        Command::Hooks(c) => hooks::cmd_hooks(&ctx, c),
         Command::Demo(_) => unreachable!("handled above"),
     }
 }

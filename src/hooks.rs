@@ -1,0 +1,1 @@
+//! Git hook scripts: install and uninstall (being written).

@@ -1,0 +1,1 @@
+//! A schema fingerprint from pg_catalog (being written).
