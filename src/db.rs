@@ -34,6 +34,8 @@ pub enum ConnectError {
 pub struct DbTarget {
     conninfo: String,
     password: Option<String>,
+    /// A database name that replaces the one in `conninfo`.
+    dbname: Option<String>,
 }
 
 impl std::fmt::Debug for DbTarget {
@@ -52,6 +54,7 @@ impl DbTarget {
         DbTarget {
             conninfo: url.to_string(),
             password,
+            dbname: None,
         }
     }
 
@@ -89,7 +92,16 @@ impl DbTarget {
         Some(DbTarget {
             conninfo: parts.join(" "),
             password,
+            dbname: None,
         })
+    }
+
+    /// The same server and credentials, another database.
+    pub fn with_dbname(&self, dbname: &str) -> DbTarget {
+        DbTarget {
+            dbname: Some(dbname.to_string()),
+            ..self.clone()
+        }
     }
 
     /// The connection string with the password replaced by `***`.
@@ -109,6 +121,9 @@ impl DbTarget {
                 url: self.redacted(),
                 source,
             })?;
+        if let Some(d) = &self.dbname {
+            config.dbname(d);
+        }
         if config.get_application_name().is_none() {
             config.application_name("git-migrate");
         }

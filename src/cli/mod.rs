@@ -1,15 +1,18 @@
 //! The command layer: argument parsing, one module per command, rendering, errors → exit codes.
 //! Only this module prints.
 
+mod check;
 mod demo;
-mod hooks;
 mod deploy;
 pub mod error;
+mod hooks;
 mod log;
 mod metadata;
 mod render;
 mod status;
 pub mod ui;
+#[cfg(any())] // GATE
+mod verify;
 
 use crate::config::ToolConfig;
 use crate::db::DbTarget;
@@ -80,6 +83,11 @@ pub enum Command {
     /// The metadata alone: diff, apply, export, inconsistency, reload, clear
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
+    /// Check a range of commits, the index, or a push for migration mistakes (hooks, CI)
+    Check(check::CheckArgs),
+    /// Prove in a scratch database that each migration's down reverses its up
+    #[cfg(any())] // GATE
+    Verify(verify::VerifyArgs),
     /// Install or remove git hooks that run `git migrate check`
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
@@ -223,6 +231,9 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
+        Command::Check(a) => check::cmd_check(&ctx, a),
+        #[cfg(any())] // GATE
+        Command::Verify(a) => verify::cmd_verify(&ctx, a),
         Command::Hooks(c) => hooks::cmd_hooks(&ctx, c),
         Command::Demo(_) => unreachable!("handled above"),
     }

@@ -210,6 +210,19 @@ impl Project {
     }
 }
 
+/// Where a project's parts are at a tree, before anything is listed.
+#[derive(Clone, Debug)]
+pub struct ProjectLocation {
+    /// Project folder relative to the repository root ("" = root).
+    pub dir: String,
+    /// Parsed config.yaml.
+    pub config: HasuraConfig,
+    /// Path of the migrations folder relative to the repository root.
+    pub migrations_dir: String,
+    /// Path of the metadata folder relative to the repository root.
+    pub metadata_dir: String,
+}
+
 /// "abc1234" for a commit, "the working tree" / "the index" otherwise.
 pub fn describe_tree(tree: &TreeRef) -> String {
     match tree {
@@ -523,22 +536,21 @@ impl Repo {
         }
     }
 
-    /// Reads the project at a tree: detect the folder, parse config.yaml, list migrations.
-    pub fn project_at(
+    /// Finds the project at a tree: detect the folder and parse config.yaml, nothing more.
+    pub fn locate_project(
         &self,
-        tree: TreeRef,
-        source_name: &str,
+        tree: &TreeRef,
         project_dir: Option<&str>,
-    ) -> Result<Project, SourceError> {
+    ) -> Result<ProjectLocation, SourceError> {
         let dir = match project_dir {
             Some(d) => crate::config::relative_dir(d)
                 .ok_or_else(|| SourceError::ProjectOutside(d.to_string()))?,
-            None => detect_project_dir(self, &tree)?,
+            None => detect_project_dir(self, tree)?,
         };
-        let at = describe_tree(&tree);
+        let at = describe_tree(tree);
         let config_path = join(&dir, "config.yaml");
         let bytes =
-            self.read_optional(&tree, &config_path)?
+            self.read_optional(tree, &config_path)?
                 .ok_or_else(|| HasuraConfigError::Missing {
                     path: config_path.clone(),
                     at: at.clone(),
@@ -546,6 +558,28 @@ impl Repo {
         let config = HasuraConfig::parse(&bytes, &config_path, &at)?;
         let migrations_dir = join(&dir, &config.migrations_directory_for_default());
         let metadata_dir = join(&dir, &config.metadata_directory);
+        Ok(ProjectLocation {
+            dir,
+            config,
+            migrations_dir,
+            metadata_dir,
+        })
+    }
+
+    /// Reads the project at a tree: detect the folder, parse config.yaml, list migrations.
+    pub fn project_at(
+        &self,
+        tree: TreeRef,
+        source_name: &str,
+        project_dir: Option<&str>,
+    ) -> Result<Project, SourceError> {
+        let ProjectLocation {
+            dir,
+            config,
+            migrations_dir,
+            metadata_dir,
+        } = self.locate_project(&tree, project_dir)?;
+        let at = describe_tree(&tree);
         let listing = self.migration_listing(&tree, &migrations_dir)?;
         let mut problems = listing.problems;
         let migrations = match MigrationSet::new(listing.migrations) {
@@ -622,7 +656,7 @@ impl Repo {
     }
 
     /// The regular files of a git tree: `(name, blob id)`.
-    fn tree_files(&self, id: &str) -> Result<Vec<(String, String)>, SourceError> {
+    pub fn tree_files(&self, id: &str) -> Result<Vec<(String, String)>, SourceError> {
         let sub = self.repo.find_tree(Oid::from_str(id)?)?;
         Ok(sub
             .iter()

@@ -1,0 +1,208 @@
+//! `git migrate check`: the rules of design §8 over a range of commits, the index, or what a
+//! push brings; `--verify` also runs each new migration up, down and up in a scratch database.
+
+use super::error::{CommandError, Kind};
+use super::Ctx;
+use crate::check::range::{check_range, ranges, CheckError, RangeReport, RangeSpec};
+use crate::check::Finding;
+use clap::Args;
+use console::Style;
+use std::io::Read;
+
+/// Arguments of `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// `A..B`, or one commit (checks that commit alone). Default: `@{upstream}..HEAD`, else
+    /// the last commit. With --pre-push: the hook's arguments (remote name and URL).
+    #[arg(value_name = "RANGE")]
+    pub args: Vec<String>,
+    /// Check the index against HEAD (pre-commit).
+    #[arg(long, conflicts_with_all = ["pre_push", "pre_receive"])]
+    pub staged: bool,
+    /// Read git's pre-push input from stdin (`<local ref> <sha> <remote ref> <sha>` lines).
+    #[arg(long, conflicts_with = "pre_receive")]
+    pub pre_push: bool,
+    /// Read git's pre-receive input from stdin (`<old> <new> <ref>` lines; bare repositories).
+    #[arg(long)]
+    pub pre_receive: bool,
+    /// Also prove in a scratch database that each new migration's down reverses its up.
+    #[arg(long)]
+    pub verify: bool,
+    /// Server for --verify's scratch database (create and drop a database there) instead of
+    /// a throwaway cluster. Also $GIT_MIGRATE_SCRATCH_URL.
+    #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
+    pub scratch_url: Option<String>,
+}
+
+impl From<CheckError> for CommandError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Source(s) => s.into(),
+            CheckError::Gather(g) => g.into(),
+            other => CommandError::new(Kind::Usage, other.to_string()),
+        }
+    }
+}
+
+fn read_stdin() -> Result<String, CommandError> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+        CommandError::new(
+            Kind::Usage,
+            format!("cannot read the hook input on stdin: {e}"),
+        )
+    })?;
+    Ok(s)
+}
+
+/// `git migrate check`.
+pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
+    let spec = if args.staged {
+        if !args.args.is_empty() {
+            return Err(CommandError::new(
+                Kind::Usage,
+                "--staged checks the index; do not give a range too",
+            ));
+        }
+        RangeSpec::Staged
+    } else if args.pre_push {
+        RangeSpec::PrePush {
+            remote: args.args.first().cloned(),
+            input: read_stdin()?,
+        }
+    } else if args.pre_receive {
+        RangeSpec::PreReceive {
+            input: read_stdin()?,
+        }
+    } else {
+        match args.args.as_slice() {
+            [] => RangeSpec::Default,
+            [r] => {
+                if r.starts_with('-') {
+                    return Err(CommandError::new(
+                        Kind::Usage,
+                        format!("{r:?} is not a revision range"),
+                    )
+                    .hint("revisions cannot start with '-'"));
+                }
+                RangeSpec::Revs(r.clone())
+            }
+            _ => {
+                return Err(
+                    CommandError::new(Kind::Usage, "give one range (A..B or a commit)")
+                        .hint("e.g. git migrate check origin/main..HEAD"),
+                )
+            }
+        }
+    };
+    let project_dir = ctx.project_dir();
+    let env_allow = std::env::var("GIT_MIGRATE_ALLOW").ok();
+    let mut reports = Vec::new();
+    for r in ranges(&ctx.repo, &spec)? {
+        reports.push(check_range(
+            &ctx.repo,
+            r,
+            project_dir.as_deref(),
+            env_allow.as_deref(),
+        )?);
+    }
+    #[cfg(any())] // GATE
+    if args.verify {
+        for rep in &mut reports {
+            let found = super::verify::verify_report(ctx, rep, args.scratch_url.as_deref())?;
+            rep.findings.extend(found);
+        }
+    }
+    render(ctx, &reports)
+}
+
+fn render(ctx: &Ctx, reports: &[RangeReport]) -> Result<(), CommandError> {
+    let open: Vec<&Finding> = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.allowed_by.is_none())
+        .collect();
+    if ctx.json {
+        let doc = serde_json::json!({
+            "ok": open.is_empty(),
+            "ranges": reports.iter().map(|r| serde_json::json!({
+                "label": r.range.label,
+                "commits": r.range.commits.len(),
+                "skipped": r.skipped,
+                "new_versions": r.new_versions,
+                "findings": r.findings,
+                "unreadable_allowances": r.bad_allows.iter().map(|b| serde_json::json!({"text": b.text, "source": b.source})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        ctx.ui
+            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        for r in reports {
+            let what = if r.range.commits.is_empty() {
+                r.range.label.clone()
+            } else {
+                format!(
+                    "{} ({} commit{})",
+                    r.range.label,
+                    r.range.commits.len(),
+                    if r.range.commits.len() == 1 { "" } else { "s" }
+                )
+            };
+            if let Some(s) = &r.skipped {
+                ctx.ui
+                    .info(&format!("check {what}: nothing to check ({s})"));
+                continue;
+            }
+            let n_open = r.findings.iter().filter(|f| f.allowed_by.is_none()).count();
+            if n_open == 0 {
+                ctx.ui.info(&format!(
+                    "check {what}: ok{}",
+                    if r.findings.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} allowed by Migration-Allow)", r.findings.len())
+                    }
+                ));
+            } else {
+                ctx.ui.out(&format!(
+                    "check {what}: {n_open} finding{}",
+                    if n_open == 1 { "" } else { "s" }
+                ));
+            }
+            for f in &r.findings {
+                let commit = f.commit.as_deref().unwrap_or("");
+                match &f.allowed_by {
+                    None => {
+                        ctx.ui.out(&format!(
+                            "  {}  {}  {}",
+                            ctx.ui.paint(f.rule.id(), Style::new().red().bold()),
+                            commit,
+                            f.path
+                        ));
+                        ctx.ui.out(&format!("    {}", f.message));
+                        ctx.ui.out(&format!("    hint: {}", f.hint));
+                    }
+                    Some(by) => ctx.ui.info(&format!(
+                        "  {} {} {} (allowed by {by})",
+                        f.rule.id(),
+                        commit,
+                        f.path
+                    )),
+                }
+            }
+            for b in &r.bad_allows {
+                ctx.ui.warn(&format!(
+                    "unreadable allowance in {}: `Migration-Allow: {}` (expected `Migration-Allow: <rule> <version>…`; rules: {})",
+                    b.source,
+                    b.text,
+                    crate::check::Rule::ALL.map(|r| r.id()).join(", ")
+                ));
+            }
+        }
+    }
+    if open.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::new(Kind::Findings, ""))
+    }
+}

@@ -1,0 +1,352 @@
+//! `git migrate verify [REV]` and `check --verify`: run migrations up, down and up again in a
+//! scratch database and compare catalog fingerprints.
+
+use super::error::{CommandError, Kind};
+use super::Ctx;
+use crate::check::range::RangeReport;
+use crate::check::{Finding, Rule};
+use crate::project::Version;
+use crate::source::{Project, Source};
+use crate::verify::{verify_sequence, Outcome, Step, Verified};
+use clap::Args;
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+/// Arguments of `verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The revision whose migrations to verify (default HEAD).
+    #[arg(value_name = "REV")]
+    pub rev: Option<String>,
+    /// Verify only migrations with a version at or above this one (earlier ones still run up).
+    #[arg(long, value_name = "VERSION")]
+    pub from: Option<Version>,
+    /// Server for the scratch database (a database is created and dropped there) instead of
+    /// a throwaway cluster. Also $GIT_MIGRATE_SCRATCH_URL.
+    #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
+    pub scratch_url: Option<String>,
+}
+
+/// A scratch database: on a throwaway cluster, or created on a given server and dropped after.
+struct Scratch {
+    client: postgres::Client,
+    drop: Option<(crate::db::DbTarget, String)>,
+    _cluster: Option<crate::scratch::Cluster>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.drop.take() {
+            if let Ok(mut c) = admin.connect() {
+                let _ = c.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    name.replace('"', "\"\"")
+                ));
+            }
+        }
+    }
+}
+
+fn scratch(scratch_url: Option<&str>) -> Result<Scratch, CommandError> {
+    match scratch_url.filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            let admin = crate::db::DbTarget::from_url(url);
+            if let Some(p) = admin.password() {
+                super::ui::register_secret(p);
+            }
+            let name = format!("git_migrate_verify_{}", std::process::id());
+            let fail = |e: &dyn std::fmt::Display| {
+                CommandError::new(
+                    Kind::Failure,
+                    format!(
+                        "cannot create the scratch database {name} on {}: {e}",
+                        admin.redacted()
+                    ),
+                )
+                .hint("--scratch-url needs a role that may CREATE DATABASE")
+            };
+            let mut c = admin.connect().map_err(|e| fail(&e))?;
+            c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); CREATE DATABASE \"{name}\""
+            ))
+            .map_err(|e| fail(&crate::db::describe_pg_error(&e)))?;
+            let target = admin.with_dbname(&name);
+            let client = target.connect().map_err(|e| fail(&e))?;
+            Ok(Scratch {
+                client,
+                drop: Some((admin, name)),
+                _cluster: None,
+            })
+        }
+        None => {
+            let cluster = crate::scratch::Cluster::start().map_err(|e| {
+                CommandError::new(Kind::Failure, format!("cannot start a scratch PostgreSQL for --verify: {e}"))
+                    .hint("install the PostgreSQL server binaries, or pass --scratch-url postgresql://… (a server where the tool may create a database)")
+            })?;
+            let url = cluster.create_database("verify", None).map_err(|e| {
+                CommandError::new(
+                    Kind::Failure,
+                    format!("cannot create the scratch database: {e}"),
+                )
+            })?;
+            let client = crate::db::DbTarget::from_url(&url).connect().map_err(|e| {
+                CommandError::new(
+                    Kind::Failure,
+                    format!("cannot connect to the scratch database: {e}"),
+                )
+            })?;
+            Ok(Scratch {
+                client,
+                drop: None,
+                _cluster: Some(cluster),
+            })
+        }
+    }
+}
+
+/// The steps for a project: every migration up to the last one to verify.
+fn steps(
+    ctx: &Ctx,
+    project: &mut Project,
+    verify: &BTreeSet<Version>,
+) -> Result<Vec<Step>, CommandError> {
+    let Some(last) = verify.iter().next_back().copied() else {
+        return Ok(vec![]);
+    };
+    let versions: Vec<Version> = project
+        .migrations
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| *v <= last)
+        .collect();
+    let at = project.at();
+    ctx.repo.resolve(&mut project.migrations, versions, &at)?;
+    let mut out = Vec::new();
+    for m in project.migrations.iter().filter(|m| m.version <= last) {
+        let Some(up) = &m.up else { continue };
+        let read = |f: &crate::project::MigrationFile| -> Result<(String, String), CommandError> {
+            let bytes = ctx.repo.read(&project.tree, &f.path, Some(&f.blob))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                CommandError::new(Kind::Usage, format!("{} @ {at} is not UTF-8 text", f.path))
+            })?;
+            Ok((f.path.clone(), text))
+        };
+        out.push(Step {
+            version: m.version,
+            location: m.location.clone(),
+            up: read(up)?,
+            down: m.down.as_ref().map(read).transpose()?,
+            verify: verify.contains(&m.version),
+        });
+    }
+    Ok(out)
+}
+
+fn prelude(ctx: &Ctx) -> String {
+    ctx.config
+        .prelude_sql
+        .clone()
+        .unwrap_or_else(|| super::deploy::DEFAULT_PRELUDE.to_string())
+}
+
+fn run(
+    ctx: &Ctx,
+    project: &mut Project,
+    verify: &BTreeSet<Version>,
+    scratch_url: Option<&str>,
+    mut progress: impl FnMut(&Verified),
+) -> Result<Vec<Verified>, CommandError> {
+    let steps = steps(ctx, project, verify)?;
+    if !steps.iter().any(|s| s.verify) {
+        return Ok(vec![]);
+    }
+    let mut db = scratch(scratch_url)?;
+    let ledger_schema = ctx.config.ledger_schema.clone();
+    let exclude = [ledger_schema.as_str(), "hdb_catalog"];
+    let prelude = prelude(ctx);
+    verify_sequence(
+        &mut db.client,
+        Some(&prelude),
+        &steps,
+        &exclude,
+        &mut progress,
+    )
+    .map_err(|e| CommandError::new(Kind::Failure, e.to_string()))
+}
+
+fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
+    let (rule, path, message, hint) = match &v.outcome {
+        Outcome::Reversed | Outcome::NoDown => return None,
+        Outcome::NotRun => (
+            Rule::VerifySql,
+            v.location.clone(),
+            format!("migration {} was not verified: an earlier migration failed in the scratch database", v.version),
+            "fix the earlier failure first".to_string(),
+        ),
+        Outcome::SqlFailed { phase, path, message } => (
+            Rule::VerifySql,
+            path.clone(),
+            format!("{} of migration {} failed in a scratch database: {message}", phase.describe(), v.version),
+            match phase {
+                crate::verify::Phase::UpAgain => "the down ran but left something that stops the up from running again; make down undo everything up does".to_string(),
+                _ => "fix the SQL; the scratch database started empty and ran the migrations before this one".to_string(),
+            },
+        ),
+        Outcome::NotReversed { differences } => {
+            let shown: Vec<String> = differences.iter().take(5).map(|d| d.to_string()).collect();
+            let more = differences.len().saturating_sub(shown.len());
+            (
+                Rule::VerifyDown,
+                down_path.map(str::to_string).unwrap_or_else(|| v.location.clone()),
+                format!(
+                    "down of migration {} does not reverse its up: {}{}",
+                    v.version,
+                    shown.join("; "),
+                    if more > 0 { format!("; and {more} more") } else { String::new() }
+                ),
+                "make down.sql drop or restore exactly what up.sql creates or changes".to_string(),
+            )
+        }
+    };
+    Some(Finding {
+        rule,
+        commit: None,
+        path,
+        version: Some(v.version),
+        message,
+        hint,
+        allowed_by: None,
+    })
+}
+
+/// `check --verify`: verifies the new migrations of a checked range.
+pub fn verify_report(
+    ctx: &Ctx,
+    report: &RangeReport,
+    scratch_url: Option<&str>,
+) -> Result<Vec<Finding>, CommandError> {
+    if report.new_versions.is_empty() || report.skipped.is_some() {
+        return Ok(vec![]);
+    }
+    // Layout problems are already findings; verify only a project that reads cleanly.
+    let Ok(mut project) = ctx.repo.project_at(
+        report.range.tip.clone(),
+        &report.range.label,
+        ctx.project_dir().as_deref(),
+    ) else {
+        return Ok(vec![]);
+    };
+    let verify: BTreeSet<Version> = report
+        .new_versions
+        .iter()
+        .copied()
+        .filter(|v| project.migrations.contains(*v))
+        .collect();
+    let results = run(ctx, &mut project, &verify, scratch_url, |_| {})?;
+    let commit = match &report.range.tip {
+        crate::source::TreeRef::Git {
+            commit: Some(c), ..
+        } => crate::source::short(&c.to_string()),
+        crate::source::TreeRef::Git { commit: None, .. } => "the index".into(),
+        crate::source::TreeRef::Fs { .. } => "the working tree".into(),
+    };
+    Ok(results
+        .iter()
+        .filter_map(|v| {
+            let down = project
+                .migrations
+                .get(v.version)
+                .and_then(|m| m.down.as_ref())
+                .map(|d| d.path.clone());
+            finding(v, down.as_deref())
+        })
+        .map(|mut f| {
+            f.commit = Some(commit.clone());
+            f
+        })
+        .collect())
+}
+
+/// `git migrate verify [REV]`.
+pub fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandError> {
+    let source = Source::Rev(args.rev.clone().unwrap_or_else(|| "HEAD".into()));
+    let mut project = ctx.repo.project(&source, ctx.project_dir().as_deref())?;
+    let verify: BTreeSet<Version> = project
+        .migrations
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| args.from.is_none_or(|f| *v >= f))
+        .collect();
+    let started = Instant::now();
+    let ui = ctx.ui.clone();
+    let json = ctx.json;
+    let results = run(
+        ctx,
+        &mut project,
+        &verify,
+        args.scratch_url.as_deref(),
+        |v| {
+            if json {
+                return;
+            }
+            let label = v.location.rsplit('/').next().unwrap_or(&v.location);
+            match &v.outcome {
+                Outcome::Reversed => ui.info(&format!("  ok       {label}")),
+                Outcome::NoDown => ui.info(&format!("  no down  {label}")),
+                Outcome::NotRun => ui.out(&format!("  not run  {label}")),
+                Outcome::SqlFailed { .. } => ui.out(&format!("  FAILED   {label}")),
+                Outcome::NotReversed { .. } => ui.out(&format!("  NOT REVERSED  {label}")),
+            }
+        },
+    )?;
+    let findings: Vec<Finding> = results
+        .iter()
+        .filter_map(|v| {
+            let down = project
+                .migrations
+                .get(v.version)
+                .and_then(|m| m.down.as_ref())
+                .map(|d| d.path.clone());
+            finding(v, down.as_deref())
+        })
+        .collect();
+    let reversed = results
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::Reversed))
+        .count();
+    let no_down = results
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::NoDown))
+        .count();
+    if ctx.json {
+        let doc = serde_json::json!({
+            "ok": findings.is_empty(),
+            "revision": project.source_name,
+            "verified": results.len(),
+            "reversed": reversed,
+            "no_down": no_down,
+            "seconds": started.elapsed().as_secs_f64(),
+            "findings": findings,
+        });
+        ctx.ui
+            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        for f in &findings {
+            ctx.ui.out(&format!("{}  {}", f.rule.id(), f.path));
+            ctx.ui.out(&format!("    {}", f.message));
+            ctx.ui.out(&format!("    hint: {}", f.hint));
+        }
+        ctx.ui.info(&format!(
+            "verified {} migration(s) of {} in {:.1} s: {reversed} reversed, {no_down} without a down, {} failed",
+            results.len(),
+            project.source_name,
+            started.elapsed().as_secs_f64(),
+            findings.len()
+        ));
+    }
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::new(Kind::Findings, ""))
+    }
+}
