@@ -71,8 +71,9 @@ struct Unit {
 /// Which blobs the rules will want to read, given the listings: the up and down files of
 /// every new or changed unit at the tip. The edge reads exactly these.
 pub fn blobs_needed(input: &CheckInput) -> BTreeSet<String> {
-    let base = units(&input.migrations_dir, &input.base, &input.base_files);
-    let tip = units(&input.migrations_dir, &input.tip, &input.tip_files);
+    let keys = changed_keys(input);
+    let base = units(&input.migrations_dir, &input.base, &input.base_files, &keys);
+    let tip = units(&input.migrations_dir, &input.tip, &input.tip_files, &keys);
     let mut out = BTreeSet::new();
     for (name, u) in &tip {
         if base.get(name).map(|b| &b.id) == Some(&u.id) {
@@ -98,27 +99,49 @@ pub fn blobs_needed(input: &CheckInput) -> BTreeSet<String> {
 pub fn folders_needed(input: &CheckInput) -> (Vec<String>, Vec<String>) {
     let mut tip = Vec::new();
     let mut base = Vec::new();
-    for (name, e) in &input.tip {
-        if e.kind != MigrationEntryKind::Dir {
-            continue;
+    for (name, b, t) in differing(input) {
+        let is_dir = |e: Option<&EntryFact>| e.is_some_and(|e| e.kind == MigrationEntryKind::Dir);
+        if is_dir(t) {
+            tip.push(name.to_string());
         }
-        match input.base.get(name) {
-            Some(b) if b.id == e.id => {}
-            Some(b) => {
-                tip.push(name.clone());
-                if b.kind == MigrationEntryKind::Dir {
-                    base.push(name.clone());
-                }
-            }
-            None => tip.push(name.clone()),
-        }
-    }
-    for (name, b) in &input.base {
-        if b.kind == MigrationEntryKind::Dir && !input.tip.contains_key(name) {
-            base.push(name.clone());
+        if is_dir(b) {
+            base.push(name.to_string());
         }
     }
     (tip, base)
+}
+
+/// The entries that differ between base and tip, found by walking both sorted listings once
+/// (no lookups): `(name, at base, at tip)`.
+fn differing(input: &CheckInput) -> Vec<(&str, Option<&EntryFact>, Option<&EntryFact>)> {
+    let mut out = Vec::new();
+    let mut b = input.base.iter().peekable();
+    let mut t = input.tip.iter().peekable();
+    loop {
+        match (b.peek(), t.peek()) {
+            (None, None) => break,
+            (Some((bn, be)), Some((tn, te))) if bn == tn => {
+                if be != te {
+                    out.push((bn.as_str(), Some(*be), Some(*te)));
+                }
+                b.next();
+                t.next();
+            }
+            (Some((bn, be)), Some((tn, _))) if bn < tn => {
+                out.push((bn.as_str(), Some(*be), None));
+                b.next();
+            }
+            (Some((bn, be)), None) => {
+                out.push((bn.as_str(), Some(*be), None));
+                b.next();
+            }
+            (_, Some((tn, te))) => {
+                out.push((tn.as_str(), None, Some(*te)));
+                t.next();
+            }
+        }
+    }
+    out
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -135,66 +158,124 @@ fn split_name(name: &str) -> Option<(&str, &str)> {
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some((digits, rest))
 }
 
-/// Groups a listing into units: folders as they are, flat `<v>_<name>.up.sql`/`.down.sql`
-/// files by stem. Entries that are neither are left out (the bad-name rule looks at them).
+/// The unit an entry belongs to: a folder is its own unit; flat `<v>_<name>.up.sql` and
+/// `.down.sql` files share the unit `<v>_<name>.*.sql`. Other files belong to none.
+fn unit_key(name: &str, kind: MigrationEntryKind) -> Option<std::borrow::Cow<'_, str>> {
+    match kind {
+        MigrationEntryKind::Dir => Some(name.into()),
+        MigrationEntryKind::File => {
+            let stem = name
+                .strip_suffix(".up.sql")
+                .or_else(|| name.strip_suffix(".down.sql"))?;
+            split_name(stem)?;
+            Some(format!("{stem}.*.sql").into())
+        }
+        MigrationEntryKind::Other => None,
+    }
+}
+
+/// Units touched by the change: new, changed or vanished entries.
+fn changed_keys(input: &CheckInput) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for (name, b, t) in differing(input) {
+        if let Some(e) = t.or(b) {
+            keys.extend(unit_key(name, e.kind).map(|k| k.into_owned()));
+        }
+        if let (Some(b), Some(t)) = (b, t) {
+            if b.kind != t.kind {
+                keys.extend(unit_key(name, b.kind).map(|k| k.into_owned()));
+            }
+        }
+    }
+    keys
+}
+
+/// Every unit's version in a listing, without reading anything: `(version, unit key)`.
+fn version_index(
+    entries: &BTreeMap<String, EntryFact>,
+) -> Vec<(Version, std::borrow::Cow<'_, str>)> {
+    let mut out: Vec<(Version, std::borrow::Cow<'_, str>)> = entries
+        .iter()
+        .filter_map(|(name, e)| {
+            let key = unit_key(name, e.kind)?;
+            let v = split_name(&key)?.0.parse().ok()?;
+            Some((v, key))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Builds the units named by `keys` from a listing: folders as they are, flat files by stem.
 fn units(
     dir: &str,
     entries: &BTreeMap<String, EntryFact>,
     files: &BTreeMap<String, BTreeMap<String, FileFact>>,
+    keys: &BTreeSet<String>,
 ) -> BTreeMap<String, Unit> {
     let mut out: BTreeMap<String, Unit> = BTreeMap::new();
-    for (name, e) in entries {
-        match e.kind {
-            MigrationEntryKind::Dir => {
-                let version = split_name(name).and_then(|(d, _)| d.parse().ok());
-                out.insert(
-                    name.clone(),
-                    Unit {
-                        name: name.clone(),
-                        location: join(dir, name),
-                        version,
-                        files: files.get(name).cloned().unwrap_or_default(),
-                        id: e.id.clone(),
-                    },
-                );
+    for key in keys {
+        if let Some(stem) = key.strip_suffix(".*.sql") {
+            let mut unit_files = BTreeMap::new();
+            for which in ["up.sql", "down.sql"] {
+                let name = format!("{stem}.{which}");
+                if let Some(e) = entries
+                    .get(&name)
+                    .filter(|e| e.kind == MigrationEntryKind::File)
+                {
+                    unit_files.insert(
+                        which.to_string(),
+                        FileFact {
+                            kind: MigrationEntryKind::File,
+                            id: e.id.clone(),
+                        },
+                    );
+                }
             }
-            MigrationEntryKind::File => {
-                let (stem, which) = if let Some(s) = name.strip_suffix(".up.sql") {
-                    (s, "up.sql")
-                } else if let Some(s) = name.strip_suffix(".down.sql") {
-                    (s, "down.sql")
-                } else {
-                    continue;
-                };
-                let Some((digits, _)) = split_name(stem) else {
-                    continue;
-                };
-                let key = format!("{stem}.*.sql");
-                let u = out.entry(key.clone()).or_insert_with(|| Unit {
-                    name: key,
+            if unit_files.is_empty() {
+                continue;
+            }
+            let id = unit_files
+                .values()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>()
+                .join("+");
+            out.insert(
+                key.clone(),
+                Unit {
+                    name: key.clone(),
                     location: join(dir, &format!("{stem}.{{up,down}}.sql")),
-                    version: digits.parse().ok(),
-                    files: BTreeMap::new(),
-                    id: String::new(),
-                });
-                u.files.insert(
-                    which.to_string(),
-                    FileFact {
-                        kind: MigrationEntryKind::File,
-                        id: e.id.clone(),
-                    },
-                );
-                u.id = u
-                    .files
-                    .values()
-                    .map(|f| f.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join("+");
-            }
-            MigrationEntryKind::Other => {}
+                    version: split_name(stem).and_then(|(d, _)| d.parse().ok()),
+                    files: unit_files,
+                    id,
+                },
+            );
+        } else if let Some(e) = entries
+            .get(key)
+            .filter(|e| e.kind == MigrationEntryKind::Dir)
+        {
+            out.insert(
+                key.clone(),
+                Unit {
+                    name: key.clone(),
+                    location: join(dir, key),
+                    version: split_name(key).and_then(|(d, _)| d.parse().ok()),
+                    files: files.get(key).cloned().unwrap_or_default(),
+                    id: e.id.clone(),
+                },
+            );
         }
     }
     out
+}
+
+/// Where a unit key points, for messages.
+fn key_location(dir: &str, key: &str) -> String {
+    match key.strip_suffix(".*.sql") {
+        Some(stem) => join(dir, &format!("{stem}.{{up,down}}.sql")),
+        None => join(dir, key),
+    }
 }
 
 fn text<'a>(input: &'a CheckInput, f: Option<&FileFact>) -> Option<&'a Text> {
@@ -229,20 +310,25 @@ fn allow_hint(rule: Rule, key: &str) -> String {
 /// Runs every rule. Findings come in a stable order (by path, then rule).
 pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
     let dir = &input.migrations_dir;
-    let base = units(dir, &input.base, &input.base_files);
-    let tip = units(dir, &input.tip, &input.tip_files);
+    let keys = changed_keys(input);
+    // Only the units the change touched are built; versions of the rest come from names.
+    let base = units(dir, &input.base, &input.base_files, &keys);
+    let tip = units(dir, &input.tip, &input.tip_files, &keys);
+    let base_index = version_index(&input.base);
+    let tip_index = version_index(&input.tip);
+    // Units of the base that are gone from the tip, by version (a rename shows up as one).
     let base_versions: BTreeMap<Version, &Unit> = base
         .values()
+        .filter(|u| !tip.contains_key(&u.name) && !input.tip.contains_key(&u.name))
         .filter_map(|u| u.version.map(|v| (v, u)))
         .collect();
-    let base_max = base_versions.keys().next_back().copied();
+    let base_has_version = |v: Version| base_index.binary_search_by(|(x, _)| x.cmp(&v)).is_ok();
+    let base_max = base_index.last().map(|(v, _)| *v);
     let mut out = Vec::new();
 
     // bad-name for entries that are not units at all.
-    for (name, e) in &input.tip {
-        if input.base.get(name) == Some(e) {
-            continue;
-        }
+    for (name, _, e) in differing(input) {
+        let Some(e) = e else { continue };
         let location = join(dir, name);
         match e.kind {
             MigrationEntryKind::Dir => {
@@ -372,6 +458,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
             Some(b) => Some(b),
             None => base_versions.get(&version).copied(),
         };
+        let version_taken = existed.is_none() && base_has_version(version);
         if let Some(b) = existed {
             if b.name != u.name {
                 renamed_from.insert(b.name.as_str());
@@ -440,7 +527,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
             }
         } else {
             // New migration.
-            if let Some(max) = base_max.filter(|m| version <= *m) {
+            if let Some(max) = base_max.filter(|m| version <= *m && !version_taken) {
                 out.push(finding(
                     Rule::OutOfOrder,
                     loc.clone(),
@@ -495,13 +582,13 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
     }
 
     // Units that vanished.
-    let tip_versions: BTreeSet<Version> = tip.values().filter_map(|u| u.version).collect();
+    let tip_has_version = |v: Version| tip_index.binary_search_by(|(x, _)| x.cmp(&v)).is_ok();
     for (name, b) in &base {
         if tip.contains_key(name) || renamed_from.contains(name.as_str()) {
             continue;
         }
         let Some(version) = b.version else { continue };
-        if tip_versions.contains(&version) {
+        if tip_has_version(version) {
             continue;
         }
         out.push(finding(
@@ -517,33 +604,24 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
     }
 
     // duplicate-version among units, when one of them is new or changed.
-    let mut by_version: BTreeMap<Version, Vec<&Unit>> = BTreeMap::new();
-    for u in tip.values() {
-        if let Some(v) = u.version {
-            by_version.entry(v).or_default().push(u);
-        }
-    }
-    for (v, us) in by_version {
-        if us.len() < 2 {
+    for group in tip_index.chunk_by(|a, b| a.0 == b.0) {
+        if group.len() < 2 || !group.iter().any(|(_, k)| keys.contains(k.as_ref())) {
             continue;
         }
-        if us
+        let v = group[0].0;
+        let names: Vec<String> = group.iter().map(|(_, k)| key_location(dir, k)).collect();
+        let first_changed = group
             .iter()
-            .all(|u| base.get(&u.name).map(|b| &b.id) == Some(&u.id))
-        {
-            continue;
-        }
-        let names: Vec<&str> = us.iter().map(|u| u.location.as_str()).collect();
+            .find(|(_, k)| keys.contains(k.as_ref()))
+            .map(|(_, k)| key_location(dir, k))
+            .unwrap_or_default();
         out.push(finding(
             Rule::DuplicateVersion,
-            us.iter()
-                .find(|u| base.get(&u.name).map(|b| &b.id) != Some(&u.id))
-                .map(|u| u.location.clone())
-                .unwrap_or_default(),
+            first_changed,
             Some(v),
             format!(
                 "version {v} is used by {} migrations: {}",
-                us.len(),
+                group.len(),
                 names.join(", ")
             ),
             "give the newer one a newer version (rename its folder)".into(),
