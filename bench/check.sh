@@ -83,7 +83,7 @@ EOF
 [ "$SKIP_VERIFY" = 1 ] && exit 0
 echo
 echo "== 2. verify of 100 migrations"
-python3 "$GEN_REPO" --migrations 100 --commits 100 --track-every 1000 --edit-every 100000 "$WORK/v100" >/dev/null
+python3 "$GEN_REPO" --migrations 100 --commits 101 --track-every 1000 --edit-every 100000 "$WORK/v100" >/dev/null
 nv=$(git -C "$WORK/v100" ls-tree -d --name-only HEAD migrations/ | wc -l)
 t0=${EPOCHREALTIME/./}
 "$BIN" -C "$WORK/v100" verify --json >"$WORK/verify.json" || true

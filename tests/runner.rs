@@ -15,6 +15,7 @@ mod test_metadata_cli;
 mod test_real_projects;
 mod test_rollback;
 mod test_v3_metadata;
+mod test_verify;
 
 /// Every `tests/test_*.rs` file must be listed above, or it would silently never run.
 #[test]

@@ -106,7 +106,6 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
             env_allow.as_deref(),
         )?);
     }
-    #[cfg(any())] // GATE
     if args.verify {
         for rep in &mut reports {
             let found = super::verify::verify_report(ctx, rep, args.scratch_url.as_deref())?;
@@ -179,7 +178,9 @@ fn render(ctx: &Ctx, reports: &[RangeReport]) -> Result<(), CommandError> {
                             commit,
                             f.path
                         ));
-                        ctx.ui.out(&format!("    {}", f.message));
+                        for line in f.message.lines() {
+                            ctx.ui.out(&format!("    {line}"));
+                        }
                         ctx.ui.out(&format!("    hint: {}", f.hint));
                     }
                     Some(by) => ctx.ui.info(&format!(

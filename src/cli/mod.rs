@@ -11,7 +11,6 @@ mod metadata;
 mod render;
 mod status;
 pub mod ui;
-#[cfg(any())] // GATE
 mod verify;
 
 use crate::config::ToolConfig;
@@ -86,7 +85,6 @@ pub enum Command {
     /// Check a range of commits, the index, or a push for migration mistakes (hooks, CI)
     Check(check::CheckArgs),
     /// Prove in a scratch database that each migration's down reverses its up
-    #[cfg(any())] // GATE
     Verify(verify::VerifyArgs),
     /// Install or remove git hooks that run `git migrate check`
     #[command(subcommand)]
@@ -232,7 +230,6 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Log(a) => log::cmd_log(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
         Command::Check(a) => check::cmd_check(&ctx, a),
-        #[cfg(any())] // GATE
         Command::Verify(a) => verify::cmd_verify(&ctx, a),
         Command::Hooks(c) => hooks::cmd_hooks(&ctx, c),
         Command::Demo(_) => unreachable!("handled above"),

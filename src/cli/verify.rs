@@ -63,13 +63,12 @@ fn scratch(scratch_url: Option<&str>) -> Result<Scratch, CommandError> {
                         admin.redacted()
                     ),
                 )
-                .hint("--scratch-url needs a role that may CREATE DATABASE")
+                .hint("--scratch-url names a server where the tool may create and drop a database of its own (it connects to the database in the URL only for that)")
             };
             let mut c = admin.connect().map_err(|e| fail(&e))?;
-            c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE); CREATE DATABASE \"{name}\""
-            ))
-            .map_err(|e| fail(&crate::db::describe_pg_error(&e)))?;
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .and_then(|_| c.batch_execute(&format!("CREATE DATABASE \"{name}\"")))
+                .map_err(|e| fail(&crate::db::describe_pg_error(&e)))?;
             let target = admin.with_dbname(&name);
             let client = target.connect().map_err(|e| fail(&e))?;
             Ok(Scratch {
@@ -199,10 +198,10 @@ fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
                 Rule::VerifyDown,
                 down_path.map(str::to_string).unwrap_or_else(|| v.location.clone()),
                 format!(
-                    "down of migration {} does not reverse its up: {}{}",
+                    "down of migration {} does not reverse its up:\n- {}{}",
                     v.version,
-                    shown.join("; "),
-                    if more > 0 { format!("; and {more} more") } else { String::new() }
+                    shown.join("\n- "),
+                    if more > 0 { format!("\n- and {more} more") } else { String::new() }
                 ),
                 "make down.sql drop or restore exactly what up.sql creates or changes".to_string(),
             )
@@ -333,7 +332,9 @@ pub fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandError> {
     } else {
         for f in &findings {
             ctx.ui.out(&format!("{}  {}", f.rule.id(), f.path));
-            ctx.ui.out(&format!("    {}", f.message));
+            for line in f.message.lines() {
+                ctx.ui.out(&format!("    {line}"));
+            }
             ctx.ui.out(&format!("    hint: {}", f.hint));
         }
         ctx.ui.info(&format!(

@@ -7,8 +7,5 @@
 //! cost per verified migration is two fingerprints and three scripts.
 
 pub mod fingerprint;
-// GATE: enabled once fingerprint.rs lands
-#[cfg(any())]
 mod sequence;
-#[cfg(any())]
 pub use sequence::*;

@@ -1,0 +1,130 @@
+//! `check --verify` and `git migrate verify`: each new migration runs up, down and up again in a
+//! scratch database, and a down that leaves something behind is named object by object.
+
+use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::pg::TestDb;
+use crate::common::{gm_env, Run};
+use git2::Oid;
+
+fn project() -> (TestRepo, Oid) {
+    let mut r = TestRepo::new();
+    let mut f: Vec<(String, String)> = base_project()
+        .into_iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    f.extend(migration(
+        100,
+        "orders",
+        "create table orders(id serial primary key, email text, status text);",
+        "drop table orders;",
+    ));
+    let base = r.commit(&files(&f), &[], "base");
+    (r, base)
+}
+
+/// `check --verify BASE..TIP` with the test cluster as the scratch server.
+fn verify_range(r: &TestRepo, base: Oid, tip: Oid, scratch: &TestDb) -> Run {
+    gm_env(
+        &r.path(),
+        "",
+        &["check", "--verify", &format!("{base}..{tip}")],
+        &[("GIT_MIGRATE_SCRATCH_URL", &scratch.url)],
+    )
+}
+
+/// A new migration whose down forgets `leftover`: --verify must name it.
+fn catches(up: &str, down: &str, expect: &[&str]) {
+    let (mut r, base) = project();
+    let tip = r.commit(&files(&migration(200, "change", up, down)), &[], "change");
+    let scratch = TestDb::new("verify_scratch");
+    let run = verify_range(&r, base, tip, &scratch);
+    run.expect_code(1).expect_contains("verify-down");
+    for e in expect {
+        run.expect_contains(e);
+    }
+    run.expect_contains("migrations/200_change/down.sql");
+}
+
+#[test]
+fn verify_catches_a_sequence_left_behind() {
+    catches(
+        "create sequence ticket_seq;",
+        "select 1;",
+        &["sequence public.ticket_seq exists after down"],
+    );
+}
+
+#[test]
+fn verify_catches_an_index_left_behind() {
+    catches(
+        "create index orders_email_idx on orders(email);",
+        "-- forgot the index\nselect 1;",
+        &["index public.orders_email_idx", "exists after down"],
+    );
+}
+
+#[test]
+fn verify_catches_a_type_left_behind() {
+    catches(
+        "create type mood as enum ('happy', 'sad'); alter table orders add column mood mood;",
+        "alter table orders drop column mood;",
+        &["type public.mood", "exists after down"],
+    );
+}
+
+#[test]
+fn verify_catches_a_column_default_left_behind() {
+    catches(
+        "alter table orders alter column status set default 'new';",
+        "select 1;",
+        &["column public.orders.status", "default"],
+    );
+}
+
+#[test]
+fn verify_passes_a_correct_down_and_reports_sql_failures() {
+    let (mut r, base) = project();
+    let good = r.commit(
+        &files(&migration(
+            200,
+            "good",
+            "create sequence ticket_seq; create index orders_email_idx on orders(email); create type mood as enum ('a'); alter table orders alter column status set default 'new';",
+            "alter table orders alter column status drop default; drop type mood; drop index orders_email_idx; drop sequence ticket_seq;",
+        )),
+        &[],
+        "good",
+    );
+    let scratch = TestDb::new("verify_good");
+    verify_range(&r, base, good, &scratch).expect_code(0);
+    // A down that fails is reported with the file and the server's message.
+    let bad = r.commit(
+        &files(&migration(
+            300,
+            "bad",
+            "create table t3(id int);",
+            "drop table no_such_table;",
+        )),
+        &[],
+        "bad",
+    );
+    verify_range(&r, good, bad, &scratch)
+        .expect_code(1)
+        .expect_contains("verify-sql")
+        .expect_contains("migrations/300_bad/down.sql")
+        .expect_contains("no_such_table");
+    // The scratch databases were dropped again.
+    let left = scratch
+        .scalar("select count(*) from pg_database where datname like 'git_migrate_verify_%'");
+    assert_eq!(left.as_deref(), Some("0"));
+}
+
+#[test]
+fn verify_whole_history_in_a_throwaway_cluster() {
+    // The shop fixture's every migration, without --scratch-url: the tool starts its own server.
+    let repo = TestRepo::shop();
+    let run = gm_env(&repo.path(), "", &["verify", "v2.0.0", "--json"], &[]);
+    run.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(doc["verified"].as_u64().unwrap() >= 5, "{doc}");
+    assert_eq!(doc["verified"], doc["reversed"], "{doc}");
+}
