@@ -526,3 +526,31 @@ fn bad_range_is_a_usage_error() {
         .expect_contains("nope");
     check(&r.path(), &["a", "b"]).expect_code(2);
 }
+
+#[test]
+fn installed_pre_commit_hook_refuses_a_commit_without_down() {
+    let (r, _) = project();
+    let p = r.path();
+    git(&p, &["reset", "-q", "--hard"]);
+    gm(&p, "", &["hooks", "install", "--pre-commit"]).expect_code(0);
+    let head = r.head().unwrap();
+    std::fs::create_dir_all(p.join("migrations/300_c")).unwrap();
+    std::fs::write(p.join("migrations/300_c/up.sql"), "create table c();").unwrap();
+    git(&p, &["add", "migrations"]);
+    let out = git(&p, &["commit", "-qm", "c without down"]);
+    let err =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "commit was accepted:\n{err}");
+    assert!(err.contains("missing-down"), "{err}");
+    assert_eq!(r.head().unwrap(), head, "HEAD moved");
+    // With the down, the same commit goes through.
+    std::fs::write(p.join("migrations/300_c/down.sql"), "drop table c;").unwrap();
+    git(&p, &["add", "migrations"]);
+    let out = git(&p, &["commit", "-qm", "c with down"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(r.head().unwrap(), head);
+}
