@@ -3,6 +3,9 @@
 
 mod common;
 
+mod test_adopt;
+mod test_apply;
+mod test_authoring;
 mod test_bad_input;
 mod test_check;
 mod test_concurrency;
@@ -14,6 +17,7 @@ mod test_hooks;
 mod test_metadata_cli;
 mod test_real_projects;
 mod test_rollback;
+mod test_seed;
 mod test_v3_metadata;
 mod test_verify;
 

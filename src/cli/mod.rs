@@ -1,6 +1,8 @@
 //! The command layer: argument parsing, one module per command, rendering, errors → exit codes.
 //! Only this module prints.
 
+mod adopt;
+mod authoring;
 mod check;
 mod demo;
 mod deploy;
@@ -9,6 +11,7 @@ mod hooks;
 mod log;
 mod metadata;
 mod render;
+mod seed;
 mod status;
 pub mod ui;
 mod verify;
@@ -82,6 +85,17 @@ pub enum Command {
     /// The metadata alone: diff, apply, export, inconsistency, reload, clear
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
+    /// Create a migration folder <ms>_<name>/ in the working tree (like `hasura migrate create`)
+    Create(authoring::CreateArgs),
+    /// Squash a range of migrations into one (like `hasura migrate squash`)
+    Squash(authoring::SquashArgs),
+    /// Delete migrations from the working tree and/or the database state (like `hasura migrate delete`)
+    Delete(authoring::DeleteArgs),
+    /// Seed data: apply seed files from a revision, or create one
+    #[command(subcommand)]
+    Seed(seed::SeedCommand),
+    /// Take over a database the Hasura CLI manages: ledger rows from its state, nothing executed
+    Adopt(adopt::AdoptArgs),
     /// Check a range of commits, the index, or a push for migration mistakes (hooks, CI)
     Check(check::CheckArgs),
     /// Prove in a scratch database that each migration's down reverses its up
@@ -229,6 +243,11 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
+        Command::Create(a) => authoring::cmd_create(&ctx, a),
+        Command::Squash(a) => authoring::cmd_squash(&ctx, a),
+        Command::Delete(a) => authoring::cmd_delete(&ctx, a),
+        Command::Seed(c) => seed::cmd_seed(&ctx, c),
+        Command::Adopt(a) => adopt::cmd_adopt(&ctx, a),
         Command::Check(a) => check::cmd_check(&ctx, a),
         Command::Verify(a) => verify::cmd_verify(&ctx, a),
         Command::Hooks(c) => hooks::cmd_hooks(&ctx, c),
