@@ -148,6 +148,8 @@ pub struct ExecOptions {
     pub skip_hasura_catalog: bool,
     /// Who runs it.
     pub actor: String,
+    /// Record the steps in the ledger without running their SQL (`apply --skip-execution`).
+    pub skip_execution: bool,
 }
 
 /// What was planned (and shown, and confirmed) before taking the lock.
@@ -304,7 +306,8 @@ pub fn execute(
     let runner = StepRunner {
         repo,
         target,
-        prelude: if fresh {
+        skip_execution: options.skip_execution,
+        prelude: if fresh && !options.skip_execution {
             options.prelude.as_deref()
         } else {
             None
@@ -396,6 +399,8 @@ struct StepRunner<'a> {
     target: &'a TargetProject,
     /// Prelude to run before the first apply (fresh databases only).
     prelude: Option<&'a str>,
+    /// Record only; run no SQL.
+    skip_execution: bool,
 }
 
 /// Where a runtime error happened inside a migration file.
@@ -449,7 +454,7 @@ impl StepRunner<'_> {
                     noop,
                     ..
                 } => {
-                    if *noop {
+                    if *noop || self.skip_execution {
                         continue;
                     }
                     let (sql, file) = self.sql_of(step).map_err(fail)?;
@@ -494,9 +499,11 @@ impl StepRunner<'_> {
                             ))
                         })?;
                     }
-                    tx.batch_execute(&up_text).map_err(|e| {
-                        fail(migration_error(e, "up", *version, name, &file, &up_text))
-                    })?;
+                    if !self.skip_execution {
+                        tx.batch_execute(&up_text).map_err(|e| {
+                            fail(migration_error(e, "up", *version, name, &file, &up_text))
+                        })?;
+                    }
                     rows.push(LedgerRow {
                         version: *version,
                         name: name.clone(),

@@ -60,6 +60,8 @@ pub struct GatherOptions {
     pub down_from: Option<String>,
     /// `--project DIR`.
     pub project_dir: Option<String>,
+    /// `apply`'s explicit selection, if any.
+    pub selection: Option<plan::Selection>,
 }
 
 /// A computed plan with what executing it needs.
@@ -171,7 +173,7 @@ pub fn plan_for(
     let cand = if metadata_only {
         plan::Candidates::default()
     } else {
-        plan::candidates(migrations, live)
+        plan::candidates_with(migrations, live, gopts.selection.as_ref())
     };
     let mut projects = ProjectCache::new(repo, gopts.project_dir.as_deref());
 
@@ -392,6 +394,7 @@ pub fn plan_for(
             commit: target.commit(),
             dirty: target.project.as_ref().is_some_and(|p| p.tree.is_dirty()),
             migrations,
+            selection: gopts.selection.as_ref(),
         },
         live,
         &facts,

@@ -61,6 +61,9 @@ pub struct Target<'a> {
     pub dirty: bool,
     /// Its migrations.
     pub migrations: &'a MigrationSet,
+    /// An explicit choice of what to revert and apply (`apply --version/--up/--down/--goto`)
+    /// instead of "reach the target".
+    pub selection: Option<&'a Selection>,
 }
 
 /// What the edge must look up before planning.
@@ -94,18 +97,31 @@ pub fn needs_files(target: &MigrationSet, live: &LiveState) -> Vec<Version> {
 
 /// Computes what must be looked up. Selection is by set difference, never by "version > max".
 pub fn candidates(target: &MigrationSet, live: &LiveState) -> Candidates {
-    let revert: Vec<Version> = live
-        .applied
-        .keys()
-        .rev()
-        .filter(|v| !target.contains(**v))
-        .copied()
-        .collect();
-    let apply: Vec<Version> = target
-        .iter()
-        .map(|m| m.version)
-        .filter(|v| !live.applied.contains_key(v))
-        .collect();
+    candidates_with(target, live, None)
+}
+
+/// Like [`candidates`], with an explicit [`Selection`] replacing the set difference.
+pub fn candidates_with(
+    target: &MigrationSet,
+    live: &LiveState,
+    selection: Option<&Selection>,
+) -> Candidates {
+    let (revert, apply): (Vec<Version>, Vec<Version>) = match selection {
+        Some(s) => (s.revert.clone(), s.apply.clone()),
+        None => (
+            live.applied
+                .keys()
+                .rev()
+                .filter(|v| !target.contains(**v))
+                .copied()
+                .collect(),
+            target
+                .iter()
+                .map(|m| m.version)
+                .filter(|v| !live.applied.contains_key(v))
+                .collect(),
+        ),
+    };
     let checksum = live
         .applied
         .values()
@@ -134,6 +150,163 @@ pub fn candidates(target: &MigrationSet, live: &LiveState) -> Candidates {
         apply,
         checksum,
         out_of_order,
+    }
+}
+
+/// An explicit choice of migrations (Hasura's `migrate apply` flags).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Versions to revert, newest first.
+    pub revert: Vec<Version>,
+    /// Versions to apply, oldest first.
+    pub apply: Vec<Version>,
+}
+
+/// What `apply` was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplySpec {
+    /// `--up N` (`None`: all, also the default).
+    Up(Option<usize>),
+    /// `--down N` (`None`: all).
+    Down(Option<usize>),
+    /// `--version V --type up|down`.
+    Version {
+        /// V.
+        version: Version,
+        /// `--type up` (else down).
+        up: bool,
+    },
+    /// `--goto V`: apply up to and including V, or revert down to V (V stays applied).
+    Goto(Version),
+}
+
+fn selection_problem(version: Option<Version>, message: String, hint: &str) -> Problem {
+    Problem {
+        kind: ProblemKind::Selection,
+        version,
+        message,
+        causes: vec![],
+        hints: vec![hint.to_string()],
+    }
+}
+
+/// Hasura's selection rules (hasura-cli.md §5.1), decided before anything runs: what would
+/// make Hasura stop half-way makes this refuse up front.
+pub fn select(
+    spec: ApplySpec,
+    source: &MigrationSet,
+    live: &LiveState,
+) -> Result<Selection, Problem> {
+    let pending: Vec<Version> = source
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !live.applied.contains_key(v))
+        .collect();
+    let applied_desc: Vec<Version> = live.applied.keys().rev().copied().collect();
+    let status_hint = "see what is applied with `git migrate status`";
+    match spec {
+        ApplySpec::Up(n) => {
+            let apply = match n {
+                None => pending,
+                Some(n) if n <= pending.len() => pending[..n].to_vec(),
+                Some(n) => {
+                    return Err(selection_problem(
+                        None,
+                        format!(
+                            "--up {n} asks for {n} migration(s), but only {} are not applied (limit {} short)",
+                            pending.len(),
+                            n - pending.len()
+                        ),
+                        status_hint,
+                    ))
+                }
+            };
+            Ok(Selection {
+                revert: vec![],
+                apply,
+            })
+        }
+        ApplySpec::Down(n) => {
+            let revert = match n {
+                None => applied_desc,
+                Some(n) if n <= applied_desc.len() => applied_desc[..n].to_vec(),
+                Some(n) => {
+                    return Err(selection_problem(
+                        None,
+                        format!(
+                            "--down {n} asks for {n} migration(s), but only {} are applied",
+                            applied_desc.len()
+                        ),
+                        status_hint,
+                    ))
+                }
+            };
+            Ok(Selection {
+                revert,
+                apply: vec![],
+            })
+        }
+        ApplySpec::Version { version, up: true } => {
+            if live.applied.contains_key(&version) {
+                return Err(selection_problem(
+                    Some(version),
+                    format!("version {version} is already applied in the database"),
+                    status_hint,
+                ));
+            }
+            if !source.contains(version) {
+                return Err(selection_problem(
+                    Some(version),
+                    format!("version {version} is not a migration of this revision"),
+                    "check the version, or name the revision that has it (apply reads HEAD unless told otherwise)",
+                ));
+            }
+            Ok(Selection {
+                revert: vec![],
+                apply: vec![version],
+            })
+        }
+        ApplySpec::Version { version, up: false } => {
+            if !live.applied.contains_key(&version) {
+                return Err(selection_problem(
+                    Some(version),
+                    format!("migration {version} is not applied in the database"),
+                    status_hint,
+                ));
+            }
+            Ok(Selection {
+                revert: vec![version],
+                apply: vec![],
+            })
+        }
+        ApplySpec::Goto(version) => {
+            let highest = applied_desc.first().copied();
+            if highest.is_some_and(|c| c > version) {
+                if !live.applied.contains_key(&version) {
+                    return Err(selection_problem(
+                        Some(version),
+                        format!("cannot go to {version}: it is not applied in the database"),
+                        status_hint,
+                    ));
+                }
+                Ok(Selection {
+                    revert: applied_desc.into_iter().filter(|v| *v > version).collect(),
+                    apply: vec![],
+                })
+            } else {
+                if !source.contains(version) && !live.applied.contains_key(&version) {
+                    return Err(selection_problem(
+                        Some(version),
+                        format!("cannot go to {version}: it is not a migration of this revision"),
+                        status_hint,
+                    ));
+                }
+                Ok(Selection {
+                    revert: vec![],
+                    apply: pending.into_iter().filter(|v| *v <= version).collect(),
+                })
+            }
+        }
     }
 }
 
@@ -273,6 +446,9 @@ pub enum Mode {
     Rollback,
     /// `metadata apply`: the metadata alone; migrations are left as they are.
     Metadata,
+    /// `apply` (Hasura's `migrate apply`): the selected migrations alone; metadata is left as
+    /// it is.
+    Apply,
 }
 
 /// Planner options.
@@ -458,6 +634,8 @@ pub enum ProblemKind {
     RollbackWouldApply,
     /// A dirty ledger row.
     Dirty,
+    /// `apply --version/--up/--down/--goto` cannot select what was asked.
+    Selection,
 }
 
 /// One reason a plan cannot be made.
@@ -491,7 +669,7 @@ pub fn plan(
     let cand = if options.mode == Mode::Metadata {
         Candidates::default()
     } else {
-        candidates(target.migrations, live)
+        candidates_with(target.migrations, live, target.selection)
     };
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -741,6 +919,7 @@ pub fn plan(
         return Err(problems);
     }
     let metadata = match &facts.metadata {
+        _ if options.mode == Mode::Apply => None,
         MetadataFact::Unchanged => None,
         MetadataFact::Changed {
             target_sha256,
@@ -862,6 +1041,7 @@ mod tests {
                 commit: Some("target".into()),
                 dirty: false,
                 migrations: target,
+                selection: None,
             },
             live,
             facts,

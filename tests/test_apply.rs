@@ -1,1 +1,176 @@
-//! Tests (being written).
+//! `git migrate apply` with Hasura's flags, compared with hasura-cli.md §5.1: `--version V --type
+//! down` reverts only V, `--goto V` keeps V applied, `--up 2` applies two, `--skip-execution`
+//! writes state only, `--down N` refuses before running anything when a down is missing.
+
+use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::gm;
+use crate::common::pg::TestDb;
+
+/// Five migrations 1..=5 creating tables t1..t5, and a Hasura state table.
+fn setup(name: &str) -> (TestRepo, TestDb) {
+    let mut r = TestRepo::new();
+    let mut f: Vec<(String, String)> = base_project()
+        .into_iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    for v in 1..=5 {
+        f.extend(migration(
+            v,
+            &format!("t{v}"),
+            &format!("create table t{v}(id int);"),
+            &format!("drop table t{v};"),
+        ));
+    }
+    r.commit(&files(&f), &[], "five");
+    let db = TestDb::new(name);
+    (r, db)
+}
+
+fn tables(db: &TestDb) -> Vec<String> {
+    db.rows("select tablename from pg_tables where schemaname = 'public' and tablename like 't_' order by 1")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect()
+}
+
+#[test]
+fn up_n_then_all() {
+    let (r, db) = setup("apply_up");
+    gm(&r.path(), &db.url, &["apply", "--up", "2"])
+        .expect_code(0)
+        .expect_contains("2 applied");
+    assert_eq!(db.applied(), vec![1, 2]);
+    assert_eq!(tables(&db), vec!["t1", "t2"]);
+    // More than are pending: refused before running anything (Hasura: "limit 2 short").
+    gm(&r.path(), &db.url, &["apply", "--up", "5"])
+        .expect_code(3)
+        .expect_contains("short");
+    assert_eq!(db.applied(), vec![1, 2]);
+    gm(&r.path(), &db.url, &["apply"]).expect_code(0);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    gm(&r.path(), &db.url, &["apply", "--up", "all"])
+        .expect_code(0)
+        .expect_contains("Nothing to apply");
+}
+
+#[test]
+fn version_type_down_reverts_only_that_version() {
+    let (r, db) = setup("apply_version");
+    gm(&r.path(), &db.url, &["apply"]).expect_code(0);
+    gm(
+        &r.path(),
+        &db.url,
+        &["apply", "--version", "3", "--type", "down"],
+    )
+    .expect_code(0)
+    .expect_contains("1 reverted");
+    assert_eq!(db.applied(), vec![1, 2, 4, 5]);
+    assert_eq!(tables(&db), vec!["t1", "t2", "t4", "t5"]);
+    gm(
+        &r.path(),
+        &db.url,
+        &["apply", "--version", "3", "--type", "down"],
+    )
+    .expect_code(3)
+    .expect_contains("not applied");
+    gm(
+        &r.path(),
+        &db.url,
+        &["apply", "--version", "3", "--type", "up"],
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    gm(&r.path(), &db.url, &["apply", "--version", "3"])
+        .expect_code(3)
+        .expect_contains("already applied");
+}
+
+#[test]
+fn goto_keeps_the_version_applied() {
+    let (r, db) = setup("apply_goto");
+    gm(&r.path(), &db.url, &["apply", "--goto", "3"]).expect_code(0);
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+    gm(&r.path(), &db.url, &["apply"]).expect_code(0);
+    gm(&r.path(), &db.url, &["apply", "--goto", "2"])
+        .expect_code(0)
+        .expect_contains("3 reverted");
+    assert_eq!(db.applied(), vec![1, 2]);
+    assert_eq!(tables(&db), vec!["t1", "t2"]);
+}
+
+#[test]
+fn down_n_is_all_or_nothing() {
+    let (mut r, db) = setup("apply_down");
+    // Migration 2 has no down anywhere in history.
+    r.commit(&[], &["migrations/2_t2/down.sql"], "2 cannot be undone");
+    gm(&r.path(), &db.url, &["apply"]).expect_code(0);
+    gm(&r.path(), &db.url, &["apply", "--down", "2"])
+        .expect_code(0)
+        .expect_contains("2 reverted");
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+    // --down 2 needs 2's down: refused before 3 is reverted (Hasura would revert 3, then stop).
+    let before = db.dump(false, None);
+    gm(&r.path(), &db.url, &["apply", "--down", "2"])
+        .expect_code(3)
+        .expect_contains("no down");
+    assert_eq!(db.dump(false, None), before, "something changed");
+    // Dry run: Hasura's table, nothing changed.
+    gm(&r.path(), &db.url, &["apply", "--down", "1", "--dry-run"])
+        .expect_code(0)
+        .expect_contains("VERSION")
+        .expect_contains("3        down  t3");
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+}
+
+#[test]
+fn skip_execution_writes_state_only() {
+    let (r, db) = setup("apply_skip");
+    gm(&r.path(), &db.url, &["apply", "--up", "1"]).expect_code(0);
+    db.client()
+        .batch_execute("create table t2(id int)")
+        .unwrap();
+    // t2 was created by hand: record 2 as applied without running it.
+    gm(
+        &r.path(),
+        &db.url,
+        &["apply", "--version", "2", "--skip-execution"],
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![1, 2]);
+    // Skipping a down removes the row and leaves the table.
+    gm(
+        &r.path(),
+        &db.url,
+        &[
+            "apply",
+            "--version",
+            "2",
+            "--type",
+            "down",
+            "--skip-execution",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![1]);
+    assert_eq!(tables(&db), vec!["t1", "t2"]);
+}
+
+#[test]
+fn hasura_state_table_follows_apply() {
+    let (r, db) = setup("apply_hasura_state");
+    db.client()
+        .batch_execute("create schema hdb_catalog; create table hdb_catalog.schema_migrations (version bigint primary key, dirty boolean not null)")
+        .unwrap();
+    gm(&r.path(), &db.url, &["apply", "--up", "3"]).expect_code(0);
+    gm(
+        &r.path(),
+        &db.url,
+        &["apply", "--version", "2", "--type", "down"],
+    )
+    .expect_code(0);
+    let rows = db.rows("select version::text from hdb_catalog.schema_migrations order by 1");
+    assert_eq!(
+        rows,
+        vec![vec![Some("1".to_string())], vec![Some("3".to_string())]]
+    );
+}

@@ -60,6 +60,9 @@ pub struct ExecFlags {
     /// Do not write Hasura's hdb_catalog.hdb_metadata even when this database has it.
     #[arg(long)]
     pub skip_hasura_catalog: bool,
+    /// Record the steps without running their SQL (`apply --skip-execution`).
+    #[arg(skip)]
+    pub skip_execution: bool,
 }
 
 /// Arguments of `plan`.
@@ -127,6 +130,8 @@ pub(super) enum Goal<'a> {
     Rev(Option<&'a str>),
     /// Nothing: empty metadata (`metadata clear`).
     Empty,
+    /// `apply`: a Hasura-style selection of the migrations of a revision.
+    Select(Option<&'a str>, crate::plan::ApplySpec),
 }
 
 fn prepare(
@@ -136,7 +141,7 @@ fn prepare(
     flags: &PlanFlags,
 ) -> Result<Prepared, CommandError> {
     let rev = match goal {
-        Goal::Rev(r) => r,
+        Goal::Rev(r) | Goal::Select(r, _) => r,
         Goal::Empty => None,
     };
     let (db, mut client) = ctx.connect()?;
@@ -214,9 +219,18 @@ fn prepare(
         ctx.repo.resolve_commit(rev)?;
     }
     let options = plan_options(ctx, mode, flags);
+    let selection = match (goal, &target.project) {
+        (Goal::Select(_, spec), Some(p)) => Some(
+            crate::plan::select(spec, &p.migrations, &state.live).map_err(|problem| {
+                CommandError::refused(&format!("cannot apply {}", target.reference), vec![problem])
+            })?,
+        ),
+        _ => None,
+    };
     let gather = GatherOptions {
         down_from: flags.down_from.clone(),
         project_dir,
+        selection,
     };
     let planned = gather::plan_for(
         &ctx.repo,
@@ -231,6 +245,7 @@ fn prepare(
         Mode::Deploy => format!("cannot deploy {}", target.reference),
         Mode::Rollback => format!("cannot roll back to {}", target.reference),
         Mode::Metadata => format!("cannot apply the metadata of {}", target.reference),
+        Mode::Apply => format!("cannot apply the migrations of {}", target.reference),
     };
     let plan = planned
         .plan
@@ -255,6 +270,28 @@ fn prepare(
 fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
     if ctx.json {
         ctx.ui.out(&plan_json(p, show_sql));
+        return;
+    }
+    if p.confirmed.plan.mode == Mode::Apply {
+        // Hasura's `migrate apply --dry-run` table.
+        let rows: Vec<(String, &str, String)> = p
+            .confirmed
+            .plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Revert { version, name, .. } => (version.to_string(), "down", name.clone()),
+                Step::Apply { version, name, .. } => (version.to_string(), "up", name.clone()),
+            })
+            .collect();
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(7).max(7);
+        ctx.ui.out(&format!("{:<w$}  TYPE  NAME", "VERSION"));
+        for (v, t, n) in rows {
+            ctx.ui.out(&format!("{v:<w$}  {t:<4}  {n}"));
+        }
+        for w in &p.confirmed.plan.warnings {
+            ctx.ui.warn(w);
+        }
         return;
     }
     for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql) {
@@ -322,6 +359,14 @@ pub(super) fn run_mutation(
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
     let mut p = prepare(ctx, mode, goal, flags)?;
+    if mode == Mode::Apply && p.confirmed.plan.is_noop() {
+        if ctx.json {
+            ctx.ui.out(&plan_json(&p, false));
+        } else {
+            ctx.ui.out("Nothing to apply.");
+        }
+        return Ok(());
+    }
     let already_there = p.confirmed.plan.is_noop()
         && (mode == Mode::Metadata
             || p.confirmed.plan.to_commit == p.confirmed.plan.from_commit
@@ -391,10 +436,14 @@ pub(super) fn run_mutation(
             Mode::Deploy => "deploy",
             Mode::Rollback => "rollback",
             Mode::Metadata => "metadata",
+            Mode::Apply => "apply",
         },
         actor: actor(),
-        allow_inconsistent_metadata: exec.allow_inconsistent_metadata,
+        // `apply` changes migrations only, like Hasura's: the metadata is checked and warned
+        // about, and `metadata apply` is the next step (design §11).
+        allow_inconsistent_metadata: exec.allow_inconsistent_metadata || mode == Mode::Apply,
         skip_hasura_catalog: exec.skip_hasura_catalog,
+        skip_execution: exec.skip_execution,
     };
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
@@ -428,6 +477,14 @@ pub(super) fn run_mutation(
             bar.inc(1);
         }
         Event::AlreadyThere => ui.info("another deployment reached the target while we waited"),
+        Event::Inconsistent(problems) if mode == Mode::Apply => {
+            for p in problems {
+                ui.warn(&format!(
+                    "the live metadata does not match the schema now: {p}"
+                ));
+            }
+            ui.warn("next: bring the metadata in line with `git migrate metadata apply <rev>` (apply changes migrations only, like Hasura's)");
+        }
         Event::Inconsistent(problems) => {
             for p in problems {
                 ui.warn(&format!("inconsistent metadata (allowed): {p}"));
@@ -471,6 +528,7 @@ pub(super) fn run_mutation(
             Mode::Deploy => "Deployed",
             Mode::Rollback => "Rolled back to",
             Mode::Metadata => "Applied the metadata of",
+            Mode::Apply => "Applied migrations of",
         };
         let id = outcome
             .deployment_id

@@ -2,6 +2,7 @@
 //! Only this module prints.
 
 mod adopt;
+mod apply;
 mod authoring;
 mod check;
 mod demo;
@@ -85,6 +86,8 @@ pub enum Command {
     /// The metadata alone: diff, apply, export, inconsistency, reload, clear
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
+    /// Apply or revert migrations with Hasura's flags (--up/--down N|all, --version V --type, --goto V)
+    Apply(apply::ApplyArgs),
     /// Create a migration folder <ms>_<name>/ in the working tree (like `hasura migrate create`)
     Create(authoring::CreateArgs),
     /// Squash a range of migrations into one (like `hasura migrate squash`)
@@ -243,6 +246,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
+        Command::Apply(a) => apply::cmd_apply(&ctx, a),
         Command::Create(a) => authoring::cmd_create(&ctx, a),
         Command::Squash(a) => authoring::cmd_squash(&ctx, a),
         Command::Delete(a) => authoring::cmd_delete(&ctx, a),

@@ -45,6 +45,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         &GatherOptions {
             down_from: None,
             project_dir,
+            selection: None,
         },
     )?;
     let target_commit = target.commit();
