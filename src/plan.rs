@@ -1268,4 +1268,65 @@ mod tests {
         assert!(p.steps.is_empty());
         assert!(!p.is_noop());
     }
+
+    #[test]
+    fn hasura_selection_rules() {
+        let source = set(&[(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]);
+        let l = live(&[(1, "a"), (2, "b"), (4, "d")]);
+        let sel = |spec| select(spec, &source, &l);
+        // --up: every pending version ascending, including the gap (3) below the highest (4).
+        assert_eq!(sel(ApplySpec::Up(None)).unwrap().apply, vec![3, 5]);
+        assert_eq!(sel(ApplySpec::Up(Some(1))).unwrap().apply, vec![3]);
+        assert!(sel(ApplySpec::Up(Some(3)))
+            .unwrap_err()
+            .message
+            .contains("1 short"));
+        // --down: from the highest applied, descending.
+        assert_eq!(sel(ApplySpec::Down(Some(2))).unwrap().revert, vec![4, 2]);
+        assert_eq!(sel(ApplySpec::Down(None)).unwrap().revert, vec![4, 2, 1]);
+        assert!(sel(ApplySpec::Down(Some(4))).is_err());
+        // --version V --type up|down: only V.
+        assert_eq!(
+            sel(ApplySpec::Version {
+                version: 2,
+                up: false
+            })
+            .unwrap()
+            .revert,
+            vec![2]
+        );
+        assert!(sel(ApplySpec::Version {
+            version: 3,
+            up: false
+        })
+        .is_err());
+        assert_eq!(
+            sel(ApplySpec::Version {
+                version: 3,
+                up: true
+            })
+            .unwrap()
+            .apply,
+            vec![3]
+        );
+        assert!(sel(ApplySpec::Version {
+            version: 2,
+            up: true
+        })
+        .is_err());
+        assert!(sel(ApplySpec::Version {
+            version: 9,
+            up: true
+        })
+        .is_err());
+        // --goto: down to V keeps V; up to V includes V.
+        assert_eq!(sel(ApplySpec::Goto(2)).unwrap().revert, vec![4]);
+        assert_eq!(sel(ApplySpec::Goto(5)).unwrap().apply, vec![3, 5]);
+        assert!(sel(ApplySpec::Goto(3))
+            .unwrap_err()
+            .message
+            .contains("not applied"));
+        // At the highest applied version, --goto still fills gaps below it (Hasura does too).
+        assert_eq!(sel(ApplySpec::Goto(4)).unwrap().apply, vec![3]);
+    }
 }
