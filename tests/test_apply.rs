@@ -174,3 +174,46 @@ fn hasura_state_table_follows_apply() {
         vec![vec![Some("1".to_string())], vec![Some("3".to_string())]]
     );
 }
+
+#[test]
+fn status_table_like_hasura() {
+    let (mut r, db) = setup("apply_status_table");
+    gm(&r.path(), &db.url, &["apply", "--up", "2"]).expect_code(0);
+    // Edit applied migration 1 so the checksum column has something to say.
+    r.commit(
+        &[("migrations/1_t1/up.sql", "create table t1(id bigint);")],
+        &[],
+        "edit 1",
+    );
+    let run = gm(&r.path(), &db.url, &["status", "--table"]);
+    let out = run.stdout.clone();
+    let lines: Vec<&str> = out.lines().collect();
+    let head = lines
+        .iter()
+        .position(|l| l.starts_with("VERSION"))
+        .unwrap_or_else(|| panic!("no table:\n{out}"));
+    assert!(
+        lines[head].contains("NAME")
+            && lines[head].contains("SOURCE STATUS")
+            && lines[head].contains("DATABASE STATUS")
+    );
+    let row = |v: &str| {
+        lines[head + 1..]
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(v))
+            .unwrap_or_else(|| panic!("no row {v}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        row("1").contains("Present  Present") || row("1").matches("Present").count() == 2,
+        "{}",
+        row("1")
+    );
+    assert!(row("1").contains("changed"), "{}", row("1"));
+    assert!(row("2").contains("ok"), "{}", row("2"));
+    assert!(row("3").contains("Not Present"), "{}", row("3"));
+    let json = gm(&r.path(), &db.url, &["status", "--table", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["migrations"].as_array().unwrap().len(), 5);
+    assert_eq!(doc["migrations"][0]["checksum"], "changed");
+}

@@ -15,6 +15,10 @@ pub struct StatusArgs {
     /// Exit with 1 when the database differs from REV.
     #[arg(long)]
     pub exit_code: bool,
+    /// Also print every version in Hasura's `migrate status` table (VERSION, NAME, SOURCE
+    /// STATUS, DATABASE STATUS) with the commit each was applied from and its checksum state.
+    #[arg(long)]
+    pub table: bool,
     #[command(flatten)]
     pub source: SourceArgs,
 }
@@ -82,8 +86,13 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
     let at_target =
         state.live.deployed_commit.is_some() && state.live.deployed_commit == target_commit;
 
+    let rows = if args.table {
+        version_rows(&target, &state.live)
+    } else {
+        vec![]
+    };
     if ctx.json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "database": db.redacted(),
             "ledger": state.live.ledger_exists,
             "deployed": state.live.deployed_commit.as_ref().map(|c| serde_json::json!({
@@ -101,6 +110,9 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             "in_sync": in_sync,
             "at_target_commit": at_target,
         });
+        if args.table {
+            doc["migrations"] = serde_json::to_value(&rows).unwrap_or_default();
+        }
         ctx.ui
             .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
@@ -153,6 +165,11 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         for l in problem_lines(&problems) {
             ui.out(&l);
         }
+        if args.table {
+            for l in table_lines(&ctx.repo, &rows) {
+                ui.out(&l);
+            }
+        }
         match &metadata {
             None if metadata_in_sync => ui.out("metadata    in sync"),
             None => ui.out("metadata    differs"),
@@ -179,4 +196,124 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         return Err(CommandError::new(Kind::Findings, ""));
     }
     Ok(())
+}
+
+/// One row of Hasura's `migrate status` table, with git-migrate's columns.
+#[derive(serde::Serialize, Debug)]
+struct VersionRow {
+    version: crate::project::Version,
+    name: String,
+    source: bool,
+    database: bool,
+    applied_commit: Option<String>,
+    /// `ok`, `changed` (up.sql differs from what ran), `unknown`, or empty when not applied.
+    checksum: &'static str,
+}
+
+fn version_rows(target: &TargetProject, live: &crate::plan::LiveState) -> Vec<VersionRow> {
+    let mut rows: std::collections::BTreeMap<crate::project::Version, VersionRow> =
+        std::collections::BTreeMap::new();
+    if let Some(p) = &target.project {
+        for m in p.migrations.iter() {
+            rows.insert(
+                m.version,
+                VersionRow {
+                    version: m.version,
+                    name: m.name.clone(),
+                    source: true,
+                    database: false,
+                    applied_commit: None,
+                    checksum: "",
+                },
+            );
+        }
+    }
+    for a in live.applied.values() {
+        let m = target
+            .project
+            .as_ref()
+            .and_then(|p| p.migrations.get(a.version));
+        let checksum = match m {
+            None => "",
+            Some(m) if a.folder_tree.is_some() && a.folder_tree == m.tree => "ok",
+            Some(m) => match (m.up.as_ref(), a.up_blob.as_deref()) {
+                (Some(up), Some(b)) if up.blob == b => "ok",
+                (Some(_), Some(_)) => "changed",
+                _ => "unknown",
+            },
+        };
+        let row = rows.entry(a.version).or_insert_with(|| VersionRow {
+            version: a.version,
+            name: a.name.clone(),
+            source: false,
+            database: false,
+            applied_commit: None,
+            checksum: "",
+        });
+        row.database = true;
+        row.applied_commit = a.applied_commit.clone();
+        row.checksum = checksum;
+    }
+    rows.into_values().collect()
+}
+
+fn table_lines(repo: &crate::source::Repo, rows: &[VersionRow]) -> Vec<String> {
+    let present = |b: bool| if b { "Present" } else { "Not Present" };
+    // Most rows share a handful of commits: describe each once.
+    let mut described: std::collections::HashMap<&str, String> = Default::default();
+    for r in rows {
+        if let Some(c) = r.applied_commit.as_deref() {
+            described
+                .entry(c)
+                .or_insert_with(|| describe_commit(repo, c));
+        }
+    }
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.version.to_string(),
+                if r.source { r.name.clone() } else { "-".into() },
+                present(r.source).into(),
+                present(r.database).into(),
+                r.applied_commit
+                    .as_deref()
+                    .and_then(|c| described.get(c).cloned())
+                    .unwrap_or_else(|| "-".into()),
+                if r.checksum.is_empty() {
+                    "-".into()
+                } else {
+                    r.checksum.into()
+                },
+            ]
+        })
+        .collect();
+    let head = [
+        "VERSION",
+        "NAME",
+        "SOURCE STATUS",
+        "DATABASE STATUS",
+        "APPLIED FROM",
+        "CHECKSUM",
+    ];
+    let mut w = head.map(str::len);
+    for c in &cells {
+        for (i, x) in c.iter().enumerate() {
+            w[i] = w[i].max(x.chars().count());
+        }
+    }
+    let line = |c: [&str; 6]| {
+        c.iter()
+            .enumerate()
+            .map(|(i, x)| format!("{x:<width$}", width = w[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(head)];
+    for c in &cells {
+        out.push(line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]]));
+    }
+    out
 }
