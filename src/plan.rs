@@ -107,7 +107,19 @@ pub fn candidates_with(
     selection: Option<&Selection>,
 ) -> Candidates {
     let (revert, apply): (Vec<Version>, Vec<Version>) = match selection {
-        Some(s) => (s.revert.clone(), s.apply.clone()),
+        // Chosen before the lock: under it, drop what another run already did.
+        Some(s) => (
+            s.revert
+                .iter()
+                .copied()
+                .filter(|v| live.applied.contains_key(v))
+                .collect(),
+            s.apply
+                .iter()
+                .copied()
+                .filter(|v| !live.applied.contains_key(v))
+                .collect(),
+        ),
         None => (
             live.applied
                 .keys()
@@ -611,6 +623,11 @@ impl Plan {
 
     /// Whether two plans do the same thing (used after taking the lock).
     pub fn same_work(&self, other: &Plan) -> bool {
+        if self.mode == Mode::Apply && other.mode == Mode::Apply {
+            // Nothing was confirmed (apply never prompts): the same versions are the same work,
+            // whatever else moved meanwhile.
+            return self.reverted() == other.reverted() && self.applied() == other.applied();
+        }
         self.steps == other.steps
             && self.metadata.as_ref().map(|m| &m.to_sha256)
                 == other.metadata.as_ref().map(|m| &m.to_sha256)
@@ -701,7 +718,8 @@ pub fn plan(
         let Some(target_sha) = facts.target_up_sha256.get(v) else {
             continue;
         };
-        if *target_sha != a.up_sha256 {
+        // No checksum: adopted from Hasura's state at a revision without its files.
+        if *target_sha != a.up_sha256 && !a.up_sha256.is_empty() {
             problems.push(Problem {
                 kind: ProblemKind::ModifiedAfterApply,
                 version: Some(*v),

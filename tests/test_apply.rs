@@ -217,3 +217,27 @@ fn status_table_like_hasura() {
     assert_eq!(doc["migrations"].as_array().unwrap().len(), 5);
     assert_eq!(doc["migrations"][0]["checksum"], "changed");
 }
+
+#[test]
+fn concurrent_applies_never_lose_a_state_row() {
+    let (r, db) = setup("apply_concurrent");
+    db.client()
+        .batch_execute("create schema hdb_catalog; create table hdb_catalog.schema_migrations (version bigint primary key, dirty boolean not null)")
+        .unwrap();
+    gm(&r.path(), &db.url, &["apply", "--up", "1"]).expect_code(0);
+    // Four processes each apply a different version at the same moment.
+    let handles: Vec<_> = (2..=5)
+        .map(|v| {
+            let p = r.path();
+            let url = db.url.clone();
+            std::thread::spawn(move || gm(&p, &url, &["apply", "--version", &v.to_string()]))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().expect_code(0);
+    }
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    let rows = db.rows("select version::text from hdb_catalog.schema_migrations order by version");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(tables(&db), vec!["t1", "t2", "t3", "t4", "t5"]);
+}
