@@ -5,7 +5,7 @@
 
 DIR must not exist. The result is a Hasura CLI config v3 project at the repository root
 (`config.yaml` with `version: 3`, the layout of ../shared/reference/hasura-cli.md §2.2) with two
-commits, tagged `a` and `b`:
+commits, tagged `a` and `b`, and a root commit of its own tagged `empty`:
 
   a  N tracked tables in per-table files metadata/databases/default/tables/public_<t>.yaml, listed
      in tables.yaml as `- "!include public_<t>.yaml"` (the string form `hasura metadata export`
@@ -19,6 +19,8 @@ commits, tagged `a` and `b`:
   b  a, with --changed tables' permissions edited (columns added to or removed from a role's
      select or insert column list), --added new tables and --removed tables gone (none of the
      removed tables is the target of a relationship).
+  empty  the same config.yaml and the `default` source with no tables or functions, and no other
+     metadata: `metadata diff empty a` builds a's whole snapshot (no file in common to skip).
 
 Everything is deterministic (fixed names, author and dates), so the same arguments always give
 the same commit ids. DIR/expect.json (outside the repository) lists what `metadata diff a b`
@@ -429,6 +431,21 @@ def main():
         f"Permissions of {a.changed} tables; track {a.added} tables, untrack {a.removed}",
         date="2026-01-02T00:00:00Z")
     git(repo, "tag", "b")
+
+    # ------------------------------------------------------------------ commit empty
+    git(repo, "checkout", "-q", "--orphan", "empty-metadata")
+    git(repo, "rm", "-rfq", ".")
+    write(os.path.join(repo, "config.yaml"), CONFIG)
+    write(os.path.join(md, "version.yaml"), "version: 3\n")
+    write(os.path.join(md, "databases", "databases.yaml"),
+          DATABASES.replace('  tables: "!include default/tables/tables.yaml"\n', "  tables: []\n")
+          .replace('  functions: "!include default/functions/functions.yaml"\n', ""))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "No metadata objects", date="2026-01-03T00:00:00Z")
+    git(repo, "tag", "empty")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-q", "-D", "empty-metadata")
+
     git(repo, "repack", "-adq")   # one pack, as in a clone
     git(repo, "prune")
 

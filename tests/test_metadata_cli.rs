@@ -323,3 +323,242 @@ fn export_writes_the_live_metadata_in_the_project_layout() {
         }
     }
 }
+
+/// A config v3 project with two sources and per-table files, for `metadata diff A B` between
+/// revisions (content addressing: files shared by both revisions are not parsed).
+fn v3_project() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "config.yaml",
+            "version: 3\nendpoint: http://localhost:8080\nmetadata_directory: metadata\n",
+        ),
+        ("metadata/version.yaml", "version: 3\n"),
+        (
+            "metadata/databases/databases.yaml",
+            "- name: default\n  kind: postgres\n  configuration: {connection_info: {database_url: {from_env: DB}}}\n  tables: \"!include default/tables/tables.yaml\"\n\
+             - name: other\n  kind: postgres\n  configuration: {connection_info: {database_url: {from_env: OTHER}}}\n  tables: \"!include other/tables/tables.yaml\"\n",
+        ),
+        (
+            "metadata/databases/default/tables/tables.yaml",
+            "- \"!include public_a.yaml\"\n- \"!include public_b.yaml\"\n- \"!include public_c.yaml\"\n",
+        ),
+        (
+            "metadata/databases/default/tables/public_a.yaml",
+            "table:\n  name: a\n  schema: public\nselect_permissions: !include perms/a_select.yaml\n",
+        ),
+        (
+            "metadata/databases/default/tables/perms/a_select.yaml",
+            "- role: user\n  permission:\n    columns: [id, name]\n    filter: {}\n",
+        ),
+        (
+            "metadata/databases/default/tables/public_b.yaml",
+            "table:\n  name: b\n  schema: public\n",
+        ),
+        (
+            "metadata/databases/default/tables/public_c.yaml",
+            "table:\n  name: c\n  schema: public\nselect_permissions:\n  - role: user\n    permission: {columns: [id], filter: {}}\n",
+        ),
+        (
+            "metadata/databases/other/tables/tables.yaml",
+            "- \"!include public_d.yaml\"\n",
+        ),
+        (
+            "metadata/databases/other/tables/public_d.yaml",
+            "table:\n  name: d\n  schema: public\n",
+        ),
+    ]
+}
+
+/// The `object change` pairs of `metadata diff A B --json`.
+fn v3_changes(p: &std::path::Path, a: &str, b: &str) -> Vec<String> {
+    let r = gm(p, "", &["metadata", "diff", a, b, "--json"]);
+    r.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let details: Vec<&str> = c["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap())
+                .collect();
+            format!(
+                "{} {} {}{}",
+                c["section"].as_str().unwrap(),
+                c["object"].as_str().unwrap(),
+                c["change"].as_str().unwrap(),
+                if details.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", details.join("; "))
+                }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn v3_diff_of_a_table_file_moved_to_another_source() {
+    // The same blob in both revisions, but included by the other source: its sentinels do not
+    // match, so both snapshots are built in full.
+    let mut repo = TestRepo::new();
+    let p = repo.path();
+    let base = v3_project();
+    let c1 = repo.commit(&base, &[], "two sources");
+    let c_file = base
+        .iter()
+        .find(|(f, _)| f.ends_with("public_c.yaml"))
+        .unwrap()
+        .1;
+    let c2 = repo.commit(
+        &[
+            (
+                "metadata/databases/default/tables/tables.yaml",
+                "- \"!include public_a.yaml\"\n- \"!include public_b.yaml\"\n",
+            ),
+            (
+                "metadata/databases/other/tables/tables.yaml",
+                "- \"!include public_d.yaml\"\n- \"!include public_c.yaml\"\n",
+            ),
+            ("metadata/databases/other/tables/public_c.yaml", c_file),
+        ],
+        &["metadata/databases/default/tables/public_c.yaml"],
+        "c moves to the other source",
+    );
+    repo.tag("one", c1);
+    repo.tag("two", c2);
+    assert_eq!(
+        v3_changes(&p, "one", "two"),
+        [
+            "tables default.public.c removed",
+            "tables other.public.c added"
+        ]
+    );
+    assert_eq!(
+        v3_changes(&p, "two", "one"),
+        [
+            "tables default.public.c added",
+            "tables other.public.c removed"
+        ]
+    );
+    gm(&p, "", &["metadata", "diff", "one", "two"])
+        .expect_code(0)
+        .expect_contains("table other.public.c added");
+}
+
+#[test]
+fn v3_diff_sees_a_change_below_an_unchanged_file() {
+    // public_a.yaml is the same blob in both revisions, but it includes a file that changed:
+    // it must be read and its include followed, not skipped.
+    let mut repo = TestRepo::new();
+    let p = repo.path();
+    let c1 = repo.commit(&v3_project(), &[], "two sources");
+    let c2 = repo.commit(
+        &[
+            (
+                "metadata/databases/default/tables/perms/a_select.yaml",
+                "- role: user\n  permission:\n    columns: [id, name, email]\n    filter: {}\n",
+            ),
+            // A changed table next to unchanged ones, and one unchanged table file removed.
+            (
+                "metadata/databases/default/tables/public_b.yaml",
+                "table:\n  name: b\n  schema: public\nselect_permissions:\n  - role: user\n    permission: {columns: [id], filter: {}}\n",
+            ),
+            (
+                "metadata/databases/other/tables/tables.yaml",
+                "[]\n",
+            ),
+        ],
+        &["metadata/databases/other/tables/public_d.yaml"],
+        "a's permission gains a column",
+    );
+    repo.tag("one", c1);
+    repo.tag("two", c2);
+    assert_eq!(
+        v3_changes(&p, "one", "two"),
+        [
+            "tables default.public.a changed: select permission for role user: columns +email",
+            "tables default.public.b changed: select permission for role user added",
+            "tables other.public.d removed",
+        ]
+    );
+    // The unified diff (full snapshots) shows the same change.
+    let r = gm(
+        &p,
+        "",
+        &["metadata", "diff", "one", "two", "--format", "unified"],
+    );
+    r.expect_code(0);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with('+') && l.contains("email")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn v3_diff_of_equal_metadata_trees_reads_nothing() {
+    // Metadata that does not even parse: with equal metadata trees it is never read.
+    let mut repo = TestRepo::new();
+    let p = repo.path();
+    let mut broken = v3_project();
+    broken.retain(|(f, _)| !f.ends_with("public_b.yaml"));
+    broken.push((
+        "metadata/databases/default/tables/public_b.yaml",
+        "table: [b\n",
+    ));
+    let c1 = repo.commit(&broken, &[], "two sources, b broken");
+    // A commit that changes only a migration: the metadata folder's tree is the same.
+    let c2 = repo.commit(
+        &[(
+            "migrations/default/1_init/up.sql",
+            "create table a (id int primary key);",
+        )],
+        &[],
+        "a migration",
+    );
+    repo.tag("one", c1);
+    repo.tag("two", c2);
+    gm(&p, "", &["metadata", "diff", "one", "two"])
+        .expect_code(0)
+        .expect_contains("no differences between one and two");
+    assert!(v3_changes(&p, "one", "two").is_empty());
+    // Different trees are read, except files the same in both (a plain table file is not even
+    // parsed): the list of changes does not see the broken file, which did not change. The
+    // unified diff builds both snapshots in full, and meets it.
+    let c3 = repo.commit(&[("metadata/network.yaml", "{}\n")], &[], "network file");
+    repo.tag("three", c3);
+    gm(&p, "", &["metadata", "diff", "two", "three"])
+        .expect_code(0)
+        .expect_contains("no differences between");
+    gm(
+        &p,
+        "",
+        &["metadata", "diff", "two", "three", "--format", "unified"],
+    )
+    .expect_code(2)
+    .expect_contains("public_b.yaml");
+
+    // Equal content under other blobs (re-indented) is no difference either.
+    let mut repo = TestRepo::new();
+    let p = repo.path();
+    let c1 = repo.commit(&v3_project(), &[], "two sources");
+    let c2 = repo.commit(
+        &[(
+            "metadata/databases/default/tables/public_b.yaml",
+            "table: {name: b, schema: public}\n",
+        )],
+        &[],
+        "reformat b",
+    );
+    repo.tag("one", c1);
+    repo.tag("two", c2);
+    gm(&p, "", &["metadata", "diff", "one", "two"])
+        .expect_code(0)
+        .expect_contains("no differences between");
+}

@@ -4,9 +4,9 @@ use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
 use super::error::{CommandError, Kind};
 use super::render::label;
 use super::Ctx;
-use crate::gather::{self, TargetProject};
+use crate::gather::{self, GatherError, TargetProject};
 use crate::plan::Mode;
-use crate::source::Source;
+use crate::source::{Project, Source};
 use clap::{Args, Subcommand};
 
 /// Metadata subcommands.
@@ -209,10 +209,28 @@ fn snapshot_at(ctx: &Ctx, rev: &str) -> Result<(serde_json::Value, String), Comm
     let project = ctx
         .repo
         .project(&Source::Rev(rev.to_string()), ctx.project_dir().as_deref())?;
-    let label = project
+    snapshot_of(ctx, rev, project)
+}
+
+/// "v1.2.0 (abc1234567)" or the revision as typed.
+fn project_label(ctx: &Ctx, rev: &str, project: &Project) -> String {
+    project
         .commit_hex()
         .map(|c| label(&ctx.repo, rev, &c))
-        .unwrap_or_else(|| rev.to_string());
+        .unwrap_or_else(|| rev.to_string())
+}
+
+/// The metadata snapshot of a project read at `rev`, with its label.
+fn snapshot_of(
+    ctx: &Ctx,
+    rev: &str,
+    project: Project,
+) -> Result<(serde_json::Value, String), CommandError> {
+    let label = project_label(ctx, rev, &project);
+    // Config v3 from git: read folder by folder (the same value as target_snapshot gives).
+    if let Some(built) = crate::metadata::git::build_project(&ctx.repo, &project) {
+        return Ok((built.map_err(GatherError::from)?, label));
+    }
     let target = TargetProject {
         reference: rev.to_string(),
         project: Some(project),
@@ -220,25 +238,49 @@ fn snapshot_at(ctx: &Ctx, rev: &str) -> Result<(serde_json::Value, String), Comm
     Ok((gather::target_snapshot(&ctx.repo, &target)?, label))
 }
 
-fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
-    if let (Some(a), Some(b)) = (&args.rev, &args.rev2) {
-        // Content addressing: equal metadata folder trees are equal metadata; nothing to parse.
-        let dir = ctx.project_dir();
-        let pa = ctx.repo.project(&Source::Rev(a.clone()), dir.as_deref())?;
-        let pb = ctx.repo.project(&Source::Rev(b.clone()), dir.as_deref())?;
-        if pa.metadata_tree.is_some() && pa.metadata_tree == pb.metadata_tree {
-            if ctx.json {
-                let doc = serde_json::json!({"from": a, "to": b, "changes": []});
-                ctx.ui
-                    .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
-            } else {
-                ctx.ui.out(&format!("no differences between {a} and {b}"));
-            }
-            return Ok(());
-        }
+/// The snapshots of two revisions with their labels. Config v3 projects are compared by content
+/// addressing: files shared by both revisions are not parsed, and the snapshots come back
+/// without the objects both hold unchanged (enough for the list of changes). `full`: the whole
+/// snapshots (for the unified diff).
+fn snapshots_of_revisions(
+    ctx: &Ctx,
+    (a, pa): (&str, Project),
+    (b, pb): (&str, Project),
+    full: bool,
+) -> Result<Snapshots, CommandError> {
+    if let Some(both) = crate::metadata::git::diff_snapshots(&ctx.repo, &pa, &pb, full) {
+        let (old, new) = both.map_err(GatherError::from)?;
+        return Ok((
+            (old, project_label(ctx, a, &pa)),
+            (new, project_label(ctx, b, &pb)),
+        ));
     }
+    Ok((snapshot_of(ctx, a, pa)?, snapshot_of(ctx, b, pb)?))
+}
+
+type Snapshots = ((serde_json::Value, String), (serde_json::Value, String));
+
+fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
     let ((old, old_label), (new, new_label)) = match (&args.rev, &args.rev2) {
-        (Some(a), Some(b)) => (snapshot_at(ctx, a)?, snapshot_at(ctx, b)?),
+        (Some(a), Some(b)) => {
+            let dir = ctx.project_dir();
+            let pa = ctx.repo.project(&Source::Rev(a.clone()), dir.as_deref())?;
+            let pb = ctx.repo.project(&Source::Rev(b.clone()), dir.as_deref())?;
+            // Content addressing: equal metadata folder trees are equal metadata; nothing to
+            // parse.
+            if pa.metadata_tree.is_some() && pa.metadata_tree == pb.metadata_tree {
+                if ctx.json {
+                    let doc = serde_json::json!({"from": a, "to": b, "changes": []});
+                    ctx.ui
+                        .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+                } else {
+                    ctx.ui.out(&format!("no differences between {a} and {b}"));
+                }
+                return Ok(());
+            }
+            let full = args.format == "unified" && !ctx.json;
+            snapshots_of_revisions(ctx, (a, pa), (b, pb), full)?
+        }
         (rev, None) => {
             let (_, live) = live_snapshot(
                 ctx,
@@ -251,7 +293,21 @@ fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
         }
         (None, Some(_)) => unreachable!("clap fills the first positional first"),
     };
-    let changes = crate::metadata::describe_changes(&old, &new);
+    let result = print_diff(ctx, args, &old, &new, &old_label, &new_label);
+    // A 5,000-table snapshot takes a while to free, and the process ends here.
+    std::mem::forget((old, new));
+    result
+}
+
+fn print_diff(
+    ctx: &Ctx,
+    args: &DiffArgs,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    old_label: &str,
+    new_label: &str,
+) -> Result<(), CommandError> {
+    let changes = crate::metadata::describe_changes(old, new);
     if ctx.json {
         let doc = serde_json::json!({"from": old_label, "to": new_label, "changes": changes});
         ctx.ui
@@ -265,17 +321,16 @@ fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
         return Ok(());
     }
     if args.format == "unified" {
-        ctx.ui.out(&crate::metadata::unified(
-            &old, &new, &old_label, &new_label,
-        ));
+        ctx.ui
+            .out(&crate::metadata::unified(old, new, old_label, new_label));
     } else {
-        ctx.ui.out(&format!(
-            "{old_label} -> {new_label}: {} change(s)",
-            changes.len()
-        ));
+        // One write: thousands of lines (a first deploy of a large project) one by one cost
+        // a system call each.
+        let mut text = format!("{old_label} -> {new_label}: {} change(s)", changes.len());
         for c in &changes {
-            ctx.ui.out(&format!("  {c}"));
+            text.push_str(&format!("\n  {c}"));
         }
+        ctx.ui.out(&text);
     }
     Ok(())
 }

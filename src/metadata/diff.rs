@@ -94,7 +94,12 @@ pub fn describe_changes(old: &Value, new: &Value) -> Vec<MetadataChange> {
 /// normalised snapshots rendered as YAML; empty when they are equal. `Null` renders as no
 /// lines at all (no metadata yet).
 pub fn unified(old: &Value, new: &Value, old_label: &str, new_label: &str) -> String {
-    let (a, b) = (yaml_text(old), yaml_text(new));
+    // Rendering a large snapshot takes a while: both at once.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| yaml_text(old));
+        let b = yaml_text(new);
+        (a.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), b)
+    });
     if a == b {
         return String::new();
     }

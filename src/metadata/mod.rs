@@ -5,6 +5,11 @@ mod build;
 pub mod consistency;
 mod diff;
 pub mod export;
+pub mod git;
+mod parsed;
+#[cfg(test)]
+mod random_folders;
+pub mod same_blob;
 pub mod sdl;
 pub mod v3;
 
@@ -64,6 +69,34 @@ fn identity(list_key: &str, item: &Value) -> Option<String> {
             .map(str::to_string),
         _ => None,
     }
+}
+
+/// Whether the elements of a list under this key are identified by [`identity`] (such lists are
+/// compared as sets).
+fn is_identity_list(list_key: &str) -> bool {
+    matches!(
+        list_key,
+        "tables"
+            | "functions"
+            | "insert_permissions"
+            | "select_permissions"
+            | "update_permissions"
+            | "delete_permissions"
+            | "permissions"
+            | "allowlist"
+            | "sources"
+            | "object_relationships"
+            | "array_relationships"
+            | "event_triggers"
+            | "computed_fields"
+            | "remote_relationships"
+            | "actions"
+            | "remote_schemas"
+            | "cron_triggers"
+            | "query_collections"
+            | "rest_endpoints"
+            | "inherited_roles"
+    )
 }
 
 /// Normalises a snapshot for comparison: keys sorted (serde_json's map is ordered) and
@@ -137,6 +170,41 @@ mod tests {
         let b = json!({"version": 2, "network": {}, "tables": [{"table": {"schema": "public", "name": "a"},
             "select_permissions": [{"role": "u", "permission": {"columns": ["a", "b"]}}]}]});
         assert_eq!(snapshot_sha256(&a), snapshot_sha256(&b));
+    }
+
+    #[test]
+    fn identity_lists_are_the_keys_identity_knows() {
+        let item = serde_json::json!({"table": "t", "function": "f", "role": "r",
+            "collection": "c", "name": "n"});
+        for key in [
+            "tables",
+            "functions",
+            "insert_permissions",
+            "select_permissions",
+            "update_permissions",
+            "delete_permissions",
+            "permissions",
+            "allowlist",
+            "sources",
+            "object_relationships",
+            "array_relationships",
+            "event_triggers",
+            "computed_fields",
+            "remote_relationships",
+            "actions",
+            "remote_schemas",
+            "cron_triggers",
+            "query_collections",
+            "rest_endpoints",
+            "inherited_roles",
+        ] {
+            assert!(is_identity_list(key), "{key}");
+            assert!(identity(key, &item).is_some(), "{key}");
+        }
+        for key in ["columns", "objects", "queries", "", "fields"] {
+            assert!(!is_identity_list(key), "{key}");
+            assert!(identity(key, &item).is_none(), "{key}");
+        }
     }
 
     #[test]

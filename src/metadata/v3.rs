@@ -11,12 +11,26 @@
 //! CLI, includes are resolved in every metadata file, an include may not leave the metadata folder,
 //! cycles and nesting deeper than [`MAX_INCLUDE_DEPTH`] are errors, and every error names the
 //! chain of files that led to it.
+//!
+//! Speed (a 5,000-table folder is 5,000 files): every reachable file is read first and parsed on
+//! all cores ([`super::parsed`]), each blob once per [`BuildCache`]. When no file uses `<<` merge
+//! keys, each file is converted to JSON on its own (in parallel too) and the files are spliced
+//! together at their includes; otherwise the tree is resolved as YAML, merges applied file by
+//! file and converted at the end, the original procedure. Both give the same value and the same
+//! errors in the same order.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
+use git2::Oid;
 use serde_json::{Map, Value};
 use yaml_serde::Value as Yaml;
 
+pub use super::parsed::BuildCache;
+use super::parsed::{
+    is_plain_leaf, parallel, placeholder_slots, Bytes, FastMap, IncludeRef, Parsed,
+};
 use super::MetadataError;
 
 /// How many includes may nest below a root file (`databases.yaml` → `tables.yaml` → table file
@@ -31,6 +45,13 @@ pub const MAX_INCLUDES: usize = 200_000;
 pub trait MetadataReader {
     /// The file's bytes, or None when it does not exist.
     fn read(&self, rel_path: &str) -> Result<Option<Vec<u8>>, MetadataError>;
+
+    /// The file's content id (its git blob id), when the reader knows it without reading the
+    /// file: equal ids mean equal bytes. `None` (the default) when unknown or missing; builds
+    /// sharing a [`BuildCache`] then parse the file again.
+    fn content_id(&self, _rel_path: &str) -> Option<Oid> {
+        None
+    }
 }
 
 /// An in-memory metadata folder: relative path → bytes.
@@ -153,60 +174,100 @@ pub fn build_v3_snapshot(
     dir: &str,
     at: &str,
 ) -> Result<Value, MetadataError> {
-    let mut b = Builder::new(reader, dir, at);
-    let mut out = Map::new();
+    build_v3_snapshot_with(reader, dir, at, &BuildCache::new(), None).map(|b| b.value)
+}
 
-    let version = match b.load_root_json("version.yaml")? {
-        None | Some(Value::Null) => Value::from(3),
-        Some(Value::Object(o)) => match o.get("version") {
-            None | Some(Value::Null) => Value::from(3),
-            Some(v) if v.as_i64() == Some(3) || v.as_str() == Some("3") => Value::from(3),
-            Some(v) => {
-                return Err(b.shape(
-                    "version.yaml",
-                    format!("expected `version: 3` in a config v3 metadata folder, found {v}"),
-                ))
-            }
-        },
-        Some(_) => {
-            return Err(b.shape(
-                "version.yaml",
-                "expected a mapping with `version: 3`".to_string(),
-            ))
+/// Blobs present in both revisions that `metadata diff` compares, and which of them are plain
+/// leaves (see [`super::parsed`]): such a file gives the same value in both revisions, so a
+/// build may put a sentinel in its place instead of parsing it ([`build_v3_snapshot_with`]).
+pub struct SameBlobs {
+    ids: HashSet<Oid>,
+    leaf: RefCell<HashMap<Oid, bool>>,
+}
+
+impl SameBlobs {
+    /// The blob ids found in both revisions' metadata folders.
+    pub fn new(ids: HashSet<Oid>) -> SameBlobs {
+        SameBlobs {
+            ids,
+            leaf: RefCell::new(HashMap::new()),
         }
+    }
+}
+
+/// A built snapshot and how many sentinels it holds.
+pub struct Built {
+    /// The snapshot.
+    pub value: Value,
+    /// How many `{"$gm_same_blob": id}` sentinels stand in it for files not parsed.
+    pub sentinels: usize,
+}
+
+/// Includes at least this deep below a root file's value may become sentinels: shallower values
+/// are read by the builder itself (`version`, a source's `name`, `tables` and `functions`,
+/// `actions` and `custom_types`).
+const SENTINEL_MIN_DEPTH: usize = 3;
+
+/// [`build_v3_snapshot`] with a cache shared with other builds (parse each blob once) and,
+/// with `same`, sentinels: an include of a file whose blob is in `same` and which is a plain
+/// leaf, at least [`SENTINEL_MIN_DEPTH`] levels deep and not below a `<<` merge key, becomes
+/// `{"$gm_same_blob": "<blob id>"}` without being parsed (see [`super::same_blob`]). Needs a
+/// reader that knows content ids. Without `same` the result is exactly `build_v3_snapshot`'s.
+pub fn build_v3_snapshot_with(
+    reader: &dyn MetadataReader,
+    dir: &str,
+    at: &str,
+    cache: &BuildCache,
+    same: Option<&SameBlobs>,
+) -> Result<Built, MetadataError> {
+    let mut b = Builder::new(reader, dir, at, cache, same);
+    b.prefetch();
+    let result = match b.build() {
+        Err(Fail::NeedExact) => {
+            b.restart_exact();
+            b.build()
+        }
+        other => other,
     };
-    out.insert("version".into(), version);
-
-    let sources = b.sources()?;
-    out.insert("sources".into(), sources);
-
-    let (actions, custom_types) = b.actions()?;
-    out.insert("actions".into(), actions);
-    out.insert("custom_types".into(), custom_types);
-    if let Some(bytes) = reader.read("actions.graphql")? {
-        let sdl = String::from_utf8(bytes).map_err(|_| MetadataError::Encoding {
-            path: b.full("actions.graphql"),
-            at: b.at.clone(),
-        })?;
-        if !sdl.trim().is_empty() {
-            out.insert("actions_graphql".into(), Value::String(sdl));
-        }
+    match result {
+        Ok(value) => Ok(Built {
+            value,
+            sentinels: b.sentinels,
+        }),
+        Err(Fail::Meta(e)) => Err(e),
+        Err(Fail::NeedExact) => unreachable!("the exact procedure does not give up"),
     }
+}
 
-    for &(file, key, kind) in SIMPLE_FILES {
-        let value = match b.load_root_json(file)? {
-            None | Some(Value::Null) => kind.empty(),
-            Some(v) if kind.matches(&v) => v,
-            Some(_) => {
-                return Err(b.shape(file, format!("expected a {} at the top level", kind.name())))
-            }
-        };
-        if key == OMIT_WHEN_EMPTY && value.as_object().is_some_and(Map::is_empty) {
-            continue;
-        }
-        out.insert(key.into(), value);
+/// Why a build step stopped.
+enum Fail {
+    /// A real error.
+    Meta(MetadataError),
+    /// The JSON splice met a file with merge keys (not parsed before the build started): build
+    /// again the exact way.
+    NeedExact,
+}
+
+impl From<MetadataError> for Fail {
+    fn from(e: MetadataError) -> Fail {
+        Fail::Meta(e)
     }
-    Ok(Value::Object(out))
+}
+
+/// A file read for this build.
+#[derive(Clone)]
+struct FileData {
+    id: Option<Oid>,
+    bytes: Bytes,
+}
+
+/// What this build knows about one path.
+#[derive(Default)]
+struct Slot {
+    /// The read, once done. An error is handed to the first step that needs the file (the file
+    /// is read again if needed once more, as the reader would have been asked again).
+    read: Option<Result<Option<FileData>, MetadataError>>,
+    parsed: Option<Arc<Parsed>>,
 }
 
 /// One snapshot build: the reader, names for messages and the include budget.
@@ -217,10 +278,27 @@ struct Builder<'a> {
     at: String,
     /// Includes resolved so far.
     includes: usize,
+    cache: &'a BuildCache,
+    same: Option<&'a SameBlobs>,
+    files: FastMap<String, Slot>,
+    /// Resolve as YAML and apply merges file by file (some file has `<<` merge keys), instead
+    /// of splicing JSON.
+    exact: bool,
+    /// Sentinels put in so far.
+    sentinels: usize,
+    /// The first error converting a file to JSON (splice mode), reported after the include
+    /// errors, as converting the whole tree at the end would.
+    convert_error: Option<String>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(reader: &'a dyn MetadataReader, dir: &str, at: &str) -> Self {
+    fn new(
+        reader: &'a dyn MetadataReader,
+        dir: &str,
+        at: &str,
+        cache: &'a BuildCache,
+        same: Option<&'a SameBlobs>,
+    ) -> Self {
         let dir = dir.trim_end_matches('/');
         Builder {
             reader,
@@ -231,7 +309,86 @@ impl<'a> Builder<'a> {
             },
             at: at.into(),
             includes: 0,
+            cache,
+            same,
+            files: FastMap::default(),
+            exact: false,
+            sentinels: 0,
+            convert_error: None,
         }
+    }
+
+    /// The snapshot (see [`build_v3_snapshot`]).
+    fn build(&mut self) -> Result<Value, Fail> {
+        let mut out = Map::new();
+
+        let version = match self.load_root_json("version.yaml")? {
+            None | Some(Value::Null) => Value::from(3),
+            Some(Value::Object(o)) => match o.get("version") {
+                None | Some(Value::Null) => Value::from(3),
+                Some(v) if v.as_i64() == Some(3) || v.as_str() == Some("3") => Value::from(3),
+                Some(v) => {
+                    return Err(self
+                        .shape(
+                            "version.yaml",
+                            format!(
+                                "expected `version: 3` in a config v3 metadata folder, found {v}"
+                            ),
+                        )
+                        .into())
+                }
+            },
+            Some(_) => {
+                return Err(self
+                    .shape(
+                        "version.yaml",
+                        "expected a mapping with `version: 3`".to_string(),
+                    )
+                    .into())
+            }
+        };
+        out.insert("version".into(), version);
+
+        let sources = self.sources()?;
+        out.insert("sources".into(), sources);
+
+        let (actions, custom_types) = self.actions()?;
+        out.insert("actions".into(), actions);
+        out.insert("custom_types".into(), custom_types);
+        if let Some(bytes) = self.reader.read("actions.graphql")? {
+            let sdl = String::from_utf8(bytes).map_err(|_| MetadataError::Encoding {
+                path: self.full("actions.graphql"),
+                at: self.at.clone(),
+            })?;
+            if !sdl.trim().is_empty() {
+                out.insert("actions_graphql".into(), Value::String(sdl));
+            }
+        }
+
+        for &(file, key, kind) in SIMPLE_FILES {
+            let value = match self.load_root_json(file)? {
+                None | Some(Value::Null) => kind.empty(),
+                Some(v) if kind.matches(&v) => v,
+                Some(_) => {
+                    return Err(self
+                        .shape(file, format!("expected a {} at the top level", kind.name()))
+                        .into())
+                }
+            };
+            if key == OMIT_WHEN_EMPTY && value.as_object().is_some_and(Map::is_empty) {
+                continue;
+            }
+            out.insert(key.into(), value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Forgets what the splice did, to build again the exact way.
+    fn restart_exact(&mut self) {
+        self.exact = true;
+        self.includes = 0;
+        self.sentinels = 0;
+        self.convert_error = None;
     }
 
     /// Repository path of a file given relative to the metadata folder.
@@ -259,23 +416,252 @@ impl<'a> Builder<'a> {
         }
     }
 
+    // ----------------------------------------------------------------------------- reading
+
+    /// Reads a file through the reader once per build.
+    fn read_file(&mut self, rel: &str) -> Result<Option<FileData>, MetadataError> {
+        let slot = self.files.entry(rel.to_string()).or_default();
+        match slot.read.take() {
+            Some(Ok(data)) => {
+                slot.read = Some(Ok(data.clone()));
+                Ok(data)
+            }
+            Some(Err(e)) => Err(e),
+            None => {
+                let id = self.reader.content_id(rel);
+                let data = self.reader.read(rel)?.map(|bytes| FileData {
+                    id,
+                    bytes: Arc::new(bytes),
+                });
+                self.files.entry(rel.to_string()).or_default().read = Some(Ok(data.clone()));
+                Ok(data)
+            }
+        }
+    }
+
+    /// Reads a file ahead (errors are kept for the step that needs the file).
+    fn read_ahead(&mut self, rel: &str) -> Option<FileData> {
+        if self.files.get(rel).is_none_or(|s| s.read.is_none()) {
+            let id = self.reader.content_id(rel);
+            let read = self.reader.read(rel).map(|b| {
+                b.map(|bytes| FileData {
+                    id,
+                    bytes: Arc::new(bytes),
+                })
+            });
+            self.files.entry(rel.to_string()).or_default().read = Some(read);
+        }
+        match &self.files[rel].read {
+            Some(Ok(Some(data))) => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    /// The parse of a file: this build's, the cache's (same blob), or parsed now.
+    fn parsed(&mut self, rel: &str, data: &FileData) -> Arc<Parsed> {
+        if let Some(p) = self.files.get(rel).and_then(|s| s.parsed.clone()) {
+            return p;
+        }
+        let cached = data
+            .id
+            .and_then(|id| self.cache.by_id.borrow().get(&id).cloned());
+        let p = cached.unwrap_or_else(|| {
+            let p = Arc::new(Parsed::parse(data.bytes.clone()));
+            if let Some(id) = data.id {
+                self.cache.by_id.borrow_mut().insert(id, p.clone());
+            }
+            p
+        });
+        self.files.entry(rel.to_string()).or_default().parsed = Some(p.clone());
+        p
+    }
+
+    /// The blob id to put a sentinel for, when the include of `target` at `depth` (below a
+    /// root file's value) may be one.
+    fn sentinel_for(&mut self, target: &str, depth: usize, under_merge: bool) -> Option<Oid> {
+        let same = self.same?;
+        if depth < SENTINEL_MIN_DEPTH || under_merge {
+            return None;
+        }
+        let id = self.reader.content_id(target)?;
+        if !same.ids.contains(&id) {
+            return None;
+        }
+        let known = same.leaf.borrow().get(&id).copied();
+        let leaf = match known {
+            Some(leaf) => leaf,
+            None => {
+                let leaf = self
+                    .read_ahead(target)
+                    .is_some_and(|d| d.id == Some(id) && is_plain_leaf(&d.bytes));
+                same.leaf.borrow_mut().insert(id, leaf);
+                if leaf {
+                    // Not needed: the sentinel stands for it.
+                    if let Some(slot) = self.files.get_mut(target) {
+                        slot.read = None;
+                    }
+                }
+                leaf
+            }
+        };
+        leaf.then_some(id)
+    }
+
+    /// Reads every file the build will need and parses them on all cores, level by level
+    /// along the includes; then decides between the JSON splice and the exact procedure and,
+    /// for the splice, converts the files to JSON on all cores. Errors are left for the build
+    /// to meet in its order; a file this misses is parsed when the build gets to it.
+    fn prefetch(&mut self) {
+        let mut level: Vec<(String, usize, bool)> = V3_ROOT_FILES
+            .iter()
+            .filter(|f| **f != "actions.graphql")
+            .map(|f| (f.to_string(), 0, false))
+            .collect();
+        let mut seen: FastMap<String, ()> = FastMap::default();
+        let mut docs: Vec<Arc<Parsed>> = Vec::new();
+        while !level.is_empty() {
+            let mut ready: Vec<(String, usize, bool, Arc<Parsed>)> = Vec::new();
+            let mut jobs: Vec<(String, usize, bool, FileData)> = Vec::new();
+            for (rel, depth, under_merge) in level.drain(..) {
+                if seen.insert(rel.clone(), ()).is_some() {
+                    continue;
+                }
+                if depth > 0 && self.sentinel_for(&rel, depth, under_merge).is_some() {
+                    continue;
+                }
+                let Some(data) = self.read_ahead(&rel) else {
+                    continue;
+                };
+                let cached = data
+                    .id
+                    .and_then(|id| self.cache.by_id.borrow().get(&id).cloned());
+                match cached {
+                    Some(p) => ready.push((rel, depth, under_merge, p)),
+                    None => jobs.push((rel, depth, under_merge, data)),
+                }
+            }
+            let parsed = parallel(
+                &jobs,
+                |j| j.3.bytes.len(),
+                |j| Arc::new(Parsed::parse(j.3.bytes.clone())),
+            );
+            for ((rel, depth, under_merge, data), p) in jobs.into_iter().zip(parsed) {
+                if let Some(id) = data.id {
+                    self.cache.by_id.borrow_mut().insert(id, p.clone());
+                }
+                ready.push((rel, depth, under_merge, p));
+            }
+            for (rel, depth, under_merge, p) in ready {
+                if let Parsed::Doc(doc) = &*p {
+                    let base = rel.rfind('/').map_or("", |i| &rel[..i]);
+                    for inc in &doc.includes {
+                        if let Ok(Ok(target)) = inc.target.as_deref().map(|w| join_inside(base, w))
+                        {
+                            level.push((target, depth + inc.depth, under_merge || inc.under_merge));
+                        }
+                    }
+                }
+                self.files.entry(rel).or_default().parsed = Some(p.clone());
+                docs.push(p);
+            }
+        }
+        self.exact = docs
+            .iter()
+            .any(|p| matches!(&**p, Parsed::Doc(d) if d.merge || d.clash));
+        #[cfg(test)]
+        {
+            self.exact |= tests::FORCE_EXACT.with(|f| f.get());
+        }
+        if !self.exact {
+            parallel(
+                &docs,
+                |p| match &**p {
+                    Parsed::Doc(d) => d.size(),
+                    _ => 0,
+                },
+                |p| {
+                    if let Parsed::Doc(d) = &**p {
+                        d.prepare_json();
+                    }
+                },
+            );
+        }
+    }
+
+    // ----------------------------------------------------------------------------- loading
+
     /// A root file, includes resolved and merge keys applied, as JSON; None when missing.
-    fn load_root_json(&mut self, rel: &str) -> Result<Option<Value>, MetadataError> {
-        let Some(bytes) = self.reader.read(rel)? else {
+    fn load_root_json(&mut self, rel: &str) -> Result<Option<Value>, Fail> {
+        let Some(data) = self.read_file(rel)? else {
             return Ok(None);
         };
         let mut chain = vec![rel.to_string()];
-        let yaml = self.load(&bytes, &mut chain)?;
-        serde_json::to_value(&yaml)
-            .map(Some)
-            .map_err(|e| self.shape(rel, e.to_string()))
+        if self.exact {
+            let yaml = self.load_yaml(&data, &mut chain, 0, false)?;
+            return serde_json::to_value(&yaml)
+                .map(Some)
+                .map_err(|e| self.shape(rel, e.to_string()).into());
+        }
+        self.convert_error = None;
+        let value = self.load_json(&data, &mut chain, 0)?;
+        match self.convert_error.take() {
+            Some(e) => Err(self.shape(rel, e).into()),
+            None => Ok(Some(value)),
+        }
     }
 
-    /// Parses the bytes of the last file in `chain`, resolves its includes and applies `<<`.
-    fn load(&mut self, bytes: &[u8], chain: &mut Vec<String>) -> Result<Yaml, MetadataError> {
+    /// The parsed document of the last file in `chain`, or its parse error.
+    fn document(&mut self, data: &FileData, chain: &[String]) -> Result<Arc<Parsed>, Fail> {
         let rel = chain.last().cloned().unwrap_or_default();
-        let mut value = self.parse(&rel, bytes, chain)?;
-        self.resolve(&mut value, chain)?;
+        let p = self.parsed(&rel, data);
+        match &*p {
+            Parsed::Doc(_) => Ok(p),
+            Parsed::Encoding => Err(MetadataError::Encoding {
+                path: self.full(&rel),
+                at: self.at.clone(),
+            }
+            .into()),
+            Parsed::Syntax {
+                line,
+                column,
+                message,
+            } => {
+                let mut message = message.clone();
+                if chain.len() > 1 {
+                    let via: Vec<String> = chain[..chain.len() - 1]
+                        .iter()
+                        .map(|f| self.full(f))
+                        .collect();
+                    message.push_str(&format!(" (included via {})", via.join(" → ")));
+                }
+                Err(MetadataError::Syntax {
+                    path: self.full(&rel),
+                    at: self.at.clone(),
+                    line: *line,
+                    column: *column,
+                    message,
+                }
+                .into())
+            }
+        }
+    }
+
+    /// The exact procedure: parses the last file in `chain`, resolves its includes and applies
+    /// `<<`. `depth`: how deep the file's value sits below its root file's value.
+    fn load_yaml(
+        &mut self,
+        data: &FileData,
+        chain: &mut Vec<String>,
+        depth: usize,
+        under_merge: bool,
+    ) -> Result<Yaml, Fail> {
+        let rel = chain.last().cloned().unwrap_or_default();
+        let p = self.document(data, chain)?;
+        let Parsed::Doc(doc) = &*p else {
+            unreachable!("document() gives documents")
+        };
+        let mut value = doc.yaml();
+        self.resolve(&mut value, chain, depth, under_merge)?;
         // Go's yaml.v3 (and so the Hasura CLI) applies `<<` merge keys. After resolving, so that
         // `<<: !include common.yaml` works too.
         value
@@ -284,45 +670,20 @@ impl<'a> Builder<'a> {
         Ok(value)
     }
 
-    fn parse(&self, rel: &str, bytes: &[u8], chain: &[String]) -> Result<Yaml, MetadataError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| MetadataError::Encoding {
-            path: self.full(rel),
-            at: self.at.clone(),
-        })?;
-        if text.trim().is_empty() {
-            return Ok(Yaml::Null);
-        }
-        yaml_serde::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            let mut message = e.to_string();
-            if chain.len() > 1 {
-                let via: Vec<String> = chain[..chain.len() - 1]
-                    .iter()
-                    .map(|f| self.full(f))
-                    .collect();
-                message.push_str(&format!(" (included via {})", via.join(" → ")));
-            }
-            MetadataError::Syntax {
-                path: self.full(rel),
-                at: self.at.clone(),
-                line,
-                column,
-                message,
-            }
-        })
-    }
-
     /// Replaces every include below `value` with the included file's YAML, and drops other tags
     /// (keeping the tagged value), as Go's yaml.v3 does when decoding into plain values.
-    fn resolve(&mut self, value: &mut Yaml, chain: &mut Vec<String>) -> Result<(), MetadataError> {
+    fn resolve(
+        &mut self,
+        value: &mut Yaml,
+        chain: &mut Vec<String>,
+        depth: usize,
+        under_merge: bool,
+    ) -> Result<(), Fail> {
         match value {
             Yaml::String(s) => {
                 if let Some(path) = string_include(s) {
                     let path = path.to_string();
-                    *value = self.include(&path, chain)?;
+                    *value = self.include_yaml(&path, chain, depth, under_merge)?;
                 }
             }
             Yaml::Tagged(tagged) if tagged.tag == "include" => {
@@ -336,27 +697,25 @@ impl<'a> Builder<'a> {
                             Yaml::Mapping(_) => "a mapping".to_string(),
                             _ => "a tagged value".to_string(),
                         };
-                        return Err(self.include_error(
-                            chain,
-                            format!("`!include` must be followed by a file path, found {found}"),
-                        ));
+                        return Err(self.include_path_error(chain, &found).into());
                     }
                 };
-                *value = self.include(&path, chain)?;
+                *value = self.include_yaml(&path, chain, depth, under_merge)?;
             }
             Yaml::Tagged(tagged) => {
                 let mut inner = std::mem::replace(&mut tagged.value, Yaml::Null);
-                self.resolve(&mut inner, chain)?;
+                self.resolve(&mut inner, chain, depth, under_merge)?;
                 *value = inner;
             }
             Yaml::Sequence(items) => {
                 for item in items {
-                    self.resolve(item, chain)?;
+                    self.resolve(item, chain, depth + 1, under_merge)?;
                 }
             }
             Yaml::Mapping(map) => {
-                for (_, v) in map.iter_mut() {
-                    self.resolve(v, chain)?;
+                for (k, v) in map.iter_mut() {
+                    let merge = under_merge || k.as_str() == Some("<<");
+                    self.resolve(v, chain, depth + 1, merge)?;
                 }
             }
             Yaml::Null | Yaml::Bool(_) | Yaml::Number(_) => {}
@@ -364,8 +723,103 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Loads the file `written` (an include path as written in the last file of `chain`).
-    fn include(&mut self, written: &str, chain: &mut Vec<String>) -> Result<Yaml, MetadataError> {
+    fn include_path_error(&self, chain: &[String], found: &str) -> MetadataError {
+        self.include_error(
+            chain,
+            format!("`!include` must be followed by a file path, found {found}"),
+        )
+    }
+
+    /// Loads the file `written` (an include path as written in the last file of `chain`), the
+    /// exact way.
+    fn include_yaml(
+        &mut self,
+        written: &str,
+        chain: &mut Vec<String>,
+        depth: usize,
+        under_merge: bool,
+    ) -> Result<Yaml, Fail> {
+        let target = self.check_include(written, chain)?;
+        if let Some(id) = self.sentinel_for(&target, depth, under_merge) {
+            self.sentinels += 1;
+            let mut m = yaml_serde::Mapping::new();
+            m.insert(
+                Yaml::String(super::same_blob::SENTINEL_KEY.to_string()),
+                Yaml::String(id.to_string()),
+            );
+            return Ok(Yaml::Mapping(m));
+        }
+        let data = self.read_include(written, &target, chain)?;
+        chain.push(target);
+        let loaded = self.load_yaml(&data, chain, depth, under_merge);
+        chain.pop();
+        loaded
+    }
+
+    /// The JSON splice: the last file in `chain` as JSON with its includes spliced in.
+    fn load_json(
+        &mut self,
+        data: &FileData,
+        chain: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<Value, Fail> {
+        let p = self.document(data, chain)?;
+        let Parsed::Doc(doc) = &*p else {
+            unreachable!("document() gives documents")
+        };
+        if doc.merge || doc.clash {
+            return Err(Fail::NeedExact);
+        }
+        let mut value = match doc.json(self.cache.keep.get()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.convert_error.get_or_insert(e);
+                None
+            }
+        };
+        // A file without includes has no placeholder (a string that looks like one is a clash,
+        // which takes the exact procedure): nothing to look for.
+        let mut slots = match &mut value {
+            Some(v) if !doc.includes.is_empty() => {
+                placeholder_slots(v, doc.includes.len()).ok_or(Fail::NeedExact)?
+            }
+            _ => Vec::new(),
+        };
+        for (k, inc) in doc.includes.iter().enumerate() {
+            let child = self.include_json(inc, chain, depth + inc.depth)?;
+            if let Some(slot) = slots.get_mut(k) {
+                **slot = child;
+            }
+        }
+        Ok(value.unwrap_or(Value::Null))
+    }
+
+    /// [`Self::include_yaml`] for the JSON splice.
+    fn include_json(
+        &mut self,
+        inc: &IncludeRef,
+        chain: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<Value, Fail> {
+        let written = match &inc.target {
+            Ok(w) => w.as_str(),
+            Err(found) => return Err(self.include_path_error(chain, found).into()),
+        };
+        let target = self.check_include(written, chain)?;
+        if let Some(id) = self.sentinel_for(&target, depth, inc.under_merge) {
+            self.sentinels += 1;
+            return Ok(super::same_blob::sentinel(&id.to_string()));
+        }
+        let data = self.read_include(written, &target, chain)?;
+        chain.push(target);
+        let loaded = self.load_json(&data, chain, depth);
+        chain.pop();
+        loaded
+    }
+
+    /// The target of an include (relative to the metadata folder), once the path, cycles,
+    /// nesting and the include budget are checked.
+    fn check_include(&mut self, written: &str, chain: &[String]) -> Result<String, MetadataError> {
         let including = chain.last().cloned().unwrap_or_default();
         let base = match including.rfind('/') {
             Some(i) => &including[..i],
@@ -400,7 +854,7 @@ impl<'a> Builder<'a> {
             }
         };
         if chain.contains(&target) {
-            let mut cycle = chain.clone();
+            let mut cycle = chain.to_vec();
             cycle.push(target.clone());
             return Err(self.include_error(
                 &cycle,
@@ -426,20 +880,30 @@ impl<'a> Builder<'a> {
                 format!("more than {MAX_INCLUDES} includes in one metadata folder"),
             ));
         }
-        let Some(bytes) = self.reader.read(&target)? else {
-            return Err(self.include_error(
-                chain,
-                format!(
-                    "`!include {written}` in {}: {} does not exist",
-                    self.full(&including),
-                    self.full(&target)
-                ),
-            ));
-        };
-        chain.push(target);
-        let loaded = self.load(&bytes, chain);
-        chain.pop();
-        loaded
+        Ok(target)
+    }
+
+    /// Reads an included file; a missing one is an error.
+    fn read_include(
+        &mut self,
+        written: &str,
+        target: &str,
+        chain: &[String],
+    ) -> Result<FileData, MetadataError> {
+        match self.read_file(target)? {
+            Some(data) => Ok(data),
+            None => {
+                let including = chain.last().cloned().unwrap_or_default();
+                Err(self.include_error(
+                    chain,
+                    format!(
+                        "`!include {written}` in {}: {} does not exist",
+                        self.full(&including),
+                        self.full(target)
+                    ),
+                ))
+            }
+        }
     }
 
     fn folder_name(&self) -> String {
@@ -451,39 +915,45 @@ impl<'a> Builder<'a> {
     }
 
     /// `databases/databases.yaml` as the `sources` list.
-    fn sources(&mut self) -> Result<Value, MetadataError> {
+    fn sources(&mut self) -> Result<Value, Fail> {
         let items = match self.load_root_json(DATABASES_FILE)? {
             None | Some(Value::Null) => return Ok(Value::Array(vec![])),
             Some(Value::Array(items)) => items,
             Some(_) => {
-                return Err(self.shape(
-                    DATABASES_FILE,
-                    "expected a list of sources at the top level".to_string(),
-                ))
+                return Err(self
+                    .shape(
+                        DATABASES_FILE,
+                        "expected a list of sources at the top level".to_string(),
+                    )
+                    .into())
             }
         };
         let mut seen = HashSet::new();
         let mut sources = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let Value::Object(mut source) = item else {
-                return Err(self.shape(
-                    DATABASES_FILE,
-                    format!("source #{} is not a mapping", i + 1),
-                ));
+                return Err(self
+                    .shape(
+                        DATABASES_FILE,
+                        format!("source #{} is not a mapping", i + 1),
+                    )
+                    .into());
             };
             let name = match source.get("name").and_then(Value::as_str) {
                 Some(n) => n.to_string(),
                 None => {
-                    return Err(
-                        self.shape(DATABASES_FILE, format!("source #{} has no `name`", i + 1))
-                    )
+                    return Err(self
+                        .shape(DATABASES_FILE, format!("source #{} has no `name`", i + 1))
+                        .into())
                 }
             };
             if !seen.insert(name.clone()) {
-                return Err(self.shape(
-                    DATABASES_FILE,
-                    format!("source `{name}` is listed more than once"),
-                ));
+                return Err(self
+                    .shape(
+                        DATABASES_FILE,
+                        format!("source `{name}` is listed more than once"),
+                    )
+                    .into());
             }
             for key in ["tables", "functions"] {
                 match source.get(key) {
@@ -492,10 +962,12 @@ impl<'a> Builder<'a> {
                     }
                     Some(Value::Array(_)) => {}
                     Some(_) => {
-                        return Err(self.shape(
-                            DATABASES_FILE,
-                            format!("source `{name}`: `{key}` must be a list"),
-                        ))
+                        return Err(self
+                            .shape(
+                                DATABASES_FILE,
+                                format!("source `{name}`: `{key}` must be a list"),
+                            )
+                            .into())
                     }
                 }
             }
@@ -505,33 +977,47 @@ impl<'a> Builder<'a> {
     }
 
     /// `actions.yaml` as (`actions`, `custom_types`).
-    fn actions(&mut self) -> Result<(Value, Value), MetadataError> {
+    fn actions(&mut self) -> Result<(Value, Value), Fail> {
         const FILE: &str = "actions.yaml";
         let mut o = match self.load_root_json(FILE)? {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(o)) => o,
             Some(_) => {
-                return Err(self.shape(
-                    FILE,
-                    "expected a mapping with `actions` and `custom_types`".to_string(),
-                ))
+                return Err(self
+                    .shape(
+                        FILE,
+                        "expected a mapping with `actions` and `custom_types`".to_string(),
+                    )
+                    .into())
             }
         };
         let actions = match o.remove("actions") {
             None | Some(Value::Null) => Value::Array(vec![]),
             Some(v @ Value::Array(_)) => v,
-            Some(_) => return Err(self.shape(FILE, "`actions` must be a list".to_string())),
+            Some(_) => {
+                return Err(self
+                    .shape(FILE, "`actions` must be a list".to_string())
+                    .into())
+            }
         };
         let custom_types = match o.remove("custom_types") {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(v @ Value::Object(_)) => v,
-            Some(_) => return Err(self.shape(FILE, "`custom_types` must be a mapping".to_string())),
+            Some(_) => {
+                return Err(self
+                    .shape(FILE, "`custom_types` must be a mapping".to_string())
+                    .into())
+            }
         };
         if let Some(extra) = o.keys().next() {
-            return Err(self.shape(
-                FILE,
-                format!("unexpected key `{extra}` (expected only `actions` and `custom_types`)"),
-            ));
+            return Err(self
+                .shape(
+                    FILE,
+                    format!(
+                        "unexpected key `{extra}` (expected only `actions` and `custom_types`)"
+                    ),
+                )
+                .into());
         }
         Ok((actions, custom_types))
     }
@@ -543,7 +1029,7 @@ impl<'a> Builder<'a> {
 /// `"!include s 4/tables/tables.yaml"` and `"!include \"s 5/tables/tables.yaml\""` both name a
 /// folder with a space. The same here, except that the string must *start* with `!include`
 /// followed by a space or tab (the CLI takes any string merely containing `!include`).
-fn string_include(s: &str) -> Option<&str> {
+pub(super) fn string_include(s: &str) -> Option<&str> {
     let rest = s.strip_prefix("!include")?;
     if rest.is_empty() {
         return Some("");
@@ -555,7 +1041,7 @@ fn string_include(s: &str) -> Option<&str> {
 }
 
 /// `"x"` → `x`, `'x'` → `x`; anything else unchanged.
-fn unquote(s: &str) -> &str {
+pub(super) fn unquote(s: &str) -> &str {
     for q in ['"', '\''] {
         if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
             return &s[1..s.len() - 1];
@@ -608,8 +1094,58 @@ fn has_drive_prefix(p: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::random_folders::{folder, Ids, Lcg};
     use crate::metadata::snapshot_sha256;
     use serde_json::json;
+
+    thread_local! {
+        /// Builds in this thread take the exact (YAML) procedure.
+        pub(super) static FORCE_EXACT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// The result, with an error as its message and its debug form (to compare errors).
+    fn outcome(r: Result<Value, MetadataError>) -> Result<Value, String> {
+        r.map_err(|e| format!("{e} | {e:?}"))
+    }
+
+    #[test]
+    fn the_json_splice_equals_the_exact_procedure() {
+        let mut r = Lcg(42);
+        let (mut ok, mut failed) = (0, 0);
+        for round in 0..500 {
+            let (merges, errors) = (r.chance(30), r.chance(30));
+            let f = folder(&mut r, merges, errors);
+            let spliced = outcome(build_v3_snapshot(&f, DIR, AT));
+            FORCE_EXACT.with(|x| x.set(true));
+            let exact = outcome(build_v3_snapshot(&f, DIR, AT));
+            FORCE_EXACT.with(|x| x.set(false));
+            let show = || {
+                f.iter()
+                    .map(|(k, v)| format!("--- {k}\n{}", String::from_utf8_lossy(v)))
+                    .collect::<String>()
+            };
+            assert_eq!(spliced, exact, "round {round}\n{}", show());
+            // Content ids and a cache shared by several builds change nothing.
+            let cache = BuildCache::new();
+            cache.keep_values(true);
+            for keep in [true, false, true] {
+                cache.keep_values(keep);
+                let again = build_v3_snapshot_with(&Ids(&f), DIR, AT, &cache, None);
+                assert_eq!(
+                    outcome(again.map(|b| b.value)),
+                    exact,
+                    "round {round}\n{}",
+                    show()
+                );
+            }
+            if exact.is_ok() {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        assert!(ok > 150 && failed > 50, "{ok} built, {failed} failed");
+    }
 
     const AT: &str = "abc1234567";
     const DIR: &str = "hasura/metadata";
