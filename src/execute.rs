@@ -1,8 +1,13 @@
 //! Running a plan: one transaction for down SQL, up SQL, ledger rows, metadata and the
 //! deployment row, under a transaction-scoped advisory lock, re-planned after the lock.
+//! A database the Hasura CLI manages is adopted at the start of that transaction; Hasura's
+//! state stores are written by the same statement as the ledger.
 
 use crate::gather::{self, GatherError, GatherOptions, Planned, TargetProject};
-use crate::ledger::{quote_literal, DeploymentRecord, Ledger, LedgerError, LedgerRow};
+use crate::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
+use crate::ledger::{
+    cli_state, quote_literal, DbState, DeploymentRecord, Ledger, LedgerError, LedgerRow,
+};
 use crate::metadata::consistency::{self, Inconsistency};
 use crate::metadata::sha256_hex;
 use crate::plan::{Plan, PlanOptions, Problem, Step};
@@ -180,6 +185,96 @@ fn pg_ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
+/// How one attempt at the ledger's advisory lock ended.
+enum Attempt {
+    /// The transaction holds the lock.
+    Locked,
+    /// Roll back and try again in a new transaction (stale catalog cache).
+    Restart,
+}
+
+/// Tries to take the ledger's advisory lock in `tx` (design §7.3): tries first; if another
+/// deployment holds it, reports [`Event::Waiting`] once and waits until `deadline`. Waiters
+/// are served in queue order.
+///
+/// A backend does not process catalog invalidations while it waits on an advisory lock, so a
+/// ledger created meanwhile can still look absent to name lookups (a stale negative cache
+/// entry); when the catalog itself disagrees with the cache, the caller starts a fresh
+/// transaction, which processes invalidations first.
+fn attempt_lock(
+    tx: &mut postgres::Transaction<'_>,
+    ledger: &Ledger,
+    deadline: std::time::Instant,
+    timeout: Duration,
+    announced: &mut bool,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Attempt, ExecError> {
+    let key = ledger.lock_key();
+    let got = first_bool(
+        tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
+            .map_err(db("taking the deploy lock"))?,
+    );
+    if got {
+        return Ok(Attempt::Locked);
+    }
+    let holder = lock_holder(tx, key);
+    if !*announced {
+        on_event(Event::Waiting(holder.as_ref()));
+        *announced = true;
+    }
+    let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+    let timed_out = || ExecError::LockTimeout {
+        timeout,
+        holder: holder.clone(),
+    };
+    if remaining.is_zero() {
+        return Err(timed_out());
+    }
+    let wait = tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({key})",
+        quote_literal(&pg_ms(remaining.max(Duration::from_millis(1))))
+    ));
+    match wait {
+        Ok(()) if ledger.cache_is_stale(tx)? => Ok(Attempt::Restart),
+        Ok(()) => {
+            // That lock_timeout bounded the wait only, not the statements that follow.
+            tx.batch_execute("SET LOCAL lock_timeout = DEFAULT")
+                .map_err(db("taking the deploy lock"))?;
+            Ok(Attempt::Locked)
+        }
+        Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            Err(timed_out())
+        }
+        Err(e) => Err(db("waiting for the deploy lock")(e)),
+    }
+}
+
+/// Runs `work` in one transaction holding the ledger's advisory lock (waiting up to
+/// `timeout` for another deployment) and commits when it succeeds; any error rolls back.
+pub fn with_lock<R>(
+    client: &mut Client,
+    ledger: &Ledger,
+    timeout: Duration,
+    on_event: &mut dyn FnMut(Event<'_>),
+    work: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<R, ExecError>,
+) -> Result<R, ExecError> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut announced = false;
+    loop {
+        let mut tx = client
+            .transaction()
+            .map_err(db("starting the transaction"))?;
+        match attempt_lock(&mut tx, ledger, deadline, timeout, &mut announced, on_event)? {
+            Attempt::Locked => {
+                let r = work(&mut tx)?;
+                tx.commit().map_err(db("committing"))?;
+                return Ok(r);
+            }
+            Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
+        }
+    }
+}
+
 /// Executes `confirmed` against the database in one transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn execute(
@@ -193,11 +288,6 @@ pub fn execute(
     options: &ExecOptions,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Outcome, ExecError> {
-    // Lock: try first; if another deployment holds it, wait (bounded by --lock-timeout). Waiters
-    // are served in queue order. A backend does not process catalog invalidations while it waits
-    // on an advisory lock, so a ledger created meanwhile can still look absent to name lookups
-    // (a stale negative cache entry); when the catalog itself disagrees with the cache, start a
-    // fresh transaction, which processes invalidations first.
     let key = ledger.lock_key();
     let deadline = std::time::Instant::now() + options.lock_timeout;
     let mut announced = false;
@@ -205,47 +295,35 @@ pub fn execute(
         let mut tx = client
             .transaction()
             .map_err(db("starting the transaction"))?;
-        let got = first_bool(
-            tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
-                .map_err(db("taking the deploy lock"))?,
-        );
-        if got {
-            break tx;
-        }
-        let holder = lock_holder(&mut tx, key);
-        if !announced {
-            on_event(Event::Waiting(holder.as_ref()));
-            announced = true;
-        }
-        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
-        let timeout = || ExecError::LockTimeout {
-            timeout: options.lock_timeout,
-            holder: holder.clone(),
-        };
-        if remaining.is_zero() {
-            return Err(timeout());
-        }
-        let wait = tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({key})",
-            quote_literal(&pg_ms(remaining.max(Duration::from_millis(1))))
-        ));
-        match wait {
-            Ok(()) => {
-                if !ledger.cache_is_stale(&mut tx)? {
-                    break tx;
-                }
-                tx.rollback().map_err(db("restarting the transaction"))?
-            }
-            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                return Err(timeout())
-            }
-            Err(e) => return Err(db("waiting for the deploy lock")(e)),
+        match attempt_lock(
+            &mut tx,
+            ledger,
+            deadline,
+            options.lock_timeout,
+            &mut announced,
+            on_event,
+        )? {
+            Attempt::Locked => break tx,
+            Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
         }
     };
 
     // Re-read under the lock. When the ledger says what it said when the plan was made, the
     // plan stands (it is a pure function of the target and this state); otherwise re-plan.
-    let state = ledger.read(&mut tx)?;
+    let mut state = ledger.read(&mut tx)?;
+    // A database the Hasura CLI manages is adopted first, in this transaction (design §5.2):
+    // Hasura's state is locked against the CLI and read again, and the plan is made (and
+    // compared with the confirmed one) against the adopted state, which the caller planned
+    // against too.
+    let before_adoption = state.live.deployed_commit.clone();
+    let adoption = if adopt::adopts_in(plan_options.mode) && adopt::needed(&state) {
+        cli_state::lock_stores(&mut tx, state.hasura_stores())
+            .map_err(db("locking Hasura's migration state"))?;
+        state = ledger.read(&mut tx)?;
+        adopt_for(repo, &mut state, target)?
+    } else {
+        None
+    };
     let Planned {
         plan,
         snapshot,
@@ -280,7 +358,23 @@ pub fn execute(
         }
         return Err(ExecError::Moved);
     }
-    if !state.live.ledger_exists {
+    if let Some(a) = &adoption {
+        let id = ledger.record_adoption(
+            &mut tx,
+            a,
+            before_adoption.as_deref(),
+            &options.actor,
+            state.hasura_stores(),
+        )?;
+        if plan.is_noop() && !plan.dirty && plan.to_commit == state.live.deployed_commit {
+            // The adoption alone brings the ledger to the target.
+            tx.commit().map_err(db("committing"))?;
+            return Ok(Outcome {
+                plan,
+                deployment_id: Some(id),
+            });
+        }
+    } else if !state.live.ledger_exists {
         ledger.ensure(&mut tx)?;
     }
     let mut settings = Vec::new();
@@ -385,12 +479,48 @@ pub fn execute(
         plan: plan.record(),
         actor: options.actor.clone(),
     };
-    let id = ledger.record(&mut tx, &record, state.hasura_schema_migrations)?;
+    let id = ledger.record(&mut tx, &record, state.hasura_stores())?;
     tx.commit().map_err(db("committing"))?;
     Ok(Outcome {
         plan,
         deployment_id: Some(id),
     })
+}
+
+/// Computes the adoption of the re-read `state` with the target's files and replaces
+/// `state.live` with the adopted state. A state that became adoptable after the caller planned
+/// (no project to adopt with) is a database that moved.
+fn adopt_for(
+    repo: &Repo,
+    state: &mut DbState,
+    target: &mut TargetProject,
+) -> Result<Option<Adoption>, ExecError> {
+    let (Some(hasura), Some(project)) = (state.hasura_state.as_ref(), target.project.as_mut())
+    else {
+        return if adopt::needed(state) {
+            Err(ExecError::Moved)
+        } else {
+            Ok(None)
+        };
+    };
+    let computed = adopt::compute(
+        repo,
+        hasura,
+        project,
+        &target.reference,
+        &AdoptOptions::default(),
+    );
+    match computed {
+        Ok(Some(a)) => {
+            state.live = a.live(&state.live);
+            Ok(Some(a))
+        }
+        Ok(None) => Ok(None),
+        Err(AdoptError::Refused(problems)) => Err(ExecError::Refused(problems)),
+        Err(AdoptError::Source(e)) => Err(e.into()),
+        // No flags are given here.
+        Err(AdoptError::Flag(_)) => Err(ExecError::Moved),
+    }
 }
 
 /// Runs plan steps; shared by the real run and the failure diagnosis.

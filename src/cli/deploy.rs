@@ -108,6 +108,8 @@ struct Prepared {
     options: PlanOptions,
     gather: GatherOptions,
     db: String,
+    /// The adoption of a database the Hasura CLI manages, done first by execute.
+    adoption: Option<crate::ledger::adopt::Adoption>,
 }
 
 fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
@@ -146,18 +148,8 @@ fn prepare(
     };
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
-    let state = ledger.read(&mut client)?;
-    if !state.live.ledger_exists && state.hasura_applied > 0 {
-        return Err(CommandError::new(
-            Kind::Refused,
-            format!(
-                "this database is managed by the Hasura CLI ({} applied versions in hdb_catalog.schema_migrations) and has no git-migrate ledger; nothing was changed",
-                state.hasura_applied
-            ),
-        )
-        .cause("deploying would run migrations that are already applied")
-        .hint("adopting a Hasura-managed database is not supported by this version of git-migrate; deploy to a database without Hasura state, or keep using `hasura migrate apply` there for now"));
-    }
+    let mut state = ledger.read(&mut client)?;
+    super::adopt::refuse_unadopted(&state, mode)?;
     let project_dir = ctx.project_dir();
     let mut target = if matches!(goal, Goal::Empty) {
         TargetProject {
@@ -205,6 +197,12 @@ fn prepare(
             reference: source.describe(),
             project: Some(ctx.repo.project(&source, project_dir.as_deref())?),
         }
+    };
+    // A database the Hasura CLI manages is planned as adopted (written by execute).
+    let adoption = if crate::ledger::adopt::adopts_in(mode) {
+        super::adopt::implicit(&mut state, &mut target, ctx)?
+    } else {
+        None
     };
     if let Some(p) = &target.project {
         if !p.ignored_yaml.is_empty() && !ctx.json && ctx.ui.verbose > 0 {
@@ -264,6 +262,7 @@ fn prepare(
         options,
         gather,
         db: db.redacted(),
+        adoption,
     })
 }
 
@@ -271,6 +270,11 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
     if ctx.json {
         ctx.ui.out(&plan_json(p, show_sql));
         return;
+    }
+    if let Some(a) = &p.adoption {
+        for l in super::adopt::adoption_lines(ctx, a, false) {
+            ctx.ui.out(&l);
+        }
     }
     if p.confirmed.plan.mode == Mode::Apply {
         // Hasura's `migrate apply --dry-run` table.
@@ -314,6 +318,9 @@ fn plan_json(p: &Prepared, show_sql: bool) -> String {
         }
     }
     v["database"] = serde_json::Value::String(p.db.clone());
+    if let Some(a) = &p.adoption {
+        v["adopt"] = super::adopt::adoption_json(a);
+    }
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
@@ -368,6 +375,7 @@ pub(super) fn run_mutation(
         return Ok(());
     }
     let already_there = p.confirmed.plan.is_noop()
+        && p.adoption.is_none()
         && (mode == Mode::Metadata
             || p.confirmed.plan.to_commit == p.confirmed.plan.from_commit
                 && !p.confirmed.plan.dirty);

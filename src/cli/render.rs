@@ -57,7 +57,9 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
         crate::plan::Mode::Deploy => format!("Plan: deploy to {to}"),
         crate::plan::Mode::Rollback => format!("Plan: rollback to {to}"),
         crate::plan::Mode::Metadata => format!("Plan: apply the metadata of {to}"),
-        crate::plan::Mode::Apply => format!("Plan: apply migrations of {to} (metadata left as it is)"),
+        crate::plan::Mode::Apply => {
+            format!("Plan: apply migrations of {to} (metadata left as it is)")
+        }
     });
     out.push(format!("  database: {from}"));
     for step in &plan.steps {

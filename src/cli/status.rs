@@ -27,13 +27,15 @@ pub struct StatusArgs {
 pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
-    let state = ledger.read(&mut client)?;
+    let mut state = ledger.read(&mut client)?;
     let source = args.source.source(args.rev.as_deref())?;
     let project_dir = ctx.project_dir();
     let mut target = TargetProject {
         reference: source.describe(),
         project: Some(ctx.repo.project(&source, project_dir.as_deref())?),
     };
+    // A database the Hasura CLI manages: compared as a deploy would adopt it (nothing written).
+    let unadopted = super::adopt::status_view(ctx, &mut state, &mut target)?;
     let options = PlanOptions {
         mode: Mode::Deploy,
         out_of_order: ctx.config.out_of_order,
@@ -74,6 +76,10 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         ),
         Err(problems) => (vec![], vec![], None, problems.clone()),
     };
+    let problems = match &unadopted {
+        Some(u) if !u.problems.is_empty() => [problems, u.problems.clone()].concat(),
+        _ => problems,
+    };
     let metadata_in_sync = match &planned.plan {
         Ok(p) => p.metadata.is_none(),
         Err(_) => state.live.metadata_sha256 == planned.metadata_sha256,
@@ -82,7 +88,8 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         && revert.is_empty()
         && metadata_in_sync
         && problems.is_empty()
-        && state.live.ledger_exists;
+        && state.live.ledger_exists
+        && unadopted.is_none();
     let at_target =
         state.live.deployed_commit.is_some() && state.live.deployed_commit == target_commit;
 
@@ -109,6 +116,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             "problems": problems,
             "in_sync": in_sync,
             "at_target_commit": at_target,
+            "hasura": unadopted.as_ref().map(|u| u.json()),
         });
         if args.table {
             doc["migrations"] = serde_json::to_value(&rows).unwrap_or_default();
@@ -119,6 +127,14 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         let ui = &ctx.ui;
         ui.out(&format!("database    {}", db.redacted()));
         match (&state.last, &state.live.deployed_commit) {
+            _ if unadopted.is_some() => ui.out(&format!(
+                "deployed    {}",
+                unadopted.as_ref().map(|u| u.line()).unwrap_or_default()
+            )),
+            (Some(last), None) if last.kind == "adopt" => ui.out(&format!(
+                "deployed    no single commit: adopted from the Hasura CLI's state, which matches no revision exactly ({} #{})",
+                last.kind, last.id
+            )),
             (Some(last), Some(c)) => ui.out(&format!(
                 "deployed    {}{} by {} at {} ({} #{})",
                 describe_commit(&ctx.repo, c),

@@ -1,13 +1,18 @@
 //! The ledger: git-migrate's tables in the target database (design §5.1), the advisory lock,
-//! and Hasura's `hdb_catalog.schema_migrations` kept in step when it exists.
+//! and Hasura's migration state (`hdb_catalog.schema_migrations`, `hdb_version.cli_state`)
+//! kept in step when it exists ([`cli_state`]); adopting a database the Hasura CLI manages
+//! ([`adopt`]).
 //!
 //! Read commands never create anything; the schema is created inside the first mutating
 //! transaction. Every write uses bound parameters.
 
+pub mod adopt;
+pub mod cli_state;
 pub mod hasura;
 
 use crate::plan::{AppliedMigration, LiveState};
 use crate::project::Version;
+use cli_state::{HasuraState, HasuraStores};
 use postgres::types::Type;
 use postgres::{GenericClient, SimpleQueryMessage};
 use serde::Serialize;
@@ -85,8 +90,24 @@ pub struct DbState {
     pub last: Option<DeploymentSummary>,
     /// Whether Hasura's `hdb_catalog.schema_migrations` exists.
     pub hasura_schema_migrations: bool,
-    /// Rows in it, read only when our ledger does not exist yet (a Hasura-managed database).
+    /// Whether Hasura's `hdb_catalog.hdb_version` exists with a jsonb `cli_state` column.
+    pub hasura_cli_state: bool,
+    /// Versions Hasura's state lists for the `default` database (both stores, counted once),
+    /// read only when the ledger records no migration (a Hasura-managed database).
     pub hasura_applied: i64,
+    /// Hasura's migration state, read only when the ledger records no migration and a store
+    /// exists: what adoption works from ([`adopt`]).
+    pub hasura_state: Option<HasuraState>,
+}
+
+impl DbState {
+    /// Which Hasura state stores exist (kept in step by every deployment).
+    pub fn hasura_stores(&self) -> HasuraStores {
+        HasuraStores {
+            schema_migrations: self.hasura_schema_migrations,
+            cli_state: self.hasura_cli_state,
+        }
+    }
 }
 
 /// The ledger in a given schema.
@@ -125,6 +146,50 @@ fn parse_array(s: Option<&str>) -> Vec<Version> {
         .collect()
 }
 
+fn empty_hasura_state(schema_migrations: bool, cli_state: bool) -> HasuraState {
+    HasuraState {
+        schema_migrations: schema_migrations.then(Default::default),
+        cli_state: cli_state.then(Default::default),
+    }
+}
+
+/// One row of Hasura's state: part 0 is `schema_migrations (version, dirty)`, part 1 is
+/// `cli_state -> 'migrations'`.
+fn parse_hasura_row(
+    part: usize,
+    r: &postgres::SimpleQueryRow,
+    h: &mut HasuraState,
+) -> Result<(), LedgerError> {
+    match part {
+        0 => {
+            let version: Version =
+                r.get(0)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| LedgerError::Corrupt {
+                        table: "hdb_catalog.schema_migrations".into(),
+                        detail: "a row without a version".into(),
+                    })?;
+            h.schema_migrations
+                .get_or_insert_with(Default::default)
+                .insert(version, parse_bool(r.get(1)));
+        }
+        1 => {
+            if let Some(text) = r.get(0) {
+                let parsed =
+                    cli_state::parse_migrations(text).map_err(|detail| LedgerError::Corrupt {
+                        table: "hdb_catalog.hdb_version (cli_state)".into(),
+                        detail,
+                    })?;
+                h.cli_state
+                    .get_or_insert_with(Default::default)
+                    .extend(parsed);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Ledger {
     /// A ledger in `schema`.
     pub fn new(schema: &str) -> Ledger {
@@ -148,12 +213,15 @@ impl Ledger {
         i64::from_str_radix(&h[7..22], 16).unwrap_or(0x6769_746d_6967)
     }
 
-    /// Reads the live state in two round trips (existence check, then all ledger rows,
-    /// the metadata row and the last deployment in one simple query). Creates nothing.
+    /// Reads the live state in two round trips (existence checks, then all ledger rows, the
+    /// metadata row, the last deployment and, when the ledger records no migration, Hasura's
+    /// migration state, in one simple query). Creates nothing.
     pub fn read(&self, c: &mut impl GenericClient) -> Result<DbState, LedgerError> {
         let sql = format!(
             "SELECT to_regclass({}) IS NOT NULL, to_regclass('hdb_catalog.schema_migrations') IS NOT NULL, \
-             to_regclass({}) IS NOT NULL",
+             to_regclass({}) IS NOT NULL, \
+             EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass('hdb_catalog.hdb_version') \
+                     AND attname = 'cli_state' AND atttypid = 'jsonb'::regtype AND NOT attisdropped)",
             quote_literal(&self.t("migrations")),
             quote_literal(&self.t("schema_version"))
         );
@@ -162,30 +230,53 @@ impl Ledger {
             SimpleQueryMessage::Row(r) => Some(r),
             _ => None,
         });
-        let (exists, hasura, has_version) = match first {
+        let (exists, hasura, has_version, cli_state) = match first {
             Some(r) => (
                 parse_bool(r.get(0)),
                 parse_bool(r.get(1)),
                 parse_bool(r.get(2)),
+                parse_bool(r.get(3)),
             ),
-            None => (false, false, false),
+            None => (false, false, false, false),
         };
         let mut state = DbState {
             hasura_schema_migrations: hasura,
+            hasura_cli_state: cli_state,
             ..Default::default()
         };
+        // Hasura's state, two result sets (placeholders keep their positions fixed), read
+        // only while the ledger records no migration (`guard`).
+        let hasura_sql = |guard: &str| {
+            format!(
+                "{};\n{}",
+                if hasura {
+                    format!("SELECT version, dirty FROM hdb_catalog.schema_migrations{guard} ORDER BY version")
+                } else {
+                    "SELECT NULL, NULL WHERE false".into()
+                },
+                if cli_state {
+                    format!("SELECT cli_state -> 'migrations' FROM hdb_catalog.hdb_version{guard}")
+                } else {
+                    "SELECT NULL WHERE false".into()
+                }
+            )
+        };
         if !exists {
-            if hasura {
-                let rows = c
-                    .simple_query("SELECT count(*) FROM hdb_catalog.schema_migrations")
-                    .map_err(q("reading hdb_catalog.schema_migrations"))?;
-                state.hasura_applied = rows
-                    .iter()
-                    .find_map(|m| match m {
-                        SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
+            if hasura || cli_state {
+                let msgs = c
+                    .simple_query(&hasura_sql(""))
+                    .map_err(q("reading Hasura's migration state"))?;
+                let mut h = empty_hasura_state(hasura, cli_state);
+                let mut part = 0;
+                for m in &msgs {
+                    match m {
+                        SimpleQueryMessage::CommandComplete(_) => part += 1,
+                        SimpleQueryMessage::Row(r) => parse_hasura_row(part, r, &mut h)?,
+                        _ => {}
+                    }
+                }
+                state.hasura_applied = h.version_count(cli_state::DEFAULT_DATABASE) as i64;
+                state.hasura_state = Some(h);
             }
             return Ok(state);
         }
@@ -195,7 +286,12 @@ impl Ledger {
              SELECT sha256, tree_id, commit FROM {md} WHERE id = 1;\n\
              SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
                FROM {d} WHERE status = 'ok' AND kind <> 'metadata' ORDER BY id DESC LIMIT 1;\n\
-             SELECT {v}",
+             SELECT {v};\n\
+             {h}",
+            h = hasura_sql(&format!(
+                " WHERE NOT EXISTS (SELECT 1 FROM {})",
+                self.t("migrations")
+            )),
             m = self.t("migrations"),
             md = self.t("metadata"),
             d = self.t("deployments"),
@@ -206,6 +302,7 @@ impl Ledger {
             }
         );
         let msgs = c.simple_query(&sql).map_err(q("reading the ledger"))?;
+        let mut h = empty_hasura_state(hasura, cli_state);
         let mut part = 0;
         for m in &msgs {
             match m {
@@ -265,10 +362,15 @@ impl Ledger {
                             }
                         }
                     }
+                    4 | 5 => parse_hasura_row(part - 4, r, &mut h)?,
                     _ => {}
                 },
                 _ => {}
             }
+        }
+        if state.live.applied.is_empty() && (hasura || cli_state) {
+            state.hasura_applied = h.version_count(cli_state::DEFAULT_DATABASE) as i64;
+            state.hasura_state = Some(h);
         }
         Ok(state)
     }
@@ -302,7 +404,7 @@ CREATE TABLE IF NOT EXISTS {m} (
   version bigint PRIMARY KEY,
   name text NOT NULL,
   database text NOT NULL DEFAULT 'default',
-  up_sha256 text NOT NULL,
+  up_sha256 text,
   down_sha256 text,
   down_sql text,
   up_blob text,
@@ -355,6 +457,17 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         versions: &[Version],
     ) -> Result<Vec<(Version, Option<String>)>, LedgerError> {
         if versions.is_empty() {
+            return Ok(vec![]);
+        }
+        // Planning against an adopted state that is not written yet (status, plan and deploy
+        // on a database the Hasura CLI manages) happens before the ledger exists.
+        let exists = c
+            .query_typed_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[(&self.t("migrations"), Type::TEXT)],
+            )
+            .map_err(q("checking for the ledger"))?;
+        if !exists.get::<_, bool>(0) {
             return Ok(vec![]);
         }
         let sql = format!(
@@ -447,12 +560,13 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
     }
 
     /// Writes one deployment: ledger rows deleted and inserted, metadata row, deployment row,
-    /// and Hasura's schema_migrations when present, in a single statement.
+    /// and Hasura's state stores that exist (`hasura`, from [`DbState::hasura_stores`]:
+    /// `schema_migrations` rows, `cli_state.migrations.default` keys), in a single statement.
     pub fn record(
         &self,
         c: &mut impl GenericClient,
         rec: &DeploymentRecord,
-        hasura_schema_migrations: bool,
+        hasura: HasuraStores,
     ) -> Result<i64, LedgerError> {
         let versions: Vec<i64> = rec.rows.iter().map(|r| r.version).collect();
         let names: Vec<&str> = rec.rows.iter().map(|r| r.name.as_str()).collect();
@@ -465,15 +579,7 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
             rec.rows.iter().map(|r| r.down_blob.as_deref()).collect();
         let folder_tree: Vec<Option<&str>> =
             rec.rows.iter().map(|r| r.folder_tree.as_deref()).collect();
-        let hasura = if hasura_schema_migrations {
-            ",
- hdel AS (DELETE FROM hdb_catalog.schema_migrations WHERE version = ANY($6)),
- hins AS (INSERT INTO hdb_catalog.schema_migrations (version, dirty)
-          SELECT v, false FROM unnest($12::bigint[]) AS v
-          ON CONFLICT (version) DO UPDATE SET dirty = false)"
-        } else {
-            ""
-        };
+        let hasura = cli_state::sync_ctes(hasura, "$12", "$6", "$22");
         let sql = format!(
             "WITH d AS (
    INSERT INTO {d} (started_at, finished_at, actor, tool_version, kind, target_ref, from_commit, to_commit,
@@ -522,6 +628,7 @@ SELECT id FROM d",
                     (&snapshot, Type::TEXT),
                     (&rec.metadata_tree, Type::TEXT),
                     (&folder_tree, Type::TEXT_ARRAY),
+                    (&cli_state::DEFAULT_DATABASE, Type::TEXT),
                 ],
             )
             .map_err(q("recording the deployment in the ledger"))?;
@@ -530,7 +637,7 @@ SELECT id FROM d",
 }
 
 /// A ledger row to insert.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerRow {
     /// Version.
     pub version: Version,
