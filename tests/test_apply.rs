@@ -241,3 +241,61 @@ fn concurrent_applies_never_lose_a_state_row() {
     assert_eq!(rows.len(), 5, "{rows:?}");
     assert_eq!(tables(&db), vec!["t1", "t2", "t3", "t4", "t5"]);
 }
+
+/// The seed page "Roll Back Applied Migrations (config v2)", step by step, with `git migrate`
+/// in place of `hasura` on a database that has Hasura's catalog.
+#[test]
+fn seed_page_rollback_walkthrough() {
+    let repo = TestRepo::shop();
+    let p = repo.path();
+    let db = TestDb::new("seed_walkthrough");
+    db.client()
+        .batch_execute(crate::test_hasura_catalog::CATALOG_DDL)
+        .unwrap();
+    gm(&p, &db.url, &["apply"]).expect_code(0);
+    gm(&p, &db.url, &["metadata", "apply"]).expect_code(0);
+    assert_eq!(db.applied().len(), 7);
+    // "To roll back a particular migration version"
+    gm(
+        &p,
+        &db.url,
+        &["apply", "--version", "1700000000007", "--type", "down"],
+    )
+    .expect_code(0)
+    .expect_contains("1 reverted");
+    // "To roll back the last 2 migration versions"
+    gm(&p, &db.url, &["apply", "--down", "2"])
+        .expect_code(0)
+        .expect_contains("2 reverted");
+    assert_eq!(
+        db.applied(),
+        vec![1700000000001, 1700000000002, 1700000000003, 1700000000004]
+    );
+    // "Rolling back Hasura Metadata": check out the stable commit, apply its metadata.
+    let out = std::process::Command::new("git")
+        .args(["checkout", "-q", "v1.2.0"])
+        .current_dir(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    gm(&p, &db.url, &["metadata", "apply"]).expect_code(0);
+    gm(&p, &db.url, &["metadata", "inconsistency", "status"]).expect_code(0);
+    // The result equals a fresh deploy of v1.2.0, schema and Hasura's catalog alike.
+    let fresh = TestDb::new("seed_walkthrough_fresh");
+    fresh
+        .client()
+        .batch_execute(crate::test_hasura_catalog::CATALOG_DDL)
+        .unwrap();
+    gm(&p, &fresh.url, &["deploy", "v1.2.0", "--yes"]).expect_code(0);
+    assert_eq!(
+        db.dump(true, Some("git_migrate")),
+        fresh.dump(true, Some("git_migrate"))
+    );
+    let meta = "select metadata::text from hdb_catalog.hdb_metadata";
+    assert_eq!(db.rows(meta), fresh.rows(meta));
+    gm(&p, &db.url, &["status", "v1.2.0", "--exit-code"]).expect_code(0);
+}
