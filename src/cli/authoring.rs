@@ -557,54 +557,20 @@ fn with_lock<T>(
     ledger: &Ledger,
     f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, CommandError>,
 ) -> Result<T, CommandError> {
-    const WAIT: Duration = Duration::from_secs(60);
-    let key = ledger.lock_key();
-    let mut restarted = false;
-    let mut tx = loop {
-        let mut tx = client
-            .transaction()
-            .map_err(db_failure("starting the transaction"))?;
-        let got = tx
-            .query_typed_one(
-                "SELECT pg_try_advisory_xact_lock($1)",
-                &[(&key, Type::INT8)],
-            )
-            .map_err(db_failure("taking the deploy lock"))?
-            .get::<_, bool>(0);
-        if got {
-            break tx;
-        }
-        let waited = tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({key})",
-            WAIT.as_millis()
-        ));
-        match waited {
-            Ok(()) => {
-                // A ledger created while we waited can still look absent to this backend's
-                // catalog cache; a new transaction sees it.
-                if restarted || !ledger.cache_is_stale(&mut tx)? {
-                    break tx;
-                }
-                restarted = true;
-                tx.rollback()
-                    .map_err(db_failure("restarting the transaction"))?;
-            }
-            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                return Err(CommandError::new(
-                    Kind::Lock,
-                    format!(
-                        "a deployment holds the lock on this database; gave up after {}s; nothing was changed",
-                        WAIT.as_secs()
-                    ),
-                )
-                .hint("wait for it to finish and run the command again"))
-            }
-            Err(e) => return Err(db_failure("waiting for the deploy lock")(e)),
-        }
-    };
-    let out = f(&mut tx)?;
-    tx.commit().map_err(db_failure("committing"))?;
-    Ok(out)
+    let mut failed = None;
+    let done =
+        crate::execute::with_lock(client, ledger, Duration::from_secs(60), &mut |_| {}, |tx| {
+            f(tx).map_err(|e| {
+                failed = Some(e);
+                // Stands for the error kept in `failed`; rolls the transaction back.
+                crate::execute::ExecError::Refused(vec![])
+            })
+        });
+    match (done, failed) {
+        (Ok(out), _) => Ok(out),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 /// A ledger row for a migration recorded without running it.
