@@ -181,8 +181,14 @@ impl HasuraConfig {
     /// The migrations folder of the `default` database, relative to the project folder.
     /// Config v3 keeps one folder per database (`migrations/default/`).
     pub fn migrations_directory_for_default(&self) -> String {
+        self.migrations_directory_for("default")
+    }
+
+    /// The migrations folder of database `name` (config v3: `migrations/<name>/`; config v2
+    /// projects have one database and one folder).
+    pub fn migrations_directory_for(&self, name: &str) -> String {
         if self.version >= 3 {
-            format!("{}/default", self.migrations_directory)
+            format!("{}/{name}", self.migrations_directory)
         } else {
             self.migrations_directory.clone()
         }

@@ -508,7 +508,10 @@ fn adopt_for(
         hasura,
         project,
         &target.reference,
-        &AdoptOptions::default(),
+        &AdoptOptions {
+            database: state.database_name().into(),
+            ..AdoptOptions::default()
+        },
     );
     match computed {
         Ok(Some(a)) => {

@@ -299,3 +299,75 @@ fn seed_page_rollback_walkthrough() {
     assert_eq!(db.rows(meta), fresh.rows(meta));
     gm(&p, &db.url, &["status", "v1.2.0", "--exit-code"]).expect_code(0);
 }
+
+/// A config v3 project with two databases: `--database-name` picks `migrations/<name>/` and
+/// the key in Hasura's `cli_state`; a name with no folder is refused before anything runs.
+#[test]
+fn database_name_selects_a_config_v3_database() {
+    let mut r = TestRepo::new();
+    let mut f: Vec<(String, String)> = vec![
+        (
+            "config.yaml".into(),
+            "version: 3\nendpoint: http://localhost:8080\nmetadata_directory: metadata\n".into(),
+        ),
+        ("metadata/version.yaml".into(), "version: 3\n".into()),
+        (
+            "metadata/databases/databases.yaml".into(),
+            "- name: default\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB\n  tables: []\n".into(),
+        ),
+    ];
+    for (db, v) in [("default", 1), ("analytics", 2)] {
+        f.push((
+            format!("migrations/{db}/{v}_{db}_t/up.sql"),
+            format!("create table {db}_t(id int);"),
+        ));
+        f.push((
+            format!("migrations/{db}/{v}_{db}_t/down.sql"),
+            format!("drop table {db}_t;"),
+        ));
+    }
+    r.commit(&files(&f), &[], "two databases");
+    let p = r.path();
+    let analytics = TestDb::new("v3_analytics");
+    analytics
+        .client()
+        .batch_execute(
+            "create schema hdb_catalog; create table hdb_catalog.hdb_version (hasura_uuid uuid primary key default gen_random_uuid(), version text not null, upgraded_on timestamptz not null default now(), cli_state jsonb not null default '{}', console_state jsonb not null default '{}')",
+        )
+        .unwrap();
+    analytics
+        .client()
+        .batch_execute("insert into hdb_catalog.hdb_version (version) values ('48')")
+        .unwrap();
+    gm(
+        &p,
+        &analytics.url,
+        &["apply", "--database-name", "analytics"],
+    )
+    .expect_code(0);
+    assert_eq!(analytics.applied(), vec![2]);
+    assert!(analytics.has_table("analytics_t"));
+    assert!(!analytics.has_table("default_t"));
+    let state = analytics
+        .scalar(
+            "select cli_state -> 'migrations' -> 'analytics' ->> '2' from hdb_catalog.hdb_version",
+        )
+        .unwrap_or_default();
+    assert_eq!(state, "false");
+    gm(
+        &p,
+        &analytics.url,
+        &["status", "--database-name", "analytics", "--exit-code"],
+    )
+    .expect_code(0);
+    // A typo is refused and names the databases there are.
+    let before = analytics.dump(false, None);
+    gm(
+        &p,
+        &analytics.url,
+        &["deploy", "--yes", "--database-name", "analytycs"],
+    )
+    .expect_code(2)
+    .expect_contains("analytics");
+    assert_eq!(analytics.dump(false, None), before);
+}

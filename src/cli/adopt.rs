@@ -110,7 +110,10 @@ pub(super) fn implicit(
         hasura,
         project,
         &target.reference,
-        &AdoptOptions::default(),
+        &AdoptOptions {
+            database: state.database_name().into(),
+            ..AdoptOptions::default()
+        },
     )
     .map_err(|e| match e {
         AdoptError::Refused(problems) => CommandError::refused(
@@ -264,7 +267,10 @@ pub(super) fn status_view(
         hasura,
         project,
         &target.reference,
-        &AdoptOptions::default(),
+        &AdoptOptions {
+            database: state.database_name().into(),
+            ..AdoptOptions::default()
+        },
     ) {
         Ok(Some(a)) => {
             state.live = a.live(&state.live);
@@ -312,7 +318,7 @@ pub fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError> {
         .hint("a database without migration state needs no adoption: `git migrate deploy REV` applies everything"));
     }
     let options = AdoptOptions {
-        database: cli_state::DEFAULT_DATABASE.into(),
+        database: ctx.ledger().database().into(),
         accept_dirty: args.accept_dirty.clone(),
         forget_dirty: args.forget_dirty.clone(),
     };

@@ -31,9 +31,6 @@ pub struct ApplyArgs {
     /// Print Hasura's VERSION TYPE NAME table and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Database of a config v3 project (only `default` is supported).
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
     /// Read the migrations from this revision instead of HEAD.
     #[arg(long, value_name = "REV", conflicts_with_all = ["worktree"])]
     pub rev: Option<String>,
@@ -66,13 +63,6 @@ fn count(flag: &str, v: &str) -> Result<Option<usize>, CommandError> {
 
 /// `git migrate apply`.
 pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
-    if let Some(db) = args.database_name.as_deref().filter(|d| *d != "default") {
-        return Err(CommandError::new(
-            Kind::Usage,
-            format!("--database-name {db}: this version of git-migrate manages the `default` database only"),
-        )
-        .hint("migrations of other databases (migrations/<name>/) are not read yet"));
-    }
     let spec = if let Some(v) = args.version {
         ApplySpec::Version {
             version: v,

@@ -56,9 +56,6 @@ pub struct CreateArgs {
     /// Version to use instead of the current time in milliseconds.
     #[arg(long, value_name = "V", value_parser = clap::value_parser!(i64).range(0..))]
     pub version: Option<i64>,
-    /// Database of a config v3 project (migrations/<database>/); default: default.
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
 }
 
 /// Arguments of `squash`.
@@ -90,9 +87,6 @@ pub struct SquashArgs {
     /// Print what would happen and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Database of a config v3 project (migrations/<database>/); default: default.
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
 }
 
 /// Arguments of `delete`.
@@ -116,9 +110,6 @@ pub struct DeleteArgs {
     /// Do not ask, and delete files even when the database has the migration applied.
     #[arg(long)]
     pub force: bool,
-    /// Database of a config v3 project (migrations/<database>/); default: default.
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +351,7 @@ pub fn cmd_create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
     let dir = database_folder(
         &wp.location,
         &wp.location.config.migrations_directory,
-        args.database_name.as_deref(),
+        ctx.database_name.as_deref(),
     )?;
     let up: Vec<u8> = match (&args.up_sql, &args.sql_from_file) {
         (Some(s), _) => s.clone().into_bytes(),
@@ -837,7 +828,7 @@ pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
     let dir = database_folder(
         &wp.location,
         &wp.location.config.migrations_directory,
-        args.database_name.as_deref(),
+        ctx.database_name.as_deref(),
     )?;
     let set = migrations_at(ctx, &wp.tree, &dir)?;
     if args.state_only {
@@ -1021,7 +1012,7 @@ pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
 
     // The database, when one is given: all of the range applied, or none.
     let ledger = ctx.ledger();
-    let database = args.database_name.as_deref().unwrap_or("default");
+    let database = ctx.database_name.as_deref().unwrap_or("default");
     let config_version = wp.location.config.version;
     let mut db = None;
     if database_given(ctx) {
@@ -1140,7 +1131,7 @@ pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
     let trailer = trailer(&versions);
     let state_cmd = format!(
         "git migrate squash --from {first} --to {to} --state-only --version {version}{} --database-url <url>",
-        args.database_name
+        ctx.database_name
             .as_deref()
             .map(|d| format!(" --database-name {d}"))
             .unwrap_or_default()
@@ -1267,7 +1258,7 @@ fn squash_state_only(
     let ledger = ctx.ledger();
     let (target, mut client) = ctx.connect()?;
     let name = target.redacted();
-    let database = args.database_name.as_deref().unwrap_or("default");
+    let database = ctx.database_name.as_deref().unwrap_or("default");
     let config_version = wp.location.config.version;
     enum Outcome {
         AlreadyDone,
@@ -1429,7 +1420,7 @@ pub fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
     let dir = database_folder(
         &wp.location,
         &wp.location.config.migrations_directory,
-        args.database_name.as_deref(),
+        ctx.database_name.as_deref(),
     )?;
     let set = migrations_at(ctx, &wp.tree, &dir)?;
     let chosen: Vec<&Migration> = if args.all {
@@ -1467,7 +1458,7 @@ pub fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
             &ctx.ledger(),
             &target.redacted(),
             wp.location.config.version,
-            args.database_name.as_deref().unwrap_or("default"),
+            ctx.database_name.as_deref().unwrap_or("default"),
         )?;
         let on: Vec<String> = chosen
             .iter()
@@ -1556,8 +1547,8 @@ pub fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
 /// `delete --server`: forget versions in the database state; keep the files; run nothing.
 fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
     let ledger = ctx.ledger();
-    let database = args.database_name.as_deref().unwrap_or("default");
-    if let Some(d) = &args.database_name {
+    let database = ctx.database_name.as_deref().unwrap_or("default");
+    if let Some(d) = &ctx.database_name {
         validate_name("database name", d)?;
     }
     // Which of Hasura's stores the project's CLI reads (config v2: schema_migrations, v3:

@@ -53,6 +53,10 @@ pub struct Cli {
     /// Tool configuration file (default: git-migrate.yaml at the repository root).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The Hasura database whose migrations to use (config v3 `migrations/<NAME>/`; the key in
+    /// Hasura's `cli_state`). Default: default.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub database_name: Option<String>,
     /// One JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -153,6 +157,8 @@ pub struct Ctx {
     pub database_url: Option<String>,
     /// `--json`.
     pub json: bool,
+    /// `--database-name`.
+    pub database_name: Option<String>,
 }
 
 impl Ctx {
@@ -165,7 +171,7 @@ impl Ctx {
 
     /// The ledger.
     pub fn ledger(&self) -> Ledger {
-        Ledger::new(&self.config.ledger_schema)
+        Ledger::new(&self.config.ledger_schema).with_database(self.repo.database())
     }
 
     /// The database to talk to: `--database-url` > `DATABASE_URL` > libpq variables.
@@ -217,6 +223,71 @@ impl Ctx {
     }
 }
 
+/// `--database-name NAME`: a config v3 project must have `migrations/NAME/` at HEAD or in the
+/// working tree (a typo must not make every applied migration look like one to revert);
+/// config v2 projects have one database, `default`.
+fn check_database_name(
+    repo: &Repo,
+    project_dir: Option<&str>,
+    name: &str,
+    must_exist: bool,
+) -> Result<(), CommandError> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.chars().any(char::is_control) {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!("--database-name {name:?} is not a database name"),
+        ));
+    }
+    if name == "default" || !must_exist {
+        return Ok(());
+    }
+    let mut found_v3 = false;
+    let mut known: Vec<String> = Vec::new();
+    for source in [Source::Rev("HEAD".into()), Source::Worktree] {
+        let Ok(tree) = repo.tree(&source) else {
+            continue;
+        };
+        let Ok(loc) = repo.locate_project(&tree, project_dir) else {
+            continue;
+        };
+        if loc.config.version < 3 {
+            continue;
+        }
+        found_v3 = true;
+        for folder in [
+            &loc.config.migrations_directory,
+            &loc.config.seeds_directory,
+        ] {
+            let base = crate::source::join_path(&loc.dir, folder);
+            if let Ok(Some(entries)) = repo.list(&tree, &base) {
+                for e in entries {
+                    if e.name == name {
+                        return Ok(());
+                    }
+                    if !known.contains(&e.name) {
+                        known.push(e.name);
+                    }
+                }
+            }
+        }
+    }
+    let mut e = CommandError::new(
+        Kind::Usage,
+        if found_v3 {
+            format!("--database-name {name}: there is no migrations/{name}/ or seeds/{name}/ folder at HEAD or in the working tree")
+        } else {
+            format!("--database-name {name}: this is not a config v3 project; a config v2 project has one database, `default`")
+        },
+    );
+    if !known.is_empty() {
+        e = e.hint(format!(
+            "databases with migrations here: {}",
+            known.join(", ")
+        ));
+    }
+    Err(e)
+}
+
 fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
     if let Command::Demo(args) = &cli.command {
         return demo::cmd_demo(&ui, args, cli.database_url.as_deref());
@@ -226,11 +297,25 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
             ui::register_secret(p);
         }
     }
-    let repo = match &cli.dir {
+    let mut repo = match &cli.dir {
         Some(dir) => Repo::open(dir)?,
         None => Repo::open_from_env()?,
     };
     let config = ToolConfig::load(&repo, cli.config.as_deref())?;
+    if let Some(name) = &cli.database_name {
+        // Writing the first migration or seed of a new database is how it starts existing.
+        let creates = matches!(
+            cli.command,
+            Command::Create(_) | Command::Seed(seed::SeedCommand::Create(_))
+        );
+        check_database_name(
+            &repo,
+            cli.project.as_deref().or(config.project.as_deref()),
+            name,
+            !creates,
+        )?;
+        repo.set_database(name);
+    }
     let ctx = Ctx {
         ui,
         repo,
@@ -238,6 +323,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         cli_project: cli.project.clone(),
         database_url: cli.database_url.clone(),
         json: cli.json,
+        database_name: cli.database_name.clone(),
     };
     match &cli.command {
         Command::Status(a) => status::cmd_status(&ctx, a),

@@ -37,9 +37,6 @@ pub struct SeedApplyArgs {
     /// in name order).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<String>,
-    /// Database of a config v3 project (seeds/<database>/); default: default.
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
     /// List the files that would run and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -62,9 +59,6 @@ pub struct SeedCreateArgs {
     /// Copy the file's SQL from this file.
     #[arg(long, value_name = "FILE", conflicts_with = "from_tables")]
     pub sql_from_file: Option<PathBuf>,
-    /// Database of a config v3 project (seeds/<database>/); default: default.
-    #[arg(long, value_name = "NAME")]
-    pub database_name: Option<String>,
 }
 
 /// `git migrate seed …`.
@@ -152,7 +146,7 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
     let location = ctx
         .repo
         .locate_project(&tree, ctx.project_dir().as_deref())?;
-    let dir = seeds_dir(&location, args.database_name.as_deref())?;
+    let dir = seeds_dir(&location, ctx.database_name.as_deref())?;
     let mut listed = Vec::new();
     let exists = walk(ctx, &tree, &dir, &mut listed)?;
     let mut chosen: Vec<(String, Option<String>)> = Vec::new();
@@ -420,7 +414,7 @@ fn locate(
 fn cmd_seed_create(ctx: &Ctx, args: &SeedCreateArgs) -> Result<(), CommandError> {
     validate_name("seed name", &args.name)?;
     let wp = work_project(ctx)?;
-    let dir = seeds_dir(&wp.location, args.database_name.as_deref())?;
+    let dir = seeds_dir(&wp.location, ctx.database_name.as_deref())?;
     let mut tables = Vec::new();
     let content = if !args.from_tables.is_empty() {
         let (_, mut client) = ctx.connect()?;

@@ -129,7 +129,7 @@ pub fn needed(state: &DbState) -> bool {
         && state
             .hasura_state
             .as_ref()
-            .is_some_and(|h| h.lists_versions(cli_state::DEFAULT_DATABASE))
+            .is_some_and(|h| h.lists_versions(state.database_name()))
 }
 
 fn dirty_problem(store: &StateStore, v: Version) -> Problem {

@@ -98,9 +98,20 @@ pub struct DbState {
     /// Hasura's migration state, read only when the ledger records no migration and a store
     /// exists: what adoption works from ([`adopt`]).
     pub hasura_state: Option<HasuraState>,
+    /// The Hasura database name the state was read for (`default` unless `--database-name`).
+    pub database: String,
 }
 
 impl DbState {
+    /// The Hasura database name (`default` when not read from a ledger).
+    pub fn database_name(&self) -> &str {
+        if self.database.is_empty() {
+            cli_state::DEFAULT_DATABASE
+        } else {
+            &self.database
+        }
+    }
+
     /// Which Hasura state stores exist (kept in step by every deployment).
     pub fn hasura_stores(&self) -> HasuraStores {
         HasuraStores {
@@ -114,12 +125,15 @@ impl DbState {
 #[derive(Clone, Debug)]
 pub struct Ledger {
     schema: String,
+    /// The Hasura database name this run's migrations belong to (`cli_state` key).
+    database: String,
 }
 
 impl Default for Ledger {
     fn default() -> Self {
         Ledger {
             schema: "git_migrate".into(),
+            database: cli_state::DEFAULT_DATABASE.into(),
         }
     }
 }
@@ -195,7 +209,20 @@ impl Ledger {
     pub fn new(schema: &str) -> Ledger {
         Ledger {
             schema: schema.to_string(),
+            database: cli_state::DEFAULT_DATABASE.into(),
         }
+    }
+
+    /// The same ledger, for the migrations of another Hasura database (config v3
+    /// `migrations/<database>/`): the key under `cli_state.migrations`.
+    pub fn with_database(mut self, database: &str) -> Ledger {
+        self.database = database.to_string();
+        self
+    }
+
+    /// The Hasura database name.
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// The schema name.
@@ -275,9 +302,10 @@ impl Ledger {
                         _ => {}
                     }
                 }
-                state.hasura_applied = h.version_count(cli_state::DEFAULT_DATABASE) as i64;
+                state.hasura_applied = h.version_count(&self.database) as i64;
                 state.hasura_state = Some(h);
             }
+            state.database = self.database.clone();
             return Ok(state);
         }
         state.live.ledger_exists = true;
@@ -369,9 +397,10 @@ impl Ledger {
             }
         }
         if state.live.applied.is_empty() && (hasura || cli_state) {
-            state.hasura_applied = h.version_count(cli_state::DEFAULT_DATABASE) as i64;
+            state.hasura_applied = h.version_count(&self.database) as i64;
             state.hasura_state = Some(h);
         }
+        state.database = self.database.clone();
         Ok(state)
     }
 
@@ -628,7 +657,7 @@ SELECT id FROM d",
                     (&snapshot, Type::TEXT),
                     (&rec.metadata_tree, Type::TEXT),
                     (&folder_tree, Type::TEXT_ARRAY),
-                    (&cli_state::DEFAULT_DATABASE, Type::TEXT),
+                    (&self.database, Type::TEXT),
                 ],
             )
             .map_err(q("recording the deployment in the ledger"))?;

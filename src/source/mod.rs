@@ -170,6 +170,8 @@ pub struct Repo {
     repo: Repository,
     /// Tags by the commit they point at (built on first use).
     tags: std::cell::OnceCell<std::collections::HashMap<Oid, Vec<String>>>,
+    /// Which database's migrations a config v3 project is read for (`--database-name`).
+    database: String,
 }
 
 /// How far back `Repo::nearest_tag` looks along first parents.
@@ -239,6 +241,11 @@ pub fn short(id: &str) -> String {
     id.chars().take(10).collect()
 }
 
+/// `dir/name`, or `name` at the root.
+pub fn join_path(dir: &str, name: &str) -> String {
+    join(dir, name)
+}
+
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
@@ -276,6 +283,7 @@ impl Repo {
         Repo {
             repo,
             tags: std::cell::OnceCell::new(),
+            database: "default".into(),
         }
     }
 
@@ -536,6 +544,17 @@ impl Repo {
         }
     }
 
+    /// Reads config v3 projects for the migrations of database `name` (`migrations/<name>/`)
+    /// from now on; `default` unless set.
+    pub fn set_database(&mut self, name: &str) {
+        self.database = name.to_string();
+    }
+
+    /// The database whose migrations are read.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     /// Finds the project at a tree: detect the folder and parse config.yaml, nothing more.
     pub fn locate_project(
         &self,
@@ -556,7 +575,7 @@ impl Repo {
                     at: at.clone(),
                 })?;
         let config = HasuraConfig::parse(&bytes, &config_path, &at)?;
-        let migrations_dir = join(&dir, &config.migrations_directory_for_default());
+        let migrations_dir = join(&dir, &config.migrations_directory_for(&self.database));
         let metadata_dir = join(&dir, &config.metadata_directory);
         Ok(ProjectLocation {
             dir,
