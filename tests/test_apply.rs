@@ -371,3 +371,55 @@ fn database_name_selects_a_config_v3_database() {
     .expect_contains("analytics");
     assert_eq!(analytics.dump(false, None), before);
 }
+
+#[test]
+fn all_databases_applies_each_through_its_own_url() {
+    let mut r = TestRepo::new();
+    let mut f: Vec<(String, String)> = vec![
+        (
+            "config.yaml".into(),
+            "version: 3\nendpoint: http://localhost:8080\nmetadata_directory: metadata\n".into(),
+        ),
+        ("metadata/version.yaml".into(), "version: 3\n".into()),
+        (
+            "metadata/databases/databases.yaml".into(),
+            "- name: default\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB_MAIN\n  tables: []\n- name: analytics\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB_ANALYTICS\n  tables: []\n".into(),
+        ),
+    ];
+    for (db, v) in [("default", 1), ("analytics", 2)] {
+        f.push((
+            format!("migrations/{db}/{v}_{db}_t/up.sql"),
+            format!("create table {db}_t(id int);"),
+        ));
+        f.push((
+            format!("migrations/{db}/{v}_{db}_t/down.sql"),
+            format!("drop table {db}_t;"),
+        ));
+    }
+    r.commit(&files(&f), &[], "two databases");
+    let p = r.path();
+    let main = TestDb::new("all_main");
+    let analytics = TestDb::new("all_analytics");
+    // A missing variable names it, and nothing runs anywhere.
+    crate::common::gm_env(
+        &p,
+        "",
+        &["apply", "--all-databases"],
+        &[("DB_MAIN", &main.url)],
+    )
+    .expect_code(2)
+    .expect_contains("DB_ANALYTICS");
+    assert!(!main.has_table("default_t"));
+    crate::common::gm_env(
+        &p,
+        "",
+        &["apply", "--all-databases"],
+        &[("DB_MAIN", &main.url), ("DB_ANALYTICS", &analytics.url)],
+    )
+    .expect_code(0)
+    .expect_contains("Database: analytics");
+    assert_eq!(main.applied(), vec![1]);
+    assert!(main.has_table("default_t") && !main.has_table("analytics_t"));
+    assert_eq!(analytics.applied(), vec![2]);
+    assert!(analytics.has_table("analytics_t") && !analytics.has_table("default_t"));
+}

@@ -28,6 +28,10 @@ pub struct ApplyArgs {
     /// Write the state (ledger rows) without running any SQL.
     #[arg(long, conflicts_with_all = ["goto", "dry_run"])]
     pub skip_execution: bool,
+    /// Apply to every database of a config v3 project (the sources of metadata/databases/),
+    /// each through the URL its `database_url` names (a literal or `from_env: VAR`).
+    #[arg(long, conflicts_with_all = ["goto", "version", "dry_run"])]
+    pub all_databases: bool,
     /// Print Hasura's VERSION TYPE NAME table and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -61,8 +65,112 @@ fn count(flag: &str, v: &str) -> Result<Option<usize>, CommandError> {
     }
 }
 
+/// The databases of the project at the revision: (name, connection URL).
+fn databases(ctx: &Ctx, rev: Option<&str>) -> Result<Vec<(String, String)>, CommandError> {
+    let source = crate::source::Source::Rev(rev.unwrap_or("HEAD").to_string());
+    let project = ctx.repo.project(&source, ctx.project_dir().as_deref())?;
+    if project.config.version < 3 {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "--all-databases needs a config v3 project; a config v2 project has one database",
+        ));
+    }
+    let target = crate::gather::TargetProject {
+        reference: source.describe(),
+        project: Some(project),
+    };
+    let snapshot = crate::gather::target_snapshot(&ctx.repo, &target)?;
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for s in snapshot["sources"].as_array().into_iter().flatten() {
+        let Some(name) = s["name"].as_str() else {
+            continue;
+        };
+        let url = &s["configuration"]["connection_info"]["database_url"];
+        let resolved = match (url.as_str(), url["from_env"].as_str()) {
+            (Some(u), _) => Some(u.to_string()),
+            (None, Some(var)) => match std::env::var(var) {
+                Ok(u) if !u.is_empty() => Some(u),
+                _ => {
+                    missing.push(format!("{name} (${var})"));
+                    None
+                }
+            },
+            _ => {
+                missing.push(format!("{name} (no database_url)"));
+                None
+            }
+        };
+        if let Some(u) = resolved {
+            if let Some(p) = crate::db::DbTarget::from_url(&u).password() {
+                super::ui::register_secret(p);
+            }
+            out.push((name.to_string(), u));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!(
+                "--all-databases: no connection URL for {}; nothing was changed",
+                missing.join(", ")
+            ),
+        )
+        .hint("set the environment variables the sources' database_url names"));
+    }
+    Ok(out)
+}
+
+/// `git migrate apply --all-databases`: one transaction per database, in the order the
+/// metadata lists them; every failure is reported at the end.
+fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
+    let dbs = databases(ctx, args.rev.as_deref())?;
+    let mut failed = Vec::new();
+    for (name, url) in dbs {
+        ctx.ui.out(&format!("Database: {name}"));
+        let mut repo = crate::source::Repo::open(ctx.repo.git().path())?;
+        repo.set_database(&name);
+        let one = Ctx {
+            ui: ctx.ui.clone(),
+            repo,
+            config: ctx.config.clone(),
+            cli_project: ctx.cli_project.clone(),
+            database_url: Some(url),
+            json: ctx.json,
+            database_name: Some(name.clone()),
+        };
+        let one_args = ApplyArgs {
+            all_databases: false,
+            up: args.up.clone(),
+            down: args.down.clone(),
+            rev: args.rev.clone(),
+            down_from: args.down_from.clone(),
+            kind: args.kind.clone(),
+            ..*args
+        };
+        if let Err(e) = cmd_apply(&one, &one_args) {
+            ctx.ui.error(&e);
+            failed.push(name);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::new(
+            Kind::Failure,
+            format!(
+                "apply failed on: {} (the others were applied)",
+                failed.join(", ")
+            ),
+        ))
+    }
+}
+
 /// `git migrate apply`.
 pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
+    if args.all_databases {
+        return apply_all(ctx, args);
+    }
     let spec = if let Some(v) = args.version {
         ApplySpec::Version {
             version: v,
