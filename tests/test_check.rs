@@ -554,3 +554,42 @@ fn installed_pre_commit_hook_refuses_a_commit_without_down() {
     );
     assert_ne!(r.head().unwrap(), head);
 }
+
+#[test]
+fn config_v3_checks_every_database_folder() {
+    let mut r = TestRepo::new();
+    let base = r.commit(
+        &[
+            (
+                "config.yaml",
+                "version: 3\nendpoint: http://localhost:8080\nmetadata_directory: metadata\n",
+            ),
+            ("metadata/version.yaml", "version: 3\n"),
+            ("metadata/databases/databases.yaml", "[]\n"),
+            ("migrations/default/1_a/up.sql", "create table a();"),
+            ("migrations/default/1_a/down.sql", "drop table a;"),
+        ],
+        &[],
+        "v3",
+    );
+    let tip = r.commit(
+        &[
+            ("migrations/analytics/2_b/up.sql", "create table b();"),
+            ("migrations/default/3_c/up.sql", "create table c();"),
+            ("migrations/default/3_c/down.sql", "drop table c;"),
+        ],
+        &[],
+        "two databases",
+    );
+    let run = check(&r.path(), &["--json", &range(base, tip)]);
+    assert_eq!(
+        findings(&run),
+        vec![("missing-down".into(), "migrations/analytics/2_b".into())]
+    );
+    // --database-name narrows the check to one database.
+    check(
+        &r.path(),
+        &["--database-name", "default", &range(base, tip)],
+    )
+    .expect_code(0);
+}

@@ -491,47 +491,48 @@ pub fn check_range(
         },
         None => None,
     };
-    let mut input = CheckInput {
-        migrations_dir: tip_loc.migrations_dir.clone(),
-        ..Default::default()
-    };
-    let tip_dir_id = repo.dir_id(&range.tip, &tip_loc.migrations_dir)?;
-    let base_dir_id = match (&range.base, &base_loc) {
-        (Some(b), Some(l)) => repo.dir_id(b, &l.migrations_dir)?,
-        _ => None,
-    };
-    let migrations_changed = tip_dir_id.is_none() || tip_dir_id != base_dir_id;
-    if migrations_changed {
-        input.tip = entries(repo, &range.tip, &tip_loc.migrations_dir)?;
-        if let (Some(b), Some(l)) = (&range.base, &base_loc) {
-            input.base = entries(repo, b, &l.migrations_dir)?;
-        }
-        let (tip_folders, base_folders) = rules::folders_needed(&input);
-        for name in tip_folders {
-            let files = folder_files(repo, &range.tip, &join(&tip_loc.migrations_dir, &name))?;
-            input.tip_files.insert(name, files);
-        }
-        if let (Some(b), Some(l)) = (&range.base, &base_loc) {
-            for name in base_folders {
-                let files = folder_files(repo, b, &join(&l.migrations_dir, &name))?;
-                input.base_files.insert(name, files);
+    // Config v3 keeps one migrations folder per database: check them all (unless
+    // --database-name picked one).
+    let mut dirs: Vec<(String, Option<String>)> = Vec::new();
+    if tip_loc.config.version >= 3 && !repo.database_chosen() {
+        let root = |l: &crate::source::ProjectLocation| {
+            crate::source::join_path(&l.dir, &l.config.migrations_directory)
+        };
+        let tip_root = root(&tip_loc);
+        let base_root = base_loc
+            .as_ref()
+            .filter(|l| l.config.version >= 3)
+            .map(root);
+        let mut names: Vec<String> = Vec::new();
+        let mut add = |tree: &TreeRef, dir: &str| -> Result<(), CheckError> {
+            for e in repo.list(tree, dir)?.unwrap_or_default() {
+                if e.kind == MigrationEntryKind::Dir && !names.contains(&e.name) {
+                    names.push(e.name);
+                }
             }
+            Ok(())
+        };
+        add(&range.tip, &tip_root)?;
+        if let (Some(b), Some(r)) = (&range.base, &base_root) {
+            add(b, r)?;
         }
-        for id in rules::blobs_needed(&input) {
-            let Ok(oid) = Oid::from_str(&id) else {
-                continue;
-            };
-            let text = match repo.git().find_blob(oid) {
-                Ok(b) => match std::str::from_utf8(b.content()) {
-                    Ok(t) => Text::Utf8(t.to_string()),
-                    Err(_) => Text::NotUtf8,
-                },
-                Err(_) => continue,
-            };
-            input.texts.insert(id, text);
+        names.sort();
+        for n in names {
+            dirs.push((join(&tip_root, &n), base_root.as_ref().map(|r| join(r, &n))));
         }
-        report.findings = rules::evaluate(&input);
-        report.new_versions = new_versions(&input);
+    } else {
+        dirs.push((
+            tip_loc.migrations_dir.clone(),
+            base_loc.as_ref().map(|l| l.migrations_dir.clone()),
+        ));
+    }
+    for (tip_dir, base_dir) in &dirs {
+        let base = range.base.as_ref().zip(base_dir.as_deref());
+        let (findings, new) = migration_findings(repo, &range.tip, base, tip_dir)?;
+        report.findings.extend(findings);
+        if *tip_dir == tip_loc.migrations_dir {
+            report.new_versions = new;
+        }
     }
 
     // Metadata: build the tip's snapshot when it changed.
@@ -596,6 +597,56 @@ pub fn check_range(
     }
     apply_allows(&mut report.findings, &allows);
     Ok(report)
+}
+
+/// The migration rules over one migrations folder (base → tip): findings and new versions.
+fn migration_findings(
+    repo: &Repo,
+    tip: &TreeRef,
+    base: Option<(&TreeRef, &str)>,
+    tip_dir: &str,
+) -> Result<(Vec<Finding>, Vec<Version>), CheckError> {
+    let tip_dir_id = repo.dir_id(tip, tip_dir)?;
+    let base_dir_id = match base {
+        Some((b, d)) => repo.dir_id(b, d)?,
+        None => None,
+    };
+    if tip_dir_id.is_some() && tip_dir_id == base_dir_id {
+        return Ok((vec![], vec![]));
+    }
+    let mut input = CheckInput {
+        migrations_dir: tip_dir.to_string(),
+        ..Default::default()
+    };
+    input.tip = entries(repo, tip, tip_dir)?;
+    if let Some((b, d)) = base {
+        input.base = entries(repo, b, d)?;
+    }
+    let (tip_folders, base_folders) = rules::folders_needed(&input);
+    for name in tip_folders {
+        let files = folder_files(repo, tip, &join(tip_dir, &name))?;
+        input.tip_files.insert(name, files);
+    }
+    if let Some((b, d)) = base {
+        for name in base_folders {
+            let files = folder_files(repo, b, &join(d, &name))?;
+            input.base_files.insert(name, files);
+        }
+    }
+    for id in rules::blobs_needed(&input) {
+        let Ok(oid) = Oid::from_str(&id) else {
+            continue;
+        };
+        let text = match repo.git().find_blob(oid) {
+            Ok(b) => match std::str::from_utf8(b.content()) {
+                Ok(t) => Text::Utf8(t.to_string()),
+                Err(_) => Text::NotUtf8,
+            },
+            Err(_) => continue,
+        };
+        input.texts.insert(id, text);
+    }
+    Ok((rules::evaluate(&input), new_versions(&input)))
 }
 
 /// Versions of migration folders that are new at the tip (not at the base at all).

@@ -302,7 +302,7 @@ fn finding(
 
 fn allow_hint(rule: Rule, key: &str) -> String {
     format!(
-        "if this is intended, say so in the commit message with the trailer `Migration-Allow: {} {key}`",
+        "say so in the commit message with the trailer `Migration-Allow: {} {key}`",
         rule.id()
     )
 }
@@ -471,7 +471,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
                         b.location
                     ),
                     format!(
-                        "databases record migrations by version; keep the old name, or {}",
+                        "databases record migrations by version; keep the old name, or if the rename is intended, {}",
                         allow_hint(Rule::EditedMigration, &version.to_string())
                     ),
                 ));
@@ -485,7 +485,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
                     Some(version),
                     format!("up.sql of migration {version} changed, but the migration existed before this change and may already be applied"),
                     format!(
-                        "add a new migration for the change instead; {}",
+                        "add a new migration for the change instead; if the edit is intended, {}",
                         allow_hint(Rule::EditedMigration, &version.to_string())
                     ),
                 ));
@@ -519,7 +519,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
                     Some(version),
                     format!("down.sql of migration {version} was deleted; the migration existed before this change"),
                     format!(
-                        "restore it so the migration can be rolled back, or {}",
+                        "restore it so the migration can be rolled back, or if that is intended, {}",
                         allow_hint(Rule::EditedMigration, &version.to_string())
                     ),
                 )),
@@ -534,7 +534,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
                     Some(version),
                     format!("new migration {version} is not above the highest version already there ({max})"),
                     format!(
-                        "give it a newer version (rename the folder to a current timestamp), or {}",
+                        "give it a newer version (rename the folder to a current timestamp), or if the order is intended, {}",
                         allow_hint(Rule::OutOfOrder, &version.to_string())
                     ),
                 ));

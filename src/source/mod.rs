@@ -172,6 +172,8 @@ pub struct Repo {
     tags: std::cell::OnceCell<std::collections::HashMap<Oid, Vec<String>>>,
     /// Which database's migrations a config v3 project is read for (`--database-name`).
     database: String,
+    /// Whether `database` was chosen (`--database-name`), rather than the default.
+    database_chosen: bool,
 }
 
 /// How far back `Repo::nearest_tag` looks along first parents.
@@ -284,6 +286,7 @@ impl Repo {
             repo,
             tags: std::cell::OnceCell::new(),
             database: "default".into(),
+            database_chosen: false,
         }
     }
 
@@ -548,6 +551,12 @@ impl Repo {
     /// from now on; `default` unless set.
     pub fn set_database(&mut self, name: &str) {
         self.database = name.to_string();
+        self.database_chosen = true;
+    }
+
+    /// Whether a database was chosen with [`Repo::set_database`].
+    pub fn database_chosen(&self) -> bool {
+        self.database_chosen
     }
 
     /// The database whose migrations are read.
