@@ -4,6 +4,7 @@ use super::rules::{self, CheckInput, EntryFact, FileFact, Text};
 use super::{allows_in_message, apply_allows, parse_allow, Allow, BadAllow, Finding, Rule};
 use crate::gather::{target_snapshot, GatherError, TargetProject};
 use crate::metadata::MetadataError;
+use crate::project::join_path as join;
 use crate::project::{MigrationEntryKind, MigrationSet, Version};
 use crate::source::{short, Project, ProjectDirError, Repo, SourceError, TreeRef};
 use git2::{Oid, Sort};
@@ -359,14 +360,6 @@ fn folder_files(
             )
         })
         .collect())
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 fn no_project(e: &SourceError) -> bool {

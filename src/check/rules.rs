@@ -2,6 +2,7 @@
 //! the base and at the tip, and the files of the entries that changed) to findings.
 
 use super::{Finding, Rule};
+use crate::project::join_path as join;
 use crate::project::sql::{is_effectively_empty, split_statements};
 use crate::project::{MigrationEntryKind, Version};
 use std::collections::{BTreeMap, BTreeSet};
@@ -142,14 +143,6 @@ fn differing(input: &CheckInput) -> Vec<(&str, Option<&EntryFact>, Option<&Entry
         }
     }
     out
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 /// `<digits>_<rest>` → (digits, rest); `None` when the name does not start with digits and `_`.

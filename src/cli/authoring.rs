@@ -142,14 +142,7 @@ pub(super) fn work_project(ctx: &Ctx) -> Result<WorkProject, CommandError> {
     })
 }
 
-/// `a/b` from `a` and `b` ("" is the root).
-pub(super) fn join(dir: &str, name: &str) -> String {
-    match (dir.is_empty(), name.is_empty()) {
-        (true, _) => name.to_string(),
-        (_, true) => dir.to_string(),
-        _ => format!("{dir}/{name}"),
-    }
-}
+pub(super) use crate::project::join_path as join;
 
 /// The folder of one database inside a per-database folder setting (`migrations_directory`,
 /// `seeds_directory`): `<dir>/<database>` for config v3, `<dir>` for config v2, which has a

@@ -4,6 +4,7 @@
 //! `<version>_<name>.up.sql` / `.down.sql`. Folders that do not start with digits and `_`
 //! (Hasura's `squashed_…`) are skipped; config v1 `up.yaml`/`down.yaml` are ignored.
 
+use super::join_path as join;
 use super::{LayoutProblem, Migration, MigrationFile, Version};
 use std::collections::BTreeMap;
 
@@ -194,14 +195,6 @@ pub fn parse_migration_listing(dir: &str, entries: &[MigrationDirEntry]) -> List
     }
     out.migrations.sort_by_key(|m| m.version);
     out
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,17 @@ pub use layout::{
 
 use std::collections::BTreeMap;
 
+/// `dir/name` for repository paths; `name` at the root (empty `dir`), `dir` for an empty name.
+pub fn join_path(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else if name.is_empty() {
+        dir.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 /// A migration version: a non-negative integer that fits `bigint`.
 pub type Version = i64;
 

@@ -243,20 +243,8 @@ pub fn short(id: &str) -> String {
     id.chars().take(10).collect()
 }
 
-/// `dir/name`, or `name` at the root.
-pub fn join_path(dir: &str, name: &str) -> String {
-    join(dir, name)
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else if name.is_empty() {
-        dir.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
+pub use crate::project::join_path;
+use crate::project::join_path as join;
 
 impl Repo {
     /// Opens the repository containing `path` (like `git -C path`), bare or not.
