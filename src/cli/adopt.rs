@@ -352,26 +352,16 @@ pub fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError> {
         return Ok(());
     }
     if !args.yes {
-        match ctx.ui.confirm(&format!(
-            "Record {} adopted version(s) in the ledger of {}?",
-            shown.rows.len(),
-            db.redacted()
-        )) {
-            Some(true) => {}
-            Some(false) => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    "not confirmed; nothing was changed",
-                ))
-            }
-            None => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    "there is no terminal to confirm the adoption; nothing was changed",
-                )
-                .hint("review what will be recorded above, then pass --yes"))
-            }
-        }
+        ctx.ui.confirm_or_refuse(
+            &format!(
+                "Record {} adopted version(s) in the ledger of {}?",
+                shown.rows.len(),
+                db.redacted()
+            ),
+            "there is no terminal to confirm the adoption",
+            "nothing was changed",
+            "review what will be recorded above, then pass --yes",
+        )?;
     }
 
     let ui = &ctx.ui;

@@ -1482,28 +1482,18 @@ pub fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
         }
     }
     if args.all && !args.force {
-        match ctx.ui.confirm(&format!(
-            "Delete all {} migrations in {dir}/ from the working tree?",
-            chosen.len()
-        )) {
-            Some(true) => {}
-            Some(false) => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    "not confirmed; nothing was deleted",
-                ))
-            }
-            None => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    format!(
-                        "--all deletes {} migrations and there is no terminal to confirm it; nothing was deleted",
-                        chosen.len()
-                    ),
-                )
-                .hint("pass --force to delete them without asking"))
-            }
-        }
+        ctx.ui.confirm_or_refuse(
+            &format!(
+                "Delete all {} migrations in {dir}/ from the working tree?",
+                chosen.len()
+            ),
+            &format!(
+                "--all deletes {} migrations and there is no terminal to confirm it",
+                chosen.len()
+            ),
+            "nothing was deleted",
+            "pass --force to delete them without asking",
+        )?;
     }
     let mut deleted = Vec::new();
     for m in &chosen {
@@ -1564,24 +1554,12 @@ fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
     }
     if args.all && !args.force {
         let n = preview.versions().len();
-        match ctx.ui.confirm(&format!(
-            "Remove all {n} versions from the migration state of {name}?"
-        )) {
-            Some(true) => {}
-            Some(false) => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    "not confirmed; nothing was changed",
-                ))
-            }
-            None => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    format!("--all --server forgets {n} applied versions and there is no terminal to confirm it; nothing was changed"),
-                )
-                .hint("pass --force to do it without asking"))
-            }
-        }
+        ctx.ui.confirm_or_refuse(
+            &format!("Remove all {n} versions from the migration state of {name}?"),
+            &format!("--all --server forgets {n} applied versions and there is no terminal to confirm it"),
+            "nothing was changed",
+            "pass --force to do it without asking",
+        )?;
     }
     let done = with_lock(&mut client, &ledger, |tx| {
         let applied = read_applied(tx, &ledger, &name, config_version, database)?;

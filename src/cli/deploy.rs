@@ -408,23 +408,16 @@ pub(super) fn run_mutation(
         return Ok(());
     }
     if p.confirmed.plan.reverts() && !exec.yes {
-        match ctx.ui.confirm(&format!(
-            "This reverts {} migration(s) on {}. Proceed?",
-            p.confirmed.plan.reverted().len(),
-            p.db
-        )) {
-            Some(true) => {}
-            Some(false) => {
-                return Err(CommandError::new(Kind::Refused, "not confirmed; nothing was changed"))
-            }
-            None => {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    "this plan reverts migrations and there is no terminal to confirm it; nothing was changed",
-                )
-                .hint("review the plan above, then pass --yes"))
-            }
-        }
+        ctx.ui.confirm_or_refuse(
+            &format!(
+                "This reverts {} migration(s) on {}. Proceed?",
+                p.confirmed.plan.reverted().len(),
+                p.db
+            ),
+            "this plan reverts migrations and there is no terminal to confirm it",
+            "nothing was changed",
+            "review the plan above, then pass --yes",
+        )?;
     }
     let started = Instant::now();
     let prelude = if exec.no_prelude {

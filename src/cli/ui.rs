@@ -121,4 +121,26 @@ impl Ui {
         let line = term.read_line().ok()?;
         Some(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
     }
+
+    /// Asks `question`; a "no" refuses with "not confirmed; {nothing}", and no terminal at all
+    /// refuses with "{no_terminal}; {nothing}" and `hint` (exit 3 either way).
+    pub fn confirm_or_refuse(
+        &self,
+        question: &str,
+        no_terminal: &str,
+        nothing: &str,
+        hint: &str,
+    ) -> Result<(), super::error::CommandError> {
+        use super::error::{CommandError, Kind};
+        match self.confirm(question) {
+            Some(true) => Ok(()),
+            Some(false) => Err(CommandError::new(
+                Kind::Refused,
+                format!("not confirmed; {nothing}"),
+            )),
+            None => Err(
+                CommandError::new(Kind::Refused, format!("{no_terminal}; {nothing}")).hint(hint),
+            ),
+        }
+    }
 }
