@@ -300,10 +300,9 @@ fn seed_page_rollback_walkthrough() {
     gm(&p, &db.url, &["status", "v1.2.0", "--exit-code"]).expect_code(0);
 }
 
-/// A config v3 project with two databases: `--database-name` picks `migrations/<name>/` and
-/// the key in Hasura's `cli_state`; a name with no folder is refused before anything runs.
-#[test]
-fn database_name_selects_a_config_v3_database() {
+/// A config v3 project with migrations for `default` (1) and `analytics` (2), and the given
+/// `databases.yaml`.
+fn two_databases(databases_yaml: &str) -> TestRepo {
     let mut r = TestRepo::new();
     let mut f: Vec<(String, String)> = vec![
         (
@@ -313,7 +312,7 @@ fn database_name_selects_a_config_v3_database() {
         ("metadata/version.yaml".into(), "version: 3\n".into()),
         (
             "metadata/databases/databases.yaml".into(),
-            "- name: default\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB\n  tables: []\n".into(),
+            databases_yaml.into(),
         ),
     ];
     for (db, v) in [("default", 1), ("analytics", 2)] {
@@ -327,6 +326,14 @@ fn database_name_selects_a_config_v3_database() {
         ));
     }
     r.commit(&files(&f), &[], "two databases");
+    r
+}
+
+/// A config v3 project with two databases: `--database-name` picks `migrations/<name>/` and
+/// the key in Hasura's `cli_state`; a name with no folder is refused before anything runs.
+#[test]
+fn database_name_selects_a_config_v3_database() {
+    let r = two_databases("- name: default\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB\n  tables: []\n");
     let p = r.path();
     let analytics = TestDb::new("v3_analytics");
     analytics
@@ -374,29 +381,7 @@ fn database_name_selects_a_config_v3_database() {
 
 #[test]
 fn all_databases_applies_each_through_its_own_url() {
-    let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = vec![
-        (
-            "config.yaml".into(),
-            "version: 3\nendpoint: http://localhost:8080\nmetadata_directory: metadata\n".into(),
-        ),
-        ("metadata/version.yaml".into(), "version: 3\n".into()),
-        (
-            "metadata/databases/databases.yaml".into(),
-            "- name: default\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB_MAIN\n  tables: []\n- name: analytics\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB_ANALYTICS\n  tables: []\n".into(),
-        ),
-    ];
-    for (db, v) in [("default", 1), ("analytics", 2)] {
-        f.push((
-            format!("migrations/{db}/{v}_{db}_t/up.sql"),
-            format!("create table {db}_t(id int);"),
-        ));
-        f.push((
-            format!("migrations/{db}/{v}_{db}_t/down.sql"),
-            format!("drop table {db}_t;"),
-        ));
-    }
-    r.commit(&files(&f), &[], "two databases");
+    let r = two_databases("- name: default\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB_MAIN\n  tables: []\n- name: analytics\n  kind: postgres\n  configuration:\n    connection_info:\n      database_url:\n        from_env: DB_ANALYTICS\n  tables: []\n");
     let p = r.path();
     let main = TestDb::new("all_main");
     let analytics = TestDb::new("all_analytics");
