@@ -118,7 +118,7 @@ fn empty_down_is_missing_down() {
 fn deleted_down() {
     let (mut r, base) = project();
     // A new migration whose down.sql was deleted in a later commit of the range.
-    let c1 = r.commit(
+    r.commit(
         &files(&migration(
             300,
             "c",
@@ -136,7 +136,6 @@ fn deleted_down() {
     );
     // Attributed to the commit that removed it.
     check(&r.path(), &[&range(base, tip)]).expect_contains(&tip.to_string()[..10]);
-    let _ = c1;
     // The down of a migration that existed before: an edit.
     let tip2 = r.commit(&[], &["migrations/100_a/down.sql"], "drop a's down");
     let run = check(&r.path(), &["--json", &range(tip, tip2)]);

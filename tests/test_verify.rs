@@ -128,3 +128,54 @@ fn verify_whole_history_in_a_throwaway_cluster() {
     assert!(doc["verified"].as_u64().unwrap() >= 5, "{doc}");
     assert_eq!(doc["verified"], doc["reversed"], "{doc}");
 }
+
+#[test]
+fn verify_every_pushed_ref_on_one_server() {
+    // Two branches pushed at once, each with a new migration whose down leaves a sequence.
+    let (mut r, base) = project();
+    let a = r.commit_on(
+        vec![base],
+        &files(&migration(200, "a", "create sequence a_seq;", "select 1;")),
+        &[],
+        "a",
+        Some("refs/heads/a"),
+    );
+    let b = r.commit_on(
+        vec![base],
+        &files(&migration(300, "b", "create sequence b_seq;", "select 1;")),
+        &[],
+        "b",
+        Some("refs/heads/b"),
+    );
+    let scratch = TestDb::new("verify_push");
+    let mut cmd = crate::common::gm_command(
+        &r.path(),
+        "",
+        &["check", "--verify", "--pre-push", "origin", "url"],
+        &[("GIT_MIGRATE_SCRATCH_URL", &scratch.url)],
+    );
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    write!(
+        child.stdin.take().unwrap(),
+        "refs/heads/a {a} refs/heads/a {base}\nrefs/heads/b {b} refs/heads/b {base}\n"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("sequence public.a_seq exists after down"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sequence public.b_seq exists after down"),
+        "{text}"
+    );
+    let left = scratch
+        .scalar("select count(*) from pg_database where datname like 'git_migrate_verify_%'");
+    assert_eq!(left.as_deref(), Some("0"));
+}

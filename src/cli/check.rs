@@ -107,8 +107,10 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
         )?);
     }
     if args.verify {
+        // One server for every range (started only if a range has new migrations).
+        let mut scratch = super::verify::ScratchServer::new(args.scratch_url.as_deref());
         for rep in &mut reports {
-            let found = super::verify::verify_report(ctx, rep, args.scratch_url.as_deref())?;
+            let found = super::verify::verify_report(ctx, rep, &mut scratch)?;
             rep.findings.extend(found);
         }
     }

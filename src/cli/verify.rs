@@ -27,79 +27,87 @@ pub struct VerifyArgs {
     pub scratch_url: Option<String>,
 }
 
-/// A scratch database: on a throwaway cluster, or created on a given server and dropped after.
-struct Scratch {
-    client: postgres::Client,
-    drop: Option<(crate::db::DbTarget, String)>,
-    _cluster: Option<crate::scratch::Cluster>,
+/// Where scratch databases come from, for one run: `--scratch-url`'s server, or one throwaway
+/// cluster started on first use and shared by every database the run needs (design §12).
+pub(super) struct ScratchServer {
+    url: Option<String>,
+    cluster: Option<crate::scratch::Cluster>,
+    made: usize,
 }
 
-impl Drop for Scratch {
+/// One scratch database, dropped when done.
+struct ScratchDb {
+    client: postgres::Client,
+    admin: crate::db::DbTarget,
+    name: String,
+}
+
+impl Drop for ScratchDb {
     fn drop(&mut self) {
-        if let Some((admin, name)) = self.drop.take() {
-            if let Ok(mut c) = admin.connect() {
-                let _ = c.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    name.replace('"', "\"\"")
-                ));
-            }
+        if let Ok(mut c) = self.admin.connect() {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name.replace('"', "\"\"")
+            ));
         }
     }
 }
 
-fn scratch(scratch_url: Option<&str>) -> Result<Scratch, CommandError> {
-    match scratch_url.filter(|u| !u.trim().is_empty()) {
-        Some(url) => {
-            let admin = crate::db::DbTarget::from_url(url);
-            if let Some(p) = admin.password() {
-                super::ui::register_secret(p);
+impl ScratchServer {
+    /// Nothing is started until a database is needed.
+    pub(super) fn new(scratch_url: Option<&str>) -> ScratchServer {
+        ScratchServer {
+            url: scratch_url
+                .filter(|u| !u.trim().is_empty())
+                .map(str::to_string),
+            cluster: None,
+            made: 0,
+        }
+    }
+
+    /// A new, empty database.
+    fn database(&mut self) -> Result<ScratchDb, CommandError> {
+        let admin = match &self.url {
+            Some(url) => {
+                let admin = crate::db::DbTarget::from_url(url);
+                if let Some(p) = admin.password() {
+                    super::ui::register_secret(p);
+                }
+                admin
             }
-            let name = format!("git_migrate_verify_{}", std::process::id());
-            let fail = |e: &dyn std::fmt::Display| {
-                CommandError::new(
-                    Kind::Failure,
-                    format!(
-                        "cannot create the scratch database {name} on {}: {e}",
-                        admin.redacted()
-                    ),
-                )
-                .hint("--scratch-url names a server where the tool may create and drop a database of its own (it connects to the database in the URL only for that)")
-            };
-            let mut c = admin.connect().map_err(|e| fail(&e))?;
-            c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .and_then(|_| c.batch_execute(&format!("CREATE DATABASE \"{name}\"")))
-                .map_err(|e| fail(&crate::db::describe_pg_error(&e)))?;
-            let target = admin.with_dbname(&name);
-            let client = target.connect().map_err(|e| fail(&e))?;
-            Ok(Scratch {
-                client,
-                drop: Some((admin, name)),
-                _cluster: None,
-            })
-        }
-        None => {
-            let cluster = crate::scratch::Cluster::start().map_err(|e| {
-                CommandError::new(Kind::Failure, format!("cannot start a scratch PostgreSQL for --verify: {e}"))
-                    .hint("install the PostgreSQL server binaries, or pass --scratch-url postgresql://… (a server where the tool may create a database)")
-            })?;
-            let url = cluster.create_database("verify", None).map_err(|e| {
-                CommandError::new(
-                    Kind::Failure,
-                    format!("cannot create the scratch database: {e}"),
-                )
-            })?;
-            let client = crate::db::DbTarget::from_url(&url).connect().map_err(|e| {
-                CommandError::new(
-                    Kind::Failure,
-                    format!("cannot connect to the scratch database: {e}"),
-                )
-            })?;
-            Ok(Scratch {
-                client,
-                drop: None,
-                _cluster: Some(cluster),
-            })
-        }
+            None => {
+                if self.cluster.is_none() {
+                    self.cluster = Some(crate::scratch::Cluster::start().map_err(|e| {
+                        CommandError::new(Kind::Failure, format!("cannot start a scratch PostgreSQL for --verify: {e}"))
+                            .hint("install the PostgreSQL server binaries, or pass --scratch-url postgresql://… (a server where the tool may create a database)")
+                    })?);
+                }
+                let cluster = self.cluster.as_ref().expect("started above");
+                crate::db::DbTarget::from_url(&cluster.url("postgres"))
+            }
+        };
+        self.made += 1;
+        let name = format!("git_migrate_verify_{}_{}", std::process::id(), self.made);
+        let fail = |e: &dyn std::fmt::Display| {
+            CommandError::new(
+                Kind::Failure,
+                format!(
+                    "cannot create the scratch database {name} on {}: {e}",
+                    admin.redacted()
+                ),
+            )
+            .hint("--scratch-url names a server where the tool may create and drop a database of its own (it connects to the database in the URL only for that)")
+        };
+        let mut c = admin.connect().map_err(|e| fail(&e))?;
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .and_then(|_| c.batch_execute(&format!("CREATE DATABASE \"{name}\"")))
+            .map_err(|e| fail(&crate::db::describe_pg_error(&e)))?;
+        let client = admin.with_dbname(&name).connect().map_err(|e| fail(&e))?;
+        Ok(ScratchDb {
+            client,
+            admin,
+            name,
+        })
     }
 }
 
@@ -152,14 +160,14 @@ fn run(
     ctx: &Ctx,
     project: &mut Project,
     verify: &BTreeSet<Version>,
-    scratch_url: Option<&str>,
+    scratch: &mut ScratchServer,
     mut progress: impl FnMut(&Verified),
 ) -> Result<Vec<Verified>, CommandError> {
     let steps = steps(ctx, project, verify)?;
     if !steps.iter().any(|s| s.verify) {
         return Ok(vec![]);
     }
-    let mut db = scratch(scratch_url)?;
+    let mut db = scratch.database()?;
     let ledger_schema = ctx.config.ledger_schema.clone();
     let exclude = [ledger_schema.as_str(), "hdb_catalog"];
     let prelude = prelude(ctx);
@@ -222,7 +230,7 @@ fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
 pub fn verify_report(
     ctx: &Ctx,
     report: &RangeReport,
-    scratch_url: Option<&str>,
+    scratch: &mut ScratchServer,
 ) -> Result<Vec<Finding>, CommandError> {
     if report.new_versions.is_empty() || report.skipped.is_some() {
         return Ok(vec![]);
@@ -241,7 +249,7 @@ pub fn verify_report(
         .copied()
         .filter(|v| project.migrations.contains(*v))
         .collect();
-    let results = run(ctx, &mut project, &verify, scratch_url, |_| {})?;
+    let results = run(ctx, &mut project, &verify, scratch, |_| {})?;
     let commit = match &report.range.tip {
         crate::source::TreeRef::Git {
             commit: Some(c), ..
@@ -283,7 +291,7 @@ pub fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandError> {
         ctx,
         &mut project,
         &verify,
-        args.scratch_url.as_deref(),
+        &mut ScratchServer::new(args.scratch_url.as_deref()),
         |v| {
             if json {
                 return;
