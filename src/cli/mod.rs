@@ -11,7 +11,9 @@ pub mod error;
 mod hooks;
 mod log;
 mod metadata;
+mod promote;
 mod render;
+mod repair;
 mod seed;
 mod status;
 pub mod ui;
@@ -101,6 +103,10 @@ pub enum Command {
     /// Seed data: apply seed files from a revision, or create one
     #[command(subcommand)]
     Seed(seed::SeedCommand),
+    /// Deploy to environment TO exactly the commit environment FROM is at (release promotion)
+    Promote(promote::PromoteArgs),
+    /// Fix a dirty or modified ledger row: --done V, --undone V, --accept V
+    Repair(repair::RepairArgs),
     /// Take over a database the Hasura CLI manages: ledger rows from its state, nothing executed
     Adopt(adopt::AdoptArgs),
     /// Check a range of commits, the index, or a push for migration mistakes (hooks, CI)
@@ -338,6 +344,8 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Delete(a) => authoring::cmd_delete(&ctx, a),
         Command::Seed(c) => seed::cmd_seed(&ctx, c),
         Command::Adopt(a) => adopt::cmd_adopt(&ctx, a),
+        Command::Promote(a) => promote::cmd_promote(&ctx, a),
+        Command::Repair(a) => repair::cmd_repair(&ctx, a),
         Command::Check(a) => check::cmd_check(&ctx, a),
         Command::Verify(a) => verify::cmd_verify(&ctx, a),
         Command::Hooks(c) => hooks::cmd_hooks(&ctx, c),

@@ -5,6 +5,7 @@
 
 mod layout;
 pub mod sql;
+pub mod txcontrol;
 
 pub use layout::{
     classify_folder, parse_migration_listing, FolderKind, Listing, MigrationDirEntry,
