@@ -256,8 +256,191 @@ pub struct ToolConfig {
     pub out_of_order: crate::plan::OutOfOrderPolicy,
     /// SQL run before the first migration of a fresh database.
     pub prelude_sql: Option<String>,
+    /// Hooks refuse new migrations without a down (`policy.require_down`, default true).
+    pub require_down: bool,
+    /// Named environments, in file order.
+    pub environments: Vec<Environment>,
     /// Where it was read from, if anywhere.
     pub origin: Option<String>,
+}
+
+/// One environment of `git-migrate.yaml` (design §4, §9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    /// Its name (`staging`).
+    pub name: String,
+    /// The connection string as written, `${VAR}` not yet expanded (so that a secret read from
+    /// the environment is never stored, and a variable only one environment needs is only
+    /// required when that environment is used).
+    pub database_url: Option<String>,
+    /// A glob (`v*`): only commits a matching tag points at may be deployed here.
+    pub require_tag: Option<String>,
+    /// The environment whose commit `promote` copies here.
+    pub promote_from: Option<String>,
+    /// Ask for confirmation before every change (not only reverts). Default: true when the
+    /// environment has `require_tag`.
+    pub confirm: bool,
+}
+
+impl Environment {
+    /// The database URL with `${VAR}` expanded from `get`.
+    pub fn expanded_url(
+        &self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, ExpandError> {
+        self.database_url
+            .as_deref()
+            .map(|u| expand_vars(u, &get))
+            .transpose()
+    }
+
+    /// Whether a tag name is accepted by `require_tag` (any tag when there is none).
+    pub fn accepts_tag(&self, tag: &str) -> bool {
+        self.require_tag
+            .as_deref()
+            .is_none_or(|glob| glob_match(glob, tag))
+    }
+}
+
+/// A `${VAR}` that could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// The variable is not set (or empty).
+    #[error("${{{0}}} is not set")]
+    Missing(String),
+    /// `${` without a closing brace, or a bad name.
+    #[error("{0}")]
+    Syntax(String),
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` (and `$$` as a literal `$`) in `text`. A variable that
+/// is unset or empty without a default is an error naming it: a silently empty URL would
+/// connect to whatever the libpq defaults point at.
+pub fn expand_vars(
+    text: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| {
+                ExpandError::Syntax(format!("`${{` without a closing `}}` in {text:?}"))
+            })?;
+            let inner = &body[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(ExpandError::Syntax(format!(
+                    "`${{{inner}}}` is not a variable reference (use ${{NAME}} with letters, digits and _)"
+                )));
+            }
+            match (get(name).filter(|v| !v.is_empty()), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => return Err(ExpandError::Missing(name.to_string())),
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Shell-style glob for tag names: `*` (any run), `?` (one character), `[abc]`/`[a-z]`/`[!x]`.
+pub fn glob_match(glob: &str, text: &str) -> bool {
+    let g: Vec<char> = glob.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Iterative matching with backtracking to the last `*`.
+    let (mut gi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if gi < g.len() {
+            match g[gi] {
+                '*' => {
+                    star = Some((gi, ti));
+                    gi += 1;
+                    continue;
+                }
+                '?' => {
+                    gi += 1;
+                    ti += 1;
+                    continue;
+                }
+                '[' => {
+                    if let Some((matched, next)) = class_match(&g, gi, t[ti]) {
+                        if matched {
+                            gi = next;
+                            ti += 1;
+                            continue;
+                        }
+                    } else if t[ti] == '[' {
+                        gi += 1;
+                        ti += 1;
+                        continue;
+                    }
+                }
+                c if c == t[ti] => {
+                    gi += 1;
+                    ti += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sg, st)) => {
+                gi = sg + 1;
+                ti = st + 1;
+                star = Some((sg, st + 1));
+            }
+            None => return false,
+        }
+    }
+    g[gi..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the class starting at `g[start] == '['`: (matched, index after `]`), or
+/// None when the class is not closed (then `[` is literal).
+fn class_match(g: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = matches!(g.get(i), Some('!') | Some('^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < g.len() {
+        if g[i] == ']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if g.get(i + 1) == Some(&'-') && g.get(i + 2).is_some_and(|&e| e != ']') {
+            if g[i] <= c && c <= g[i + 2] {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if g[i] == c {
+                matched = true;
+            }
+            i += 1;
+        }
+    }
+    None
 }
 
 impl Default for ToolConfig {
@@ -267,6 +450,8 @@ impl Default for ToolConfig {
             ledger_schema: "git_migrate".into(),
             out_of_order: Default::default(),
             prelude_sql: None,
+            require_down: true,
+            environments: Vec::new(),
             origin: None,
         }
     }
@@ -283,10 +468,19 @@ struct RawPolicy {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    database_url: Option<String>,
+    require_tag: Option<String>,
+    promote_from: Option<String>,
+    confirm: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawTool {
     project: Option<String>,
     #[serde(default)]
-    environments: Option<yaml_serde::Value>,
+    environments: Option<yaml_serde::Mapping>,
     #[serde(default)]
     policy: RawPolicy,
     ledger_schema: Option<String>,
@@ -320,7 +514,63 @@ impl ToolConfig {
                 })
             })?
         };
-        let _ = (raw.environments, raw.policy.require_down);
+        let mut environments = Vec::new();
+        for (key, value) in raw.environments.unwrap_or_default() {
+            let Some(name) = key.as_str().map(str::to_string) else {
+                return Err(err(format!(
+                    "environments: every key must be a name, found {key:?}"
+                )));
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                return Err(err(format!(
+                    "environments: {name:?} is not a usable environment name (letters, digits, _ - .)"
+                )));
+            }
+            let e: RawEnvironment = if value.is_null() {
+                RawEnvironment::default()
+            } else {
+                yaml_serde::from_value(value)
+                    .map_err(|e| err(format!("environments.{name}: {e}")))?
+            };
+            if let Some(u) = &e.database_url {
+                // Syntax only; the variables are read when the environment is used.
+                if let Err(ExpandError::Syntax(m)) = expand_vars(u, &|_| Some("x".into())) {
+                    return Err(err(format!("environments.{name}.database_url: {m}")));
+                }
+            }
+            if e.require_tag.as_deref().is_some_and(str::is_empty) {
+                return Err(err(format!(
+                    "environments.{name}.require_tag is empty; remove it or give a glob such as \"v*\""
+                )));
+            }
+            environments.push(Environment {
+                confirm: e.confirm.unwrap_or(e.require_tag.is_some()),
+                name,
+                database_url: e.database_url,
+                require_tag: e.require_tag,
+                promote_from: e.promote_from,
+            });
+        }
+        for e in &environments {
+            if let Some(from) = &e.promote_from {
+                if from == &e.name {
+                    return Err(err(format!(
+                        "environments.{}.promote_from names the environment itself",
+                        e.name
+                    )));
+                }
+                if !environments.iter().any(|o| &o.name == from) {
+                    return Err(err(format!(
+                        "environments.{}.promote_from is {from:?}, which is not an environment here",
+                        e.name
+                    )));
+                }
+            }
+        }
         let out_of_order = match raw.policy.out_of_order.as_deref() {
             None | Some("merge-aware") => crate::plan::OutOfOrderPolicy::MergeAware,
             Some("error") => crate::plan::OutOfOrderPolicy::Error,
@@ -354,8 +604,15 @@ impl ToolConfig {
             ledger_schema,
             out_of_order,
             prelude_sql: raw.prelude_sql,
+            require_down: raw.policy.require_down.unwrap_or(true),
+            environments,
             origin: Some(path.to_string()),
         })
+    }
+
+    /// The environment called `name`.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
     }
 
     /// Loads from an explicit file, else `git-migrate.yaml` at the work tree root, else from
@@ -417,5 +674,80 @@ mod tool_tests {
         let e = ToolConfig::parse("projcet: x\n", "g.yaml").unwrap_err();
         assert!(e.to_string().contains("projcet"), "{e}");
         assert!(ToolConfig::parse("ledger_schema: \"a;b\"\n", "g").is_err());
+    }
+
+    #[test]
+    fn environments() {
+        let c = ToolConfig::parse(
+            "environments:\n  staging:\n    database_url: ${STAGING_URL}\n  production:\n    database_url: postgresql://app:${PW}@db/prod\n    require_tag: \"v*\"\n    promote_from: staging\n",
+            "git-migrate.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.environments.len(), 2);
+        let prod = c.environment("production").unwrap();
+        assert_eq!(prod.promote_from.as_deref(), Some("staging"));
+        assert!(prod.confirm, "require_tag implies confirmation");
+        assert!(!c.environment("staging").unwrap().confirm);
+        assert!(prod.accepts_tag("v1.4.0") && !prod.accepts_tag("release-1"));
+        assert!(c.environment("staging").unwrap().accepts_tag("anything"));
+        let get = |k: &str| (k == "PW").then(|| "pw".to_string());
+        assert_eq!(
+            prod.expanded_url(get).unwrap().as_deref(),
+            Some("postgresql://app:pw@db/prod")
+        );
+        assert_eq!(
+            c.environment("staging").unwrap().expanded_url(|_| None),
+            Err(ExpandError::Missing("STAGING_URL".into()))
+        );
+        for bad in [
+            "environments:\n  p:\n    promote_from: q\n",
+            "environments:\n  p:\n    promote_from: p\n",
+            "environments:\n  p:\n    database_url: ${X\n",
+            "environments:\n  p:\n    databse_url: x\n",
+            "environments:\n  p:\n    require_tag: \"\"\n",
+            "environments:\n  \"a b\":\n    database_url: x\n",
+        ] {
+            let e = ToolConfig::parse(bad, "g.yaml").unwrap_err();
+            assert!(e.to_string().contains("environments"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn expansion() {
+        let get = |k: &str| match k {
+            "A" => Some("1".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(expand_vars("x${A}y", &get).unwrap(), "x1y");
+        assert_eq!(expand_vars("$$A $A ${B:-d}", &get).unwrap(), "$A $A d");
+        assert_eq!(
+            expand_vars("${EMPTY}", &get),
+            Err(ExpandError::Missing("EMPTY".into()))
+        );
+        assert!(matches!(
+            expand_vars("${1X}", &get),
+            Err(ExpandError::Syntax(_))
+        ));
+        assert!(matches!(expand_vars("${A", &get), Err(ExpandError::Syntax(_))));
+    }
+
+    #[test]
+    fn globs() {
+        for (g, t, m) in [
+            ("v*", "v1.4.0", true),
+            ("v*", "1.4.0", false),
+            ("v?.*", "v1.4", true),
+            ("v?.*", "v10.4", false),
+            ("release-[0-9]*", "release-2", true),
+            ("release-[!0-9]*", "release-2", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("[", "[", true),
+            ("v1.*.0", "v1.4.0", true),
+        ] {
+            assert_eq!(glob_match(g, t), m, "{g} ~ {t}");
+        }
     }
 }

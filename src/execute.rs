@@ -2,9 +2,26 @@
 //! deployment row, under a transaction-scoped advisory lock, re-planned after the lock.
 //! A database the Hasura CLI manages is adopted at the start of that transaction; Hasura's
 //! state stores are written by the same statement as the ledger.
+//!
+//! A plan with migrations marked `-- git-migrate:no-transaction` (design §7.3) runs in
+//! segments instead: the transactional steps between two such migrations commit together with
+//! their ledger rows; before a no-transaction migration runs (statement by statement, on the
+//! plain connection), its ledger row is committed marked `dirty` and the deployment row says
+//! `partial`; after it, the row is made clean; the last segment writes the metadata and turns
+//! the deployment `ok`. The advisory lock is then held by a second connection in an idle
+//! transaction for the whole deployment (see [`execute_with`]).
+//!
+//! Before anything runs, every SQL text that will run inside a transaction is searched for
+//! transaction control (`COMMIT`, `BEGIN`, …), which would end the deployment transaction
+//! half-way; such a plan is refused.
+//!
+//! Ctrl-C ([`crate::interrupt`]) cancels the running statement; the transaction rolls back.
 
+use crate::check::rules::NO_TRANSACTION_MARKER;
 use crate::gather::{self, GatherError, GatherOptions, Planned, TargetProject};
+use crate::interrupt;
 use crate::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
+use crate::ledger::dirty::DirtyDirection;
 use crate::ledger::{
     cli_state, quote_literal, DbState, DeploymentRecord, Ledger, LedgerError, LedgerRow,
 };
@@ -14,6 +31,8 @@ use crate::plan::{Plan, PlanOptions, Problem, Step};
 use crate::project::Version;
 use crate::source::{Repo, SourceError};
 use postgres::{Client, SimpleQueryMessage};
+use std::cell::Cell;
+use std::ops::Range;
 use std::time::Duration;
 
 /// Who holds the deploy lock.
@@ -106,6 +125,9 @@ pub enum ExecError {
     /// Ledger.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The connection was lost while COMMIT was in flight: the outcome is unknown.
+    #[error("the connection to the database was lost while committing: {}", crate::db::describe_pg_error(.0))]
+    CommitUncertain(#[source] postgres::Error),
     /// Any other database failure.
     #[error("{what}: {}", crate::db::describe_pg_error(.source))]
     Db {
@@ -115,6 +137,90 @@ pub enum ExecError {
         #[source]
         source: postgres::Error,
     },
+    /// SQL that runs inside the deployment transaction controls transactions itself.
+    #[error("{} migration file(s) contain transaction control", .0.len())]
+    TransactionControl(Vec<TxControlFound>),
+    /// Ctrl-C: the open transaction was rolled back. `Some` when earlier segments of a
+    /// deployment with no-transaction migrations were committed already.
+    #[error("interrupted")]
+    Interrupted(Option<Box<PartialState>>),
+    /// A failure after part of a deployment with no-transaction migrations was committed.
+    #[error("{error}")]
+    Partial {
+        /// What failed.
+        error: Box<ExecError>,
+        /// What was committed, and what is dirty.
+        state: Box<PartialState>,
+    },
+    /// The connection holding the deploy lock for a segmented deployment was lost.
+    #[error("the connection holding the deploy lock was lost")]
+    LockLost,
+    /// A segmented deployment could not open its lock connection.
+    #[error("cannot open a second connection to hold the deploy lock: {0}")]
+    LockConnection(String),
+}
+
+impl ExecError {
+    /// The same failure seen as an interruption (Ctrl-C was pressed while it happened).
+    fn into_interrupted(self) -> ExecError {
+        match self {
+            ExecError::Partial { state, .. } => ExecError::Interrupted(Some(state)),
+            ExecError::Interrupted(s) => ExecError::Interrupted(s),
+            _ => ExecError::Interrupted(None),
+        }
+    }
+}
+
+/// Transaction control found in SQL that would run inside the deployment transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxControlFound {
+    /// `<version>_<name>`.
+    pub label: String,
+    /// The file (path @ commit, or the ledger copy).
+    pub file: String,
+    /// The statement as written (e.g. `COMMIT`).
+    pub statement: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// A migration left dirty by a no-transaction step that failed or was interrupted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirtyStep {
+    /// Version.
+    pub version: Version,
+    /// `<version>_<name>`.
+    pub label: String,
+    /// Up or down.
+    pub direction: DirtyDirection,
+}
+
+/// What a segmented deployment committed before it stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialState {
+    /// The deployment row (status `partial`).
+    pub deployment_id: i64,
+    /// Steps committed, as "apply V_name" / "revert V_name".
+    pub done: Vec<String>,
+    /// The migration left dirty, if the stop happened inside a no-transaction step.
+    pub dirty: Option<DirtyStep>,
+}
+
+/// Commits. A commit the server answered with an error was rolled back; a commit whose answer
+/// never came (the connection dropped) may or may not have happened, and says so.
+fn commit_tx(tx: postgres::Transaction<'_>) -> Result<(), ExecError> {
+    tx.commit().map_err(|source| {
+        if source.as_db_error().is_some() {
+            ExecError::Db {
+                what: "committing",
+                source,
+            }
+        } else {
+            ExecError::CommitUncertain(source)
+        }
+    })
 }
 
 fn db(what: &'static str) -> impl FnOnce(postgres::Error) -> ExecError {
@@ -132,6 +238,119 @@ pub enum Event<'a> {
     AlreadyThere,
     /// The metadata does not match the schema, let through by `--allow-inconsistent-metadata`.
     Inconsistent(&'a [Inconsistency]),
+}
+
+/// A step's SQL, read before anything runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepSql {
+    /// The text (empty for a revert recorded without running).
+    pub text: String,
+    /// Where it comes from, for messages (path @ commit, or the ledger copy).
+    pub file: String,
+    /// The file starts with `-- git-migrate:no-transaction`.
+    pub no_transaction: bool,
+}
+
+/// Whether SQL text is marked to run outside a transaction (its first line is
+/// `-- git-migrate:no-transaction`, as the `no-transaction-mixed` check reads it).
+pub fn is_no_transaction(sql: &str) -> bool {
+    sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER)
+}
+
+/// Whether `step` runs outside the deployment transaction.
+pub fn runs_outside(step: &Step, sql: &StepSql) -> bool {
+    sql.no_transaction && !matches!(step, Step::Revert { noop: true, .. })
+}
+
+/// Reads the SQL of every step (the up.sql blobs of applies; reverts carry theirs).
+pub fn read_step_sql(
+    repo: &Repo,
+    target: &TargetProject,
+    steps: &[Step],
+) -> Result<Vec<StepSql>, ExecError> {
+    steps
+        .iter()
+        .map(|step| {
+            let (text, file) = match step {
+                Step::Revert { sql, down, .. } => (sql.clone(), down.to_string()),
+                Step::Apply {
+                    up_path, up_blob, ..
+                } => {
+                    let p = target
+                        .project
+                        .as_ref()
+                        .expect("apply steps come from a project");
+                    let at = p.at();
+                    let up = repo.read(&p.tree, up_path, Some(up_blob))?;
+                    (utf8(up, up_path, &at)?, format!("{up_path} @ {at}"))
+                }
+            };
+            Ok(StepSql {
+                no_transaction: is_no_transaction(&text),
+                text,
+                file,
+            })
+        })
+        .collect()
+}
+
+/// Whether `sql` has a word that starts a transaction-control statement (a cheap filter
+/// before parsing: `BEGIN`, `START`, `COMMIT`, `END`, `ROLLBACK`, `ABORT`, `SAVEPOINT`,
+/// `RELEASE`, `PREPARE`).
+fn may_control_transactions(sql: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "begin",
+        "start",
+        "commit",
+        "end",
+        "rollback",
+        "abort",
+        "savepoint",
+        "release",
+        "prepare",
+    ];
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
+}
+
+/// Transaction control in the SQL that would run inside a transaction (no-transaction
+/// migrations and reverts recorded without running are skipped).
+pub fn transaction_control_in(steps: &[Step], texts: &[StepSql]) -> Vec<TxControlFound> {
+    let mut out = Vec::new();
+    for (step, sql) in steps.iter().zip(texts) {
+        if runs_outside(step, sql)
+            || matches!(step, Step::Revert { noop: true, .. })
+            || !may_control_transactions(&sql.text)
+        {
+            continue;
+        }
+        let label = match step {
+            Step::Revert { version, name, .. } | Step::Apply { version, name, .. } => {
+                format!("{version}_{name}")
+            }
+        };
+        for t in crate::project::txcontrol::transaction_control(&sql.text) {
+            out.push(TxControlFound {
+                label: label.clone(),
+                file: sql.file.clone(),
+                statement: t.statement,
+                line: t.line,
+                column: t.column,
+            });
+        }
+    }
+    out
+}
+
+/// What the command layer can hand the executor beyond the plan.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// The steps' SQL as [`read_step_sql`] read it for the confirmed plan (read again when
+    /// absent).
+    pub texts: Option<Vec<StepSql>>,
+    /// Opens another connection to the same database: it holds the deploy lock while a plan
+    /// with no-transaction migrations runs. Without it such plans are refused.
+    pub connect: Option<&'a dyn Fn() -> Result<Client, String>>,
 }
 
 /// Execution options.
@@ -267,7 +486,7 @@ pub fn with_lock<R>(
         match attempt_lock(&mut tx, ledger, deadline, timeout, &mut announced, on_event)? {
             Attempt::Locked => {
                 let r = work(&mut tx)?;
-                tx.commit().map_err(db("committing"))?;
+                commit_tx(tx)?;
                 return Ok(r);
             }
             Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
@@ -275,7 +494,8 @@ pub fn with_lock<R>(
     }
 }
 
-/// Executes `confirmed` against the database in one transaction.
+/// Executes `confirmed` against the database in one transaction (or, with no-transaction
+/// migrations, in segments: see [`execute_with`]).
 #[allow(clippy::too_many_arguments)]
 pub fn execute(
     client: &mut Client,
@@ -288,38 +508,148 @@ pub fn execute(
     options: &ExecOptions,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Outcome, ExecError> {
-    let key = ledger.lock_key();
-    let deadline = std::time::Instant::now() + options.lock_timeout;
-    let mut announced = false;
-    let mut tx = loop {
-        let mut tx = client
-            .transaction()
-            .map_err(db("starting the transaction"))?;
-        match attempt_lock(
-            &mut tx,
-            ledger,
-            deadline,
-            options.lock_timeout,
-            &mut announced,
-            on_event,
-        )? {
-            Attempt::Locked => break tx,
-            Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
-        }
-    };
+    execute_with(
+        client,
+        repo,
+        ledger,
+        target,
+        confirmed,
+        plan_options,
+        gather_options,
+        options,
+        on_event,
+        Extras::default(),
+    )
+}
 
+/// What the caller's arguments to [`execute_with`] are, bundled for the helpers.
+struct Job<'a> {
+    repo: &'a Repo,
+    ledger: &'a Ledger,
+    confirmed: &'a Confirmed,
+    plan_options: PlanOptions,
+    gather_options: &'a GatherOptions,
+    options: &'a ExecOptions,
+}
+
+/// Executes `confirmed`: refuses transaction control first, then runs the plan in one
+/// transaction, or in segments when it has no-transaction migrations.
+///
+/// Segmented deployments hold the advisory lock in a *second* connection (`extras.connect`),
+/// in a transaction that stays open and idle until the deployment ends: a transaction-scoped
+/// lock, as for every other deployment, which also works through a transaction-pooling
+/// PgBouncer (the pooler keeps that transaction on one server connection), where a
+/// session-level `pg_advisory_lock` would stay behind on a pooled server connection. The idle
+/// transaction has no snapshot, so `CREATE INDEX CONCURRENTLY` does not wait for it. Every
+/// segment checks that the lock is still held before it commits.
+///
+/// Ctrl-C (while this runs) cancels the running statement and rolls back
+/// ([`ExecError::Interrupted`]).
+#[allow(clippy::too_many_arguments)]
+pub fn execute_with(
+    client: &mut Client,
+    repo: &Repo,
+    ledger: &Ledger,
+    target: &mut TargetProject,
+    confirmed: &Confirmed,
+    plan_options: PlanOptions,
+    gather_options: &GatherOptions,
+    options: &ExecOptions,
+    on_event: &mut dyn FnMut(Event<'_>),
+    extras: Extras<'_>,
+) -> Result<Outcome, ExecError> {
+    let texts = match extras.texts {
+        Some(t) if t.len() == confirmed.plan.steps.len() => t,
+        _ => read_step_sql(repo, target, &confirmed.plan.steps)?,
+    };
+    if !options.skip_execution {
+        let found = transaction_control_in(&confirmed.plan.steps, &texts);
+        if !found.is_empty() {
+            return Err(ExecError::TransactionControl(found));
+        }
+    }
+    let segmented = !options.skip_execution
+        && confirmed
+            .plan
+            .steps
+            .iter()
+            .zip(&texts)
+            .any(|(s, t)| runs_outside(s, t));
+    let job = Job {
+        repo,
+        ledger,
+        confirmed,
+        plan_options,
+        gather_options,
+        options,
+    };
+    let watch = interrupt::Watch::install();
+    if let Some(w) = &watch {
+        w.add(client.cancel_token());
+    }
+    let result = if segmented {
+        execute_segmented(
+            client,
+            extras.connect,
+            watch.as_ref(),
+            &job,
+            target,
+            on_event,
+            texts,
+        )
+    } else {
+        execute_single(client, &job, target, on_event, texts)
+    };
+    let result = match result {
+        Err(e) if interrupt::requested() => {
+            interrupt::acknowledge();
+            Err(e.into_interrupted())
+        }
+        r => r,
+    };
+    drop(watch);
+    result
+}
+
+/// The plan re-made under the lock, ready to run.
+struct Ready {
+    plan: Plan,
+    state: DbState,
+    snapshot: Option<serde_json::Value>,
+    metadata_sha256: Option<String>,
+    metadata_tree: Option<String>,
+}
+
+/// What [`under_lock`] decided.
+enum UnderLock {
+    /// Nothing more to run: commit the transaction when `commit`, then return `outcome`.
+    Done { outcome: Box<Outcome>, commit: bool },
+    /// Run the plan.
+    Go(Box<Ready>),
+}
+
+/// Under the lock, in `tx`: re-reads the live state (adopting a database the Hasura CLI
+/// manages), re-plans when it moved, stops when the work differs from what was confirmed,
+/// and creates or upgrades the ledger.
+fn under_lock(
+    tx: &mut postgres::Transaction<'_>,
+    job: &Job<'_>,
+    target: &mut TargetProject,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<UnderLock, ExecError> {
+    let (repo, ledger, confirmed) = (job.repo, job.ledger, job.confirmed);
     // Re-read under the lock. When the ledger says what it said when the plan was made, the
     // plan stands (it is a pure function of the target and this state); otherwise re-plan.
-    let mut state = ledger.read(&mut tx)?;
+    let mut state = ledger.read(tx)?;
     // A database the Hasura CLI manages is adopted first, in this transaction (design §5.2):
     // Hasura's state is locked against the CLI and read again, and the plan is made (and
     // compared with the confirmed one) against the adopted state, which the caller planned
     // against too.
     let before_adoption = state.live.deployed_commit.clone();
-    let adoption = if adopt::adopts_in(plan_options.mode) && adopt::needed(&state) {
-        cli_state::lock_stores(&mut tx, state.hasura_stores())
+    let adoption = if adopt::adopts_in(job.plan_options.mode) && adopt::needed(&state) {
+        cli_state::lock_stores(tx, state.hasura_stores())
             .map_err(db("locking Hasura's migration state"))?;
-        state = ledger.read(&mut tx)?;
+        state = ledger.read(tx)?;
         adopt_for(repo, &mut state, target)?
     } else {
         None
@@ -339,108 +669,121 @@ pub fn execute(
     } else {
         gather::plan_for(
             repo,
-            &mut tx,
+            tx,
             ledger,
             target,
             &state,
-            plan_options,
-            gather_options,
+            job.plan_options,
+            job.gather_options,
         )?
     };
     let plan = plan.map_err(ExecError::Refused)?;
     if !plan.same_work(&confirmed.plan) {
         if plan.is_noop() && plan.to_commit == state.live.deployed_commit {
             on_event(Event::AlreadyThere);
-            return Ok(Outcome {
-                plan,
-                deployment_id: None,
+            return Ok(UnderLock::Done {
+                outcome: Box::new(Outcome {
+                    plan,
+                    deployment_id: None,
+                }),
+                commit: false,
             });
         }
         return Err(ExecError::Moved);
     }
     if let Some(a) = &adoption {
         let id = ledger.record_adoption(
-            &mut tx,
+            tx,
             a,
             before_adoption.as_deref(),
-            &options.actor,
+            &job.options.actor,
             state.hasura_stores(),
         )?;
         if plan.is_noop() && !plan.dirty && plan.to_commit == state.live.deployed_commit {
             // The adoption alone brings the ledger to the target.
-            tx.commit().map_err(db("committing"))?;
-            return Ok(Outcome {
-                plan,
-                deployment_id: Some(id),
+            return Ok(UnderLock::Done {
+                outcome: Box::new(Outcome {
+                    plan,
+                    deployment_id: Some(id),
+                }),
+                commit: true,
             });
         }
     } else if !state.live.ledger_exists {
-        ledger.ensure(&mut tx)?;
+        ledger.ensure(tx)?;
     }
+    if state.live.ledger_exists {
+        ledger.upgrade(tx, state.schema_version)?;
+    }
+    Ok(UnderLock::Go(Box::new(Ready {
+        plan,
+        state,
+        snapshot,
+        metadata_sha256,
+        metadata_tree,
+    })))
+}
+
+/// `SET LOCAL statement_timeout …; SET LOCAL lock_timeout …` from the options (`scope` is
+/// `LOCAL` or `SESSION`), or "".
+fn timeout_settings(options: &ExecOptions, scope: &str) -> String {
     let mut settings = Vec::new();
     if let Some(t) = options.statement_timeout {
         settings.push(format!(
-            "SET LOCAL statement_timeout = {}",
+            "SET {scope} statement_timeout = {}",
             quote_literal(&pg_ms(t))
         ));
     }
     if let Some(t) = options.statement_lock_timeout {
         settings.push(format!(
-            "SET LOCAL lock_timeout = {}",
+            "SET {scope} lock_timeout = {}",
             quote_literal(&pg_ms(t))
         ));
     }
-    let settings = settings.join("; ");
-    if !settings.is_empty() {
-        tx.batch_execute(&settings)
-            .map_err(db("setting timeouts"))?;
-    }
+    settings.join("; ")
+}
 
-    let fresh = state.live.applied.is_empty() && state.last.is_none();
-    let runner = StepRunner {
-        repo,
-        target,
-        skip_execution: options.skip_execution,
-        prelude: if fresh && !options.skip_execution {
-            options.prelude.as_deref()
-        } else {
+/// The deployment row for `ready` (rows filled in by the caller).
+fn deployment_record(job: &Job<'_>, ready: &Ready, rows: Vec<LedgerRow>) -> DeploymentRecord {
+    let plan = &ready.plan;
+    DeploymentRecord {
+        kind: job.options.kind.to_string(),
+        target_ref: plan.target_ref.clone(),
+        from_commit: ready.state.live.deployed_commit.clone(),
+        to_commit: plan.to_commit.clone(),
+        dirty: plan.dirty,
+        reverted: plan.reverted(),
+        applied: plan.applied(),
+        rows,
+        metadata_sha256: ready.metadata_sha256.clone(),
+        metadata_tree: if plan.dirty {
             None
+        } else {
+            ready.metadata_tree.clone()
         },
-    };
-    let rows = match runner.run(&mut tx, &plan.steps, on_event) {
-        Ok(rows) => rows,
-        Err((index, mut error)) => {
-            // Roll back first; then, for a runtime error without a position, find the
-            // failing statement by replaying the same work in a transaction that is rolled
-            // back too (only on this failure path).
-            drop(tx);
-            if let ExecError::Migration(f) = &mut error {
-                if f.position.is_none() && !f.code.is_empty() {
-                    if let Some(loc) =
-                        runner.locate(client, key, &settings, &plan.steps, index, &f.code)
-                    {
-                        f.position = Some((loc.line, loc.column));
-                        f.line_text = Some(loc.line_text);
-                        f.extra.insert(
-                            0,
-                            format!("failing statement: #{} of the file", loc.statement),
-                        );
-                    }
-                }
-            }
-            return Err(error);
-        }
-    };
+        snapshot: ready.snapshot.clone(),
+        plan: plan.record(),
+        actor: job.options.actor.clone(),
+    }
+}
 
-    // The metadata that will be live after COMMIT, checked against the schema the SQL left
-    // (design §6): a migration that drops a column the metadata still names aborts here.
+/// The metadata that will be live after COMMIT, checked against the schema the SQL left
+/// (design §6): a migration that drops a column the metadata still names aborts here. Then
+/// Hasura's own catalog, when this database has one, gets the same snapshot.
+fn check_and_write_metadata(
+    tx: &mut postgres::Transaction<'_>,
+    job: &Job<'_>,
+    ready: &Ready,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<(), ExecError> {
+    let (plan, snapshot, options) = (&ready.plan, &ready.snapshot, job.options);
     if !plan.steps.is_empty() || plan.metadata.is_some() {
-        let after = match &snapshot {
+        let after = match snapshot {
             Some(s) => Some(s.clone()),
-            None => ledger.metadata_snapshot(&mut tx)?,
+            None => job.ledger.metadata_snapshot(tx)?,
         };
         if let Some(after) = &after {
-            let problems = consistency::check(&mut tx, after)
+            let problems = consistency::check(tx, after)
                 .map_err(db("checking the metadata against the schema"))?;
             if !problems.is_empty() {
                 if !options.allow_inconsistent_metadata {
@@ -450,41 +793,543 @@ pub fn execute(
             }
         }
     }
-    // Hasura's own catalog, when this database has one, gets the same snapshot.
-    if let (Some(_), Some(snap), false) = (&plan.metadata, &snapshot, options.skip_hasura_catalog) {
-        if crate::ledger::hasura::catalog_exists(&mut tx)
-            .map_err(db("looking for Hasura's catalog"))?
-        {
+    if let (Some(_), Some(snap), false) = (&plan.metadata, snapshot, options.skip_hasura_catalog) {
+        if crate::ledger::hasura::catalog_exists(tx).map_err(db("looking for Hasura's catalog"))? {
             // The server keeps action types inside each action; projects keep them in
             // actions.graphql: merge them before writing.
             let merged = crate::metadata::sdl::merge_actions_sdl(snap)
                 .map_err(|e| ExecError::ActionsSdl(e.to_string()))?;
-            crate::ledger::hasura::write_metadata(&mut tx, &merged)
+            crate::ledger::hasura::write_metadata(tx, &merged)
                 .map_err(db("writing Hasura's hdb_catalog.hdb_metadata"))?;
         }
     }
+    Ok(())
+}
 
-    let record = DeploymentRecord {
-        kind: options.kind.to_string(),
-        target_ref: plan.target_ref.clone(),
-        from_commit: state.live.deployed_commit.clone(),
-        to_commit: plan.to_commit.clone(),
-        dirty: plan.dirty,
-        reverted: plan.reverted(),
-        applied: plan.applied(),
-        rows,
-        metadata_sha256,
-        metadata_tree: if plan.dirty { None } else { metadata_tree },
-        snapshot,
-        plan: plan.record(),
-        actor: options.actor.clone(),
+/// The SQL texts for `plan` (the confirmed ones when the steps are the confirmed steps).
+fn texts_for(
+    job: &Job<'_>,
+    target: &TargetProject,
+    plan: &Plan,
+    texts: Vec<StepSql>,
+) -> Result<Vec<StepSql>, ExecError> {
+    if plan.steps == job.confirmed.plan.steps && texts.len() == plan.steps.len() {
+        Ok(texts)
+    } else {
+        read_step_sql(job.repo, target, &plan.steps)
+    }
+}
+
+fn still_locked(held: bool) -> Result<(), ExecError> {
+    if held {
+        Ok(())
+    } else {
+        Err(ExecError::LockLost)
+    }
+}
+
+/// Interrupted by Ctrl-C?
+fn check_interrupt() -> Result<(), ExecError> {
+    if interrupt::requested() {
+        interrupt::acknowledge();
+        return Err(ExecError::Interrupted(None));
+    }
+    Ok(())
+}
+
+/// The whole plan in one transaction.
+fn execute_single(
+    client: &mut Client,
+    job: &Job<'_>,
+    target: &mut TargetProject,
+    on_event: &mut dyn FnMut(Event<'_>),
+    texts: Vec<StepSql>,
+) -> Result<Outcome, ExecError> {
+    let (ledger, options) = (job.ledger, job.options);
+    let key = ledger.lock_key();
+    let deadline = std::time::Instant::now() + options.lock_timeout;
+    let mut announced = false;
+    let mut tx = loop {
+        let mut tx = client
+            .transaction()
+            .map_err(db("starting the transaction"))?;
+        match attempt_lock(
+            &mut tx,
+            ledger,
+            deadline,
+            options.lock_timeout,
+            &mut announced,
+            on_event,
+        )? {
+            Attempt::Locked => break tx,
+            Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
+        }
     };
-    let id = ledger.record(&mut tx, &record, state.hasura_stores())?;
-    tx.commit().map_err(db("committing"))?;
+    let ready = match under_lock(&mut tx, job, target, on_event)? {
+        UnderLock::Done { outcome, commit } => {
+            if commit {
+                commit_tx(tx)?;
+            }
+            return Ok(*outcome);
+        }
+        UnderLock::Go(r) => r,
+    };
+    let texts = texts_for(job, target, &ready.plan, texts)?;
+    let settings = timeout_settings(options, "LOCAL");
+    if !settings.is_empty() {
+        tx.batch_execute(&settings)
+            .map_err(db("setting timeouts"))?;
+    }
+
+    let fresh = ready.state.live.applied.is_empty() && ready.state.last.is_none();
+    let prelude = if fresh && !options.skip_execution {
+        options.prelude.as_deref()
+    } else {
+        None
+    };
+    let runner = StepRunner {
+        repo: job.repo,
+        target,
+        texts: &texts,
+        skip_execution: options.skip_execution,
+        prelude,
+        prelude_pending: Cell::new(prelude.is_some()),
+    };
+    let steps = &ready.plan.steps;
+    let rows = match runner.run(&mut tx, steps, 0..steps.len(), on_event) {
+        Ok(rows) => rows,
+        Err((index, mut error)) => {
+            if interrupt::requested() {
+                interrupt::acknowledge();
+                drop(tx);
+                return Err(ExecError::Interrupted(None));
+            }
+            // Roll back first; then, for a runtime error without a position, find the
+            // failing statement by replaying the same work in a transaction that is rolled
+            // back too (only on this failure path).
+            drop(tx);
+            runner.locate_into(
+                &mut error,
+                client,
+                Some(key),
+                &settings,
+                steps,
+                0,
+                index,
+                prelude.is_some(),
+            );
+            return Err(error);
+        }
+    };
+
+    check_and_write_metadata(&mut tx, job, &ready, on_event)?;
+    let record = deployment_record(job, &ready, rows);
+    let id = ledger.record(&mut tx, &record, ready.state.hasura_stores())?;
+    check_interrupt()?;
+    commit_tx(tx)?;
     Ok(Outcome {
-        plan,
+        plan: ready.plan,
         deployment_id: Some(id),
     })
+}
+
+/// A run of steps that commit together, or one step that runs outside a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    /// Steps in one transaction.
+    Tx(Range<usize>),
+    /// One no-transaction step.
+    NoTx(usize),
+}
+
+fn segments(steps: &[Step], texts: &[StepSql]) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, (step, sql)) in steps.iter().zip(texts).enumerate() {
+        if runs_outside(step, sql) {
+            if start < i {
+                out.push(Segment::Tx(start..i));
+            }
+            out.push(Segment::NoTx(i));
+            start = i + 1;
+        }
+    }
+    if start < steps.len() {
+        out.push(Segment::Tx(start..steps.len()));
+    }
+    out
+}
+
+fn step_label(step: &Step) -> String {
+    match step {
+        Step::Revert { version, name, .. } => format!("revert {version}_{name}"),
+        Step::Apply { version, name, .. } => format!("apply {version}_{name}"),
+    }
+}
+
+/// The plan in segments around its no-transaction migrations, under a lock held by a second
+/// connection (see [`execute_with`]).
+#[allow(clippy::too_many_arguments)]
+fn execute_segmented(
+    client: &mut Client,
+    connect: Option<&dyn Fn() -> Result<Client, String>>,
+    watch: Option<&interrupt::Watch>,
+    job: &Job<'_>,
+    target: &mut TargetProject,
+    on_event: &mut dyn FnMut(Event<'_>),
+    texts: Vec<StepSql>,
+) -> Result<Outcome, ExecError> {
+    let (ledger, options) = (job.ledger, job.options);
+    let connect = connect.ok_or_else(|| {
+        ExecError::LockConnection(
+            "this command cannot open one, so it cannot run no-transaction migrations".into(),
+        )
+    })?;
+    let mut lock_client = connect().map_err(ExecError::LockConnection)?;
+    if let Some(w) = watch {
+        w.add(lock_client.cancel_token());
+    }
+    let deadline = std::time::Instant::now() + options.lock_timeout;
+    let mut announced = false;
+    let mut lock_tx = loop {
+        let mut tx = lock_client
+            .transaction()
+            .map_err(db("starting the lock transaction"))?;
+        match attempt_lock(
+            &mut tx,
+            ledger,
+            deadline,
+            options.lock_timeout,
+            &mut announced,
+            on_event,
+        )? {
+            Attempt::Locked => break tx,
+            Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
+        }
+    };
+    // The lock transaction stays open, idle, until the deployment ends.
+    let pid = lock_tx
+        .simple_query("SET LOCAL idle_in_transaction_session_timeout = 0; SELECT pg_backend_pid()")
+        .map_err(db("holding the deploy lock"))?
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).and_then(|p| p.parse::<i32>().ok()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let result = run_segments(client, pid, job, target, on_event, texts);
+    // Releases the lock (the server does the same if this connection is gone).
+    let _ = lock_tx.rollback();
+    result
+}
+
+/// Runs `steps[range]` in `tx` and writes their ledger rows; the last segment also checks and
+/// writes the metadata and turns the deployment row `ok`. A failing step comes back with its
+/// index (to locate the failing statement once `tx` is rolled back).
+#[allow(clippy::too_many_arguments)]
+fn tx_segment(
+    tx: &mut postgres::Transaction<'_>,
+    job: &Job<'_>,
+    ready: &Ready,
+    runner: &StepRunner<'_>,
+    range: Range<usize>,
+    last: bool,
+    record: &DeploymentRecord,
+    deployment_id: i64,
+    lock_pid: i32,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<(), (Option<usize>, ExecError)> {
+    let ledger = job.ledger;
+    let steps = &ready.plan.steps;
+    let local = timeout_settings(job.options, "LOCAL");
+    if !local.is_empty() {
+        tx.batch_execute(&local)
+            .map_err(|e| (None, db("setting timeouts")(e)))?;
+    }
+    let rows = runner
+        .run(tx, steps, range.clone(), on_event)
+        .map_err(|(i, e)| (Some(i), e))?;
+    let reverted: Vec<Version> = steps[range]
+        .iter()
+        .filter(|s| matches!(s, Step::Revert { .. }))
+        .map(Step::version)
+        .collect();
+    let hasura = ready.state.hasura_stores();
+    let to_commit = ready.plan.to_commit.as_deref();
+    let finish = |tx: &mut postgres::Transaction<'_>,
+                  on_event: &mut dyn FnMut(Event<'_>)|
+     -> Result<(), ExecError> {
+        ledger.record_segment(tx, deployment_id, to_commit, &reverted, &rows, hasura)?;
+        if last {
+            check_and_write_metadata(tx, job, ready, on_event)?;
+            ledger.finish_partial(tx, deployment_id, record)?;
+        }
+        still_locked(ledger.lock_held_by(tx, lock_pid)?)?;
+        check_interrupt()
+    };
+    finish(tx, on_event).map_err(|e| (None, e))
+}
+
+fn run_segments(
+    client: &mut Client,
+    lock_pid: i32,
+    job: &Job<'_>,
+    target: &mut TargetProject,
+    on_event: &mut dyn FnMut(Event<'_>),
+    texts: Vec<StepSql>,
+) -> Result<Outcome, ExecError> {
+    let (ledger, options) = (job.ledger, job.options);
+    // First transaction: re-plan under the lock, create or upgrade the ledger, record the
+    // deployment as `partial`, and run the transactional steps before the first
+    // no-transaction one. A failure in there changes nothing.
+    let mut tx = client
+        .transaction()
+        .map_err(db("starting the transaction"))?;
+    let ready = match under_lock(&mut tx, job, target, on_event)? {
+        UnderLock::Done { outcome, commit } => {
+            if commit {
+                commit_tx(tx)?;
+            }
+            return Ok(*outcome);
+        }
+        UnderLock::Go(r) => r,
+    };
+    let texts = texts_for(job, target, &ready.plan, texts)?;
+    let record = deployment_record(job, &ready, vec![]);
+    let id = ledger.start_partial(&mut tx, &record)?;
+    let fresh = ready.state.live.applied.is_empty() && ready.state.last.is_none();
+    let prelude = if fresh {
+        options.prelude.as_deref()
+    } else {
+        None
+    };
+    let runner = StepRunner {
+        repo: job.repo,
+        target,
+        texts: &texts,
+        skip_execution: false,
+        prelude,
+        prelude_pending: Cell::new(prelude.is_some()),
+    };
+    let steps = &ready.plan.steps;
+    let local = timeout_settings(options, "LOCAL");
+    let segs = segments(steps, &texts);
+    // A failed transactional segment (rolled back): find the failing statement.
+    let failed = |client: &mut Client,
+                  range: &Range<usize>,
+                  prelude_at_start: bool,
+                  (index, mut error): (Option<usize>, ExecError)|
+     -> ExecError {
+        if interrupt::requested() {
+            interrupt::acknowledge();
+            return ExecError::Interrupted(None);
+        }
+        if let Some(index) = index {
+            runner.locate_into(
+                &mut error,
+                client,
+                None,
+                &local,
+                steps,
+                range.start,
+                index,
+                prelude_at_start,
+            );
+        }
+        error
+    };
+    let mut partial = PartialState {
+        deployment_id: id,
+        done: vec![],
+        dirty: None,
+    };
+    let mut rest = &segs[..];
+    if let Some(Segment::Tx(range)) = segs.first() {
+        let prelude_at_start = runner.prelude_pending.get();
+        let last = segs.len() == 1;
+        if let Err(e) = tx_segment(
+            &mut tx,
+            job,
+            &ready,
+            &runner,
+            range.clone(),
+            last,
+            &record,
+            id,
+            lock_pid,
+            on_event,
+        ) {
+            drop(tx);
+            return Err(failed(client, range, prelude_at_start, e));
+        }
+        partial
+            .done
+            .extend(steps[range.clone()].iter().map(step_label));
+        rest = &segs[1..];
+    } else {
+        still_locked(ledger.lock_held_by(&mut tx, lock_pid)?)?;
+        check_interrupt()?;
+    }
+    commit_tx(tx)?;
+    if rest.is_empty() {
+        return Ok(Outcome {
+            plan: ready.plan,
+            deployment_id: Some(id),
+        });
+    }
+
+    let result = (|| -> Result<(), ExecError> {
+        let hasura = ready.state.hasura_stores();
+        let to_commit = ready.plan.to_commit.as_deref();
+        let session = timeout_settings(options, "SESSION");
+        let mut finished = false;
+        for (k, seg) in rest.iter().enumerate() {
+            let last = k + 1 == rest.len();
+            match seg {
+                Segment::Tx(range) => {
+                    let prelude_at_start = runner.prelude_pending.get();
+                    let mut tx = client
+                        .transaction()
+                        .map_err(db("starting the transaction"))?;
+                    if let Err(e) = tx_segment(
+                        &mut tx,
+                        job,
+                        &ready,
+                        &runner,
+                        range.clone(),
+                        last,
+                        &record,
+                        id,
+                        lock_pid,
+                        on_event,
+                    ) {
+                        drop(tx);
+                        return Err(failed(client, range, prelude_at_start, e));
+                    }
+                    commit_tx(tx)?;
+                    finished = last;
+                    partial
+                        .done
+                        .extend(steps[range.clone()].iter().map(step_label));
+                }
+                Segment::NoTx(i) => {
+                    let step = &steps[*i];
+                    let sql = &texts[*i];
+                    check_interrupt()?;
+                    on_event(Event::Step(step));
+                    still_locked(ledger.lock_held_by(client, lock_pid)?)?;
+                    let (version, name, direction) = match step {
+                        Step::Apply { version, name, .. } => {
+                            if let Some(pre) = prelude.filter(|_| runner.prelude_pending.get()) {
+                                client.batch_execute(pre).map_err(|e| {
+                                    migration_error(
+                                        e,
+                                        "prelude",
+                                        *version,
+                                        "prelude",
+                                        "prelude_sql",
+                                        pre,
+                                        0,
+                                    )
+                                })?;
+                                runner.prelude_pending.set(false);
+                            }
+                            let row = runner.apply_row(step, &sql.text)?;
+                            ledger.mark_dirty_up(client, id, to_commit, &row, hasura)?;
+                            (*version, name, DirtyDirection::Up)
+                        }
+                        Step::Revert { version, name, .. } => {
+                            ledger.mark_dirty_down(client, *version, hasura)?;
+                            (*version, name, DirtyDirection::Down)
+                        }
+                    };
+                    partial.dirty = Some(DirtyStep {
+                        version,
+                        label: format!("{version}_{name}"),
+                        direction,
+                    });
+                    run_outside(client, &session, sql, version, name, direction)?;
+                    ledger.settle(client, version, direction == DirtyDirection::Up, hasura)?;
+                    partial.dirty = None;
+                    partial.done.push(step_label(step));
+                }
+            }
+        }
+        if !finished {
+            let mut tx = client
+                .transaction()
+                .map_err(db("starting the transaction"))?;
+            if !local.is_empty() {
+                tx.batch_execute(&local).map_err(db("setting timeouts"))?;
+            }
+            check_and_write_metadata(&mut tx, job, &ready, on_event)?;
+            ledger.finish_partial(&mut tx, id, &record)?;
+            still_locked(ledger.lock_held_by(&mut tx, lock_pid)?)?;
+            check_interrupt()?;
+            commit_tx(tx)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(Outcome {
+            plan: ready.plan,
+            deployment_id: Some(id),
+        }),
+        Err(error) => Err(ExecError::Partial {
+            error: Box::new(error),
+            state: Box::new(partial),
+        }),
+    }
+}
+
+/// Runs a no-transaction migration on the plain connection: each statement on its own (a
+/// multi-statement query string would be an implicit transaction), with the session's
+/// timeouts set around it when the options ask for them.
+fn run_outside(
+    client: &mut Client,
+    session_settings: &str,
+    sql: &StepSql,
+    version: Version,
+    name: &str,
+    direction: DirtyDirection,
+) -> Result<(), ExecError> {
+    let text = &sql.text;
+    let statements = crate::project::sql::split_statements(text);
+    let pieces: Vec<Range<usize>> = if statements.len() <= 1 {
+        // One statement: send the file as it is (comments included).
+        std::iter::once(0..text.len()).collect()
+    } else {
+        statements
+    };
+    if !session_settings.is_empty() {
+        client
+            .batch_execute(session_settings)
+            .map_err(db("setting timeouts"))?;
+    }
+    for range in pieces {
+        let piece = &text[range.clone()];
+        if crate::project::sql::is_effectively_empty(piece) {
+            continue;
+        }
+        let offset = text[..range.start].chars().count();
+        client.batch_execute(piece).map_err(|e| {
+            migration_error(
+                e,
+                direction.as_str(),
+                version,
+                name,
+                &sql.file,
+                text,
+                offset,
+            )
+        })?;
+    }
+    if !session_settings.is_empty() {
+        client
+            .batch_execute("RESET statement_timeout; RESET lock_timeout")
+            .map_err(db("resetting timeouts"))?;
+    }
+    Ok(())
 }
 
 /// Computes the adoption of the re-read `state` with the target's files and replaces
@@ -530,8 +1375,12 @@ fn adopt_for(
 struct StepRunner<'a> {
     repo: &'a Repo,
     target: &'a TargetProject,
+    /// The SQL of every step of the plan (same indexes).
+    texts: &'a [StepSql],
     /// Prelude to run before the first apply (fresh databases only).
     prelude: Option<&'a str>,
+    /// The prelude has not run yet.
+    prelude_pending: Cell<bool>,
     /// Record only; run no SQL.
     skip_execution: bool,
 }
@@ -553,33 +1402,65 @@ impl StepRunner<'_> {
             .expect("apply steps come from a project")
     }
 
-    /// The SQL of a step and its description for messages.
-    fn sql_of(&self, step: &Step) -> Result<(String, String), ExecError> {
-        match step {
-            Step::Revert { sql, down, .. } => Ok((sql.clone(), down.to_string())),
-            Step::Apply {
-                up_path, up_blob, ..
-            } => {
-                let p = self.project();
-                let at = p.at();
-                let up = self.repo.read(&p.tree, up_path, Some(up_blob))?;
-                Ok((utf8(up, up_path, &at)?, format!("{up_path} @ {at}")))
+    /// The ledger row an apply step writes (its down.sql read from git).
+    fn apply_row(&self, step: &Step, up_text: &str) -> Result<LedgerRow, ExecError> {
+        let Step::Apply {
+            version,
+            name,
+            up_blob,
+            down,
+            ..
+        } = step
+        else {
+            unreachable!("apply_row is called for apply steps")
+        };
+        let p = self.project();
+        let folder_tree = p
+            .migrations
+            .get(*version)
+            .and_then(|m| m.tree.clone())
+            .filter(|_| !p.tree.is_dirty());
+        let (down_sha256, down_sql, down_blob) = match down {
+            Some((path, blob)) => {
+                let bytes = self.repo.read(&p.tree, path, Some(blob))?;
+                let sha = sha256_hex(&bytes);
+                (Some(sha), String::from_utf8(bytes).ok(), Some(blob.clone()))
             }
-        }
+            None => (None, None, None),
+        };
+        Ok(LedgerRow {
+            version: *version,
+            name: name.clone(),
+            up_sha256: sha256_hex(up_text.as_bytes()),
+            up_blob: if p.tree.is_dirty() {
+                None
+            } else {
+                Some(up_blob.clone())
+            },
+            down_sha256,
+            down_sql,
+            down_blob,
+            folder_tree,
+        })
     }
 
-    /// Runs `steps`; on failure returns the index of the failing step.
+    /// Runs `steps[range]` in `tx`; on failure returns the index of the failing step.
     fn run(
         &self,
         tx: &mut impl postgres::GenericClient,
         steps: &[Step],
+        range: Range<usize>,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<LedgerRow>, (usize, ExecError)> {
-        let mut prelude = self.prelude;
         let mut rows = Vec::new();
-        for (i, step) in steps.iter().enumerate() {
-            on_event(Event::Step(step));
+        for i in range {
+            let step = &steps[i];
             let fail = |e| (i, e);
+            if interrupt::requested() {
+                return Err(fail(ExecError::Interrupted(None)));
+            }
+            on_event(Event::Step(step));
+            let sql = &self.texts[i];
             match step {
                 Step::Revert {
                     version,
@@ -590,37 +1471,16 @@ impl StepRunner<'_> {
                     if *noop || self.skip_execution {
                         continue;
                     }
-                    let (sql, file) = self.sql_of(step).map_err(fail)?;
-                    tx.batch_execute(&sql).map_err(|e| {
-                        fail(migration_error(e, "down", *version, name, &file, &sql))
+                    tx.batch_execute(&sql.text).map_err(|e| {
+                        fail(migration_error(
+                            e, "down", *version, name, &sql.file, &sql.text, 0,
+                        ))
                     })?;
                 }
-                Step::Apply {
-                    version,
-                    name,
-                    up_blob,
-                    down,
-                    ..
-                } => {
-                    let p = self.project();
-                    let folder_tree = p
-                        .migrations
-                        .get(*version)
-                        .and_then(|m| m.tree.clone())
-                        .filter(|_| !p.tree.is_dirty());
-                    let (up_text, file) = self.sql_of(step).map_err(fail)?;
-                    let (down_sha256, down_sql, down_blob) = match down {
-                        Some((path, blob)) => {
-                            let bytes = self
-                                .repo
-                                .read(&p.tree, path, Some(blob))
-                                .map_err(|e| fail(e.into()))?;
-                            let sha = sha256_hex(&bytes);
-                            (Some(sha), String::from_utf8(bytes).ok(), Some(blob.clone()))
-                        }
-                        None => (None, None, None),
-                    };
-                    if let Some(pre) = prelude.take() {
+                Step::Apply { version, name, .. } => {
+                    let row = self.apply_row(step, &sql.text).map_err(fail)?;
+                    if let Some(pre) = self.prelude.filter(|_| self.prelude_pending.get()) {
+                        self.prelude_pending.set(false);
                         tx.batch_execute(pre).map_err(|e| {
                             fail(migration_error(
                                 e,
@@ -629,66 +1489,90 @@ impl StepRunner<'_> {
                                 "prelude",
                                 "prelude_sql",
                                 pre,
+                                0,
                             ))
                         })?;
                     }
                     if !self.skip_execution {
-                        tx.batch_execute(&up_text).map_err(|e| {
-                            fail(migration_error(e, "up", *version, name, &file, &up_text))
+                        tx.batch_execute(&sql.text).map_err(|e| {
+                            fail(migration_error(
+                                e, "up", *version, name, &sql.file, &sql.text, 0,
+                            ))
                         })?;
                     }
-                    rows.push(LedgerRow {
-                        version: *version,
-                        name: name.clone(),
-                        up_sha256: sha256_hex(up_text.as_bytes()),
-                        up_blob: if p.tree.is_dirty() {
-                            None
-                        } else {
-                            Some(up_blob.clone())
-                        },
-                        down_sha256,
-                        down_sql,
-                        down_blob,
-                        folder_tree,
-                    });
+                    rows.push(row);
                 }
             }
         }
         Ok(rows)
     }
 
-    /// Replays `steps[..index]` in a new transaction, then runs the failing step's statements
-    /// one by one to find the one that fails with the same SQLSTATE. Rolled back in all cases.
+    /// For a runtime error without a position, finds the failing statement (see
+    /// [`StepRunner::locate`]) and adds it to `error`.
+    #[allow(clippy::too_many_arguments)]
+    fn locate_into(
+        &self,
+        error: &mut ExecError,
+        client: &mut Client,
+        key: Option<i64>,
+        settings: &str,
+        steps: &[Step],
+        start: usize,
+        index: usize,
+        prelude: bool,
+    ) {
+        let ExecError::Migration(f) = error else {
+            return;
+        };
+        if f.position.is_some() || f.code.is_empty() {
+            return;
+        }
+        if let Some(loc) = self.locate(client, key, settings, steps, start, index, prelude, &f.code)
+        {
+            f.position = Some((loc.line, loc.column));
+            f.line_text = Some(loc.line_text);
+            f.extra.insert(
+                0,
+                format!("failing statement: #{} of the file", loc.statement),
+            );
+        }
+    }
+
+    /// Replays `steps[start..index]` in a new transaction (taking the lock `key` when given;
+    /// the prelude first when `prelude`), then runs the failing step's statements one by one
+    /// to find the one that fails with the same SQLSTATE. Rolled back in all cases.
+    #[allow(clippy::too_many_arguments)]
     fn locate(
         &self,
         client: &mut Client,
-        key: i64,
+        key: Option<i64>,
         settings: &str,
         steps: &[Step],
+        start: usize,
         index: usize,
+        prelude: bool,
         code: &str,
     ) -> Option<Located> {
-        let (sql, _) = self.sql_of(&steps[index]).ok()?;
-        let statements = crate::project::sql::split_statements(&sql);
+        let sql = &self.texts[index].text;
+        let statements = crate::project::sql::split_statements(sql);
         if statements.len() < 2 {
             return None;
         }
         let mut tx = client.transaction().ok()?;
-        if !first_bool(
-            tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
-                .ok()?,
-        ) {
-            return None;
+        if let Some(key) = key {
+            if !first_bool(
+                tx.simple_query(&format!("SELECT pg_try_advisory_xact_lock({key})"))
+                    .ok()?,
+            ) {
+                return None;
+            }
         }
         if !settings.is_empty() {
             tx.batch_execute(settings).ok()?;
         }
-        self.run(&mut tx, &steps[..index], &mut |_| {}).ok()?;
-        if matches!(steps[index], Step::Apply { .. })
-            && !steps[..index]
-                .iter()
-                .any(|s| matches!(s, Step::Apply { .. }))
-        {
+        self.prelude_pending.set(prelude && self.prelude.is_some());
+        self.run(&mut tx, steps, start..index, &mut |_| {}).ok()?;
+        if matches!(steps[index], Step::Apply { .. }) && self.prelude_pending.get() {
             if let Some(pre) = self.prelude {
                 tx.batch_execute(pre).ok()?;
             }
@@ -699,7 +1583,7 @@ impl StepRunner<'_> {
                 if !same {
                     return None;
                 }
-                let (line, column) = crate::project::sql::line_col_of_byte(&sql, range.start);
+                let (line, column) = crate::project::sql::line_col_of_byte(sql, range.start);
                 return Some(Located {
                     statement: n + 1,
                     line,
@@ -712,12 +1596,9 @@ impl StepRunner<'_> {
     }
 }
 
+/// SQL text of a file (not an LFS pointer, no NUL bytes, UTF-8).
 fn utf8(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
-    String::from_utf8(bytes).map_err(|e| SourceError::Read {
-        path: path.to_string(),
-        at: at.to_string(),
-        source: format!("not valid UTF-8 ({e}); SQL files must be UTF-8").into(),
-    })
+    crate::source::sql_text(bytes, path, at)
 }
 
 fn first_bool(msgs: Vec<SimpleQueryMessage>) -> bool {
@@ -750,6 +1631,8 @@ fn lock_holder(tx: &mut postgres::Transaction<'_>, key: i64) -> Option<LockHolde
     })
 }
 
+/// The error of a migration's SQL. `offset` is the number of characters of `sql` before the
+/// text that was sent (a statement of a no-transaction migration), for the error position.
 fn migration_error(
     e: postgres::Error,
     direction: &'static str,
@@ -757,6 +1640,7 @@ fn migration_error(
     name: &str,
     file: &str,
     sql: &str,
+    offset: usize,
 ) -> ExecError {
     let label = format!("{version}_{name}");
     let Some(dbe) = e.as_db_error() else {
@@ -774,7 +1658,7 @@ fn migration_error(
     };
     let position = match dbe.position() {
         Some(postgres::error::ErrorPosition::Original(p)) => {
-            Some(crate::project::sql::line_col(sql, *p as usize))
+            Some(crate::project::sql::line_col(sql, *p as usize + offset))
         }
         _ => None,
     };

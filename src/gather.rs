@@ -85,6 +85,14 @@ pub fn read_metadata_files(repo: &Repo, project: &Project) -> Result<MetadataFil
             if !metadata::V2_FILE_NAMES.contains(&e.name.as_str()) {
                 continue;
             }
+            // A linked metadata file would otherwise read as missing (and clear what it holds).
+            if let Some(kind) = e.special {
+                return Err(SourceError::Unfollowed {
+                    path: format!("{}/{}", project.metadata_dir, e.name),
+                    at: project.at(),
+                    kind,
+                });
+            }
             if e.name == "databases" {
                 files.push((e.name, vec![]));
                 continue;
@@ -113,13 +121,18 @@ struct TreeReader<'a> {
 impl metadata::v3::MetadataReader for TreeReader<'_> {
     fn read(&self, rel_path: &str) -> Result<Option<Vec<u8>>, MetadataError> {
         let path = format!("{}/{}", self.project.metadata_dir, rel_path);
-        self.repo
+        let bytes = self
+            .repo
             .read_optional(&self.project.tree, &path)
             .map_err(|e| MetadataError::Shape {
-                path,
+                path: path.clone(),
                 at: self.project.at(),
                 message: e.to_string(),
-            })
+            })?;
+        if bytes.as_deref().is_some_and(crate::source::is_lfs_pointer) {
+            return Err(metadata::lfs_pointer_error(&path, &self.project.at()));
+        }
+        Ok(bytes)
     }
 }
 
@@ -140,13 +153,32 @@ pub fn target_snapshot(
     let v3 = || {
         metadata::v3::build_v3_snapshot(&TreeReader { repo, project: p }, &p.metadata_dir, &p.at())
     };
+    // A metadata folder that is a link or a submodule would read as missing: no metadata.
+    if let Some(kind) = repo.special_at(&p.tree, &p.metadata_dir)? {
+        return Err(unfollowed_metadata(&p.metadata_dir, &p.at(), kind));
+    }
     if p.config.version >= 3 {
         return Ok(v3()?);
     }
-    match metadata::build_snapshot(&read_metadata_files(repo, p)?) {
+    let files = read_metadata_files(repo, p).map_err(|e| match e {
+        SourceError::Unfollowed { path, at, kind } => unfollowed_metadata(&path, &at, kind),
+        other => other.into(),
+    })?;
+    match metadata::build_snapshot(&files) {
         Err(MetadataError::Unsupported { .. }) => Ok(v3()?),
         other => Ok(other?),
     }
+}
+
+fn unfollowed_metadata(path: &str, at: &str, kind: &str) -> GatherError {
+    GatherError::Metadata(MetadataError::Shape {
+        path: path.to_string(),
+        at: at.to_string(),
+        message: format!(
+            "is a {kind}; git-migrate reads only files and folders stored in git, and never \
+             follows links or submodules"
+        ),
+    })
 }
 
 /// Gathers facts and plans. `client` is used only to read stored downs and the live
@@ -338,7 +370,19 @@ pub fn plan_for(
                 None => true,
                 Some(d) => {
                     let bytes = repo.read(&p.tree, &d.path, Some(&d.blob))?;
-                    crate::project::sql::is_effectively_empty(&String::from_utf8_lossy(&bytes))
+                    match crate::source::sql_text(bytes, &d.path, &p.at()) {
+                        Ok(text) => crate::project::sql::is_effectively_empty(&text),
+                        // The ledger keeps a copy of the down as text, which cannot hold a NUL
+                        // byte: refused now rather than failing when the deployment is recorded.
+                        Err(
+                            e @ SourceError::NotSql {
+                                problem: crate::source::NotSqlProblem::Nul,
+                                ..
+                            },
+                        ) => return Err(e.into()),
+                        // A Git LFS pointer or a file that is not UTF-8 cannot be run back.
+                        Err(_) => true,
+                    }
                 }
             };
             if empty {
@@ -352,9 +396,12 @@ pub fn plan_for(
         .project
         .as_ref()
         .and_then(|p| p.metadata_tree.clone());
+    // A metadata row edited by hand is not trusted to match its tree id.
+    let metadata_suspect = state.findings.iter().any(|f| f.is_metadata());
     let (metadata_fact, snapshot, metadata_sha256) = if metadata_tree.is_some()
         && metadata_tree == live.metadata_tree
         && live.metadata_sha256.is_some()
+        && !metadata_suspect
     {
         (MetadataFact::Unchanged, None, live.metadata_sha256.clone())
     } else {
@@ -381,6 +428,24 @@ pub fn plan_for(
         }
     };
 
+    // Problems the planner cannot see: the ledger disagreeing with its own history, and a
+    // target without a metadata folder that would clear the live metadata.
+    let mut problems: Vec<Problem> = Vec::new();
+    for f in &state.findings {
+        if (f.is_metadata() && options.mode != plan::Mode::Metadata)
+            || (!f.is_metadata() && !metadata_only)
+        {
+            problems.push(f.problem(ledger.schema()));
+        }
+    }
+    if let (Some(p), MetadataFact::Changed { .. }) = (&target.project, &metadata_fact) {
+        if options.mode != plan::Mode::Apply && live.metadata_sha256.is_some() {
+            if let Some(problem) = metadata_folder_missing(repo, p, live)? {
+                problems.push(problem);
+            }
+        }
+    }
+
     let facts = Facts {
         target_up_sha256,
         downs,
@@ -400,12 +465,90 @@ pub fn plan_for(
         &facts,
         options,
     );
+    if let (Ok(plan), Some(p)) = (&plan, &target.project) {
+        check_up_sql(repo, p, plan)?;
+    }
+    let plan = match plan {
+        _ if problems.is_empty() => plan,
+        // `apply` is how such a ledger is put right (`--skip-execution`): warn, do not refuse.
+        Ok(mut plan) if options.mode == plan::Mode::Apply => {
+            plan.warnings.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("{} ({})", p.message, p.causes.join("; "))),
+            );
+            Ok(plan)
+        }
+        Ok(_) => Err(problems),
+        Err(mut others) => {
+            others.extend(problems);
+            Err(others)
+        }
+    };
     Ok(Planned {
         plan,
         snapshot,
         metadata_sha256,
         metadata_tree,
     })
+}
+
+/// A refusal when the target has no metadata folder at all while the database has metadata:
+/// most likely a moved folder, a wrong `metadata_directory` or the wrong branch, and deploying
+/// would clear every table, permission and action. Going back to a commit from before the folder
+/// existed (an ancestor of the deployed commit) is what a rollback does, and is allowed.
+fn metadata_folder_missing(
+    repo: &Repo,
+    p: &Project,
+    live: &plan::LiveState,
+) -> Result<Option<Problem>, SourceError> {
+    if repo.list(&p.tree, &p.metadata_dir)?.is_some() {
+        return Ok(None);
+    }
+    let deployed = live
+        .deployed_commit
+        .as_deref()
+        .and_then(|c| Oid::from_str(c).ok())
+        .filter(|c| repo.git().find_commit(*c).is_ok());
+    if let (Some(t), Some(d), false) = (p.tree.commit(), deployed, p.tree.is_dirty()) {
+        if t != d && repo.is_ancestor(t, d) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Problem {
+        kind: plan::ProblemKind::MetadataMissing,
+        version: None,
+        message: format!(
+            "{} has no metadata folder {}: deploying it would clear all of the database's metadata",
+            p.at(),
+            p.metadata_dir
+        ),
+        causes: vec![format!(
+            "config.yaml at {} says metadata_directory: {} (default `metadata`)",
+            p.at(),
+            p.config.metadata_directory
+        )],
+        hints: vec![
+            "restore the folder, or point metadata_directory in config.yaml at it".into(),
+            "to clear the metadata on purpose, commit a metadata folder holding only version.yaml"
+                .into(),
+        ],
+    }))
+}
+
+/// Every up.sql the plan will run must be SQL text (not a Git LFS pointer, no NUL bytes, UTF-8):
+/// found here, before anything runs, and shown by `plan` and `status` too.
+fn check_up_sql(repo: &Repo, p: &Project, plan: &Plan) -> Result<(), SourceError> {
+    for step in &plan.steps {
+        if let plan::Step::Apply {
+            up_path, up_blob, ..
+        } = step
+        {
+            let bytes = repo.read(&p.tree, up_path, Some(up_blob))?;
+            crate::source::sql_text(bytes, up_path, &p.at())?;
+        }
+    }
+    Ok(())
 }
 
 fn down_sql(
@@ -415,11 +558,7 @@ fn down_sql(
     at: &str,
 ) -> Result<DownSql, SourceError> {
     let sha256 = metadata::sha256_hex(&bytes);
-    let text = String::from_utf8(bytes).map_err(|e| SourceError::Read {
-        path: path.to_string(),
-        at: at.to_string(),
-        source: format!("not valid UTF-8 ({e}); SQL files must be UTF-8").into(),
-    })?;
+    let text = crate::source::sql_text(bytes, path, at)?;
     Ok(DownSql {
         text,
         sha256,

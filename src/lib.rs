@@ -13,8 +13,11 @@ pub mod config;
 pub mod db;
 pub mod execute;
 pub mod fixtures;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod gather;
 pub mod hooks;
+pub mod interrupt;
 pub mod ledger;
 pub mod metadata;
 pub mod plan;

@@ -653,6 +653,10 @@ pub enum ProblemKind {
     Dirty,
     /// `apply --version/--up/--down/--goto` cannot select what was asked.
     Selection,
+    /// The ledger disagrees with its own history (edited by hand).
+    LedgerEdited,
+    /// The target has no metadata folder, and deploying it would clear the live metadata.
+    MetadataMissing,
 }
 
 /// One reason a plan cannot be made.

@@ -1,8 +1,8 @@
 //! A throwaway PostgreSQL cluster for tests, benchmarks and the `demo` command.
 //!
 //! [`Cluster::start`] runs `initdb` into a fresh directory under `/tmp` and
-//! starts `postgres` on a unix socket in that directory (no TCP listener), with
-//! every durability setting turned off. Dropping the [`Cluster`] (or calling
+//! starts `postgres` on a unix socket in that directory (no TCP listener unless
+//! [`ClusterOptions::listen`] asks for one), with every durability setting turned off. Dropping the [`Cluster`] (or calling
 //! [`Cluster::stop`]) shuts the server down and removes the directory.
 //!
 //! When the current process runs as root, the server runs as the `postgres`
@@ -26,7 +26,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Port number of the socket (only the socket file name depends on it, there is no TCP listener).
+/// Default port number of the socket (only the socket file name depends on it when there is no
+/// TCP listener).
 const PORT: u16 = 5432;
 /// How long to wait for the server to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,6 +122,21 @@ pub enum ScratchError {
     },
 }
 
+/// Extra settings for [`Cluster::start_with`]; the default is what [`Cluster::start`] does.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Extra `postgresql.conf` settings (`name=value`), passed as `-c` after the built-in ones.
+    pub settings: Vec<String>,
+    /// `pg_hba.conf` lines put *before* initdb's (which trust every local connection); the
+    /// first matching line wins, so these take precedence.
+    pub hba: Vec<String>,
+    /// Files written into the data directory before the server starts (name, contents), owned by
+    /// the server user with mode 0600 (e.g. `server.crt`, `server.key` for `ssl=on`).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Also listen on TCP: `listen_addresses` and the port (the socket file uses the same port).
+    pub listen: Option<(String, u16)>,
+}
+
 /// A running throwaway cluster on a unix socket in a temp dir.
 ///
 /// Dropping it stops the server and removes the directory; see the
@@ -135,6 +151,8 @@ pub struct Cluster {
     path: PathBuf,
     /// Where `initdb` and `postgres` were found.
     bindir: PathBuf,
+    /// The port (5432 unless [`ClusterOptions::listen`] says otherwise).
+    port: u16,
 }
 
 /// Uid/gid to run the server as (only when we are root).
@@ -151,6 +169,13 @@ impl Cluster {
     /// The postmaster gets `SIGQUIT` when the calling *thread* exits (see the
     /// [module documentation](self)).
     pub fn start() -> Result<Cluster, ScratchError> {
+        Cluster::start_with(&ClusterOptions::default())
+    }
+
+    /// Like [`Cluster::start`] with extra settings, `pg_hba.conf` lines, files in the data
+    /// directory and an optional TCP listener.
+    pub fn start_with(options: &ClusterOptions) -> Result<Cluster, ScratchError> {
+        let port = options.listen.as_ref().map_or(PORT, |(_, p)| *p);
         let bindir = find_bindir()?;
         let run_as = server_user()?;
         let dir = tempfile::Builder::new()
@@ -202,6 +227,8 @@ impl Cluster {
             });
         }
 
+        write_data_files(&data, options, run_as)?;
+
         // postgres
         let log_path = path.join("server.log");
         let log = File::create(&log_path).map_err(|source| ScratchError::Io {
@@ -217,9 +244,13 @@ impl Cluster {
         let server = bindir.join("postgres");
         let mut cmd = Command::new(&server);
         cmd.arg("-D").arg(&data).arg("-k").arg(&path);
-        cmd.arg("-p").arg(PORT.to_string());
+        cmd.arg("-p").arg(port.to_string());
+        let listen = match &options.listen {
+            Some((addr, _)) => format!("listen_addresses={addr}"),
+            None => "listen_addresses=".to_string(),
+        };
         for setting in [
-            "listen_addresses=",
+            listen.as_str(),
             "fsync=off",
             "synchronous_commit=off",
             "full_page_writes=off",
@@ -230,6 +261,9 @@ impl Cluster {
             "max_connections=100",
             "shared_buffers=64MB",
         ] {
+            cmd.arg("-c").arg(setting);
+        }
+        for setting in &options.settings {
             cmd.arg("-c").arg(setting);
         }
         cmd.stdin(Stdio::null())
@@ -247,6 +281,7 @@ impl Cluster {
             dir: Some(dir),
             path,
             bindir,
+            port,
         };
         cluster.wait_ready()?;
         Ok(cluster)
@@ -257,8 +292,9 @@ impl Cluster {
     /// Values are quoted (`'...'` with backslash escapes) only when they need it.
     pub fn url(&self, db: &str) -> String {
         format!(
-            "host={} port={PORT} user=postgres dbname={}",
+            "host={} port={} user=postgres dbname={}",
             conninfo_value(&self.path.to_string_lossy()),
+            self.port,
             conninfo_value(db)
         )
     }
@@ -266,6 +302,11 @@ impl Cluster {
     /// The socket directory.
     pub fn socket_dir(&self) -> &Path {
         &self.path
+    }
+
+    /// The port (of the socket file, and of the TCP listener if there is one).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `CREATE DATABASE <name>` (optionally `TEMPLATE <t>`), returns `url(name)`.
@@ -393,6 +434,41 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Writes [`ClusterOptions::files`] into the data directory and prepends
+/// [`ClusterOptions::hba`] to `pg_hba.conf`, owned by the server user.
+fn write_data_files(
+    data: &Path,
+    options: &ClusterOptions,
+    run_as: Option<RunAs>,
+) -> Result<(), ScratchError> {
+    let io_err = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScratchError::Io { what, path, source }
+    };
+    let write = |path: &Path, bytes: &[u8]| -> Result<(), ScratchError> {
+        fs::write(path, bytes).map_err(io_err("cannot write", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(io_err("cannot chmod", path))?;
+        if let Some(u) = run_as {
+            std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
+                .map_err(io_err("cannot chown", path))?;
+        }
+        Ok(())
+    };
+    for (name, bytes) in &options.files {
+        write(&data.join(name), bytes)?;
+    }
+    if !options.hba.is_empty() {
+        let hba = data.join("pg_hba.conf");
+        let old = fs::read_to_string(&hba).map_err(io_err("cannot read", &hba))?;
+        let mut new = options.hba.join("\n");
+        new.push('\n');
+        new.push_str(&old);
+        write(&hba, new.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// SIGINT (fast shutdown), then SIGQUIT (immediate), then SIGKILL; always reaps.

@@ -1,97 +1,30 @@
 //! Concurrency and secrets: deployments racing each other for the advisory lock (one applies,
-//! the others wait and find nothing to do), a lock that is not released in time (exit 5, naming
-//! the holder of *this* database's lock), a deploy and a rollback planned against the same state
-//! (the second one stops because the database moved), and passwords that must never reach
-//! stdout or stderr.
+//! the others wait and find nothing to do; up to eight at once, with Hasura's state tables,
+//! counting every up that ran), a lock that is not released in time (exit 5, naming the
+//! holder of *this* database's lock: pid, application_name, user, since when), a deploy and a
+//! rollback planned against the same state (the second one stops because the database moved)
+//! or simply started together (the database ends at one of the two targets), and passwords
+//! that must never reach stdout or stderr.
 
 use crate::common::git::{base_project, files, migration, TestRepo};
 use crate::common::pg::TestDb;
+use crate::common::reliability::{spawn_gm, Bg};
 use crate::common::{gm, gm_env, Run};
 use git_migrate::ledger::Ledger;
 use postgres::Client;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// A `git-migrate` process started in the background; killed if the test ends before it does.
-struct Bg {
-    child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-    what: String,
-}
-
-fn reader(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Starts `git-migrate args` in `dir` against `url`, with the same clean environment as
-/// `gm_env`, without waiting for it.
-fn spawn_gm(dir: &Path, url: &str, args: &[&str]) -> Bg {
-    let mut cmd = crate::common::gm_command(dir, url, args, &[]);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the git-migrate binary starts");
-    let stdout = Some(reader(child.stdout.take().unwrap()));
-    let stderr = Some(reader(child.stderr.take().unwrap()));
-    Bg {
-        child,
-        stdout,
-        stderr,
-        what: args.join(" "),
-    }
-}
-
-impl Bg {
-    /// Waits (at most `limit`) for the process to end and returns its output.
-    fn finish(mut self, limit: Duration) -> Run {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let out = self.stdout.take().unwrap().join().unwrap();
-                let err = self.stderr.take().unwrap().join().unwrap();
-                panic!(
-                    "`git-migrate {}` did not finish within {limit:?}\n{out}\n--- stderr ---\n{err}",
-                    self.what
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: self.stdout.take().unwrap().join().unwrap(),
-            stderr: self.stderr.take().unwrap().join().unwrap(),
-        }
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        // Only this child, by its handle; a no-op when it was already waited for.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A test connection holding git-migrate's deploy lock in an open transaction.
 struct HeldLock {
     client: Client,
     pid: i32,
+    /// When its transaction started, as git-migrate prints it.
+    since: String,
 }
+
+/// `pg_stat_activity.xact_start` the way git-migrate renders a lock holder's "since".
+const SINCE: &str = "to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS TZ')";
 
 /// Takes the deploy lock the way git-migrate does (same key, transaction-scoped), from a
 /// connection whose application_name is `holder-test`.
@@ -103,11 +36,17 @@ fn hold_lock(db: &TestDb) -> HeldLock {
             "SET application_name = 'holder-test'; BEGIN; SELECT pg_advisory_xact_lock({key})"
         ))
         .unwrap();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .unwrap()
-        .get(0);
-    HeldLock { client, pid }
+    let row = client
+        .query_one(
+            &format!("SELECT pid, {SINCE} FROM pg_stat_activity WHERE pid = pg_backend_pid()"),
+            &[],
+        )
+        .unwrap();
+    HeldLock {
+        pid: row.get(0),
+        since: row.get(1),
+        client,
+    }
 }
 
 impl HeldLock {
@@ -337,7 +276,7 @@ fn lock_timeout_names_the_holder_and_changes_nothing() {
     let before = db.dump(false, None);
 
     let held = hold_lock(&db);
-    let pid = held.pid;
+    let (pid, since) = (held.pid, held.since.clone());
     let started = Instant::now();
     let r = gm(
         &p,
@@ -350,9 +289,10 @@ fn lock_timeout_names_the_holder_and_changes_nothing() {
         .expect_contains("waiting for another deployment to finish")
         .expect_contains("another deployment holds the lock on this database; gave up after 1s")
         .expect_contains("--lock-timeout");
+    // It did wait (measured, not bounded above: the machine may be slow).
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
-        "the lock wait took {took:?}, expected about 1 s"
+        took >= Duration::from_millis(900),
+        "gave up after {took:?}, before the 1 s lock timeout"
     );
 
     assert_eq!(db.dump(false, None), before, "the database changed");
@@ -370,11 +310,14 @@ fn lock_timeout_names_the_holder_and_changes_nothing() {
     .expect_code(0)
     .expect_contains("5 applied");
 
-    // Both the waiting message and the error name the holder: pid and application_name.
+    // Both the waiting message and the error name the holder: pid, application_name, user
+    // and since when its transaction runs.
     r.expect_contains(&format!(
-        "lock held by pid {pid} (holder-test, user postgres"
+        "lock held by pid {pid} (holder-test, user postgres, since {since})"
     ))
-    .expect_contains(&format!("caused by: held by pid {pid} (holder-test"));
+    .expect_contains(&format!(
+        "caused by: held by pid {pid} (holder-test, user postgres, since {since})"
+    ));
 }
 
 /// The shop database's ledger and schema agree with a fresh deploy of `tag`.
@@ -750,4 +693,303 @@ fn lock_holder_is_looked_up_in_this_database_only() {
         "the holder named is a session of another database:\n{}",
         r.all()
     );
+}
+
+/// Hasura's state stores as the Hasura CLI and server leave a database before its first
+/// migration: `hdb_catalog.schema_migrations` and `hdb_version.cli_state` (plus the rest of the
+/// catalog), empty.
+fn with_hasura_state(db: &TestDb) {
+    db.client()
+        .batch_execute(&format!(
+            "{}\nCREATE TABLE hdb_catalog.schema_migrations \
+             (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);",
+            crate::test_hasura_catalog::CATALOG_DDL
+        ))
+        .unwrap();
+}
+
+/// The versions Hasura's two state stores list: (`schema_migrations`, `cli_state` keys of the
+/// `default` database), ascending.
+fn hasura_versions(db: &TestDb) -> (Vec<i64>, Vec<i64>) {
+    let col = |sql: &str| -> Vec<i64> {
+        db.rows(sql)
+            .into_iter()
+            .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+            .collect()
+    };
+    (
+        col("SELECT version FROM hdb_catalog.schema_migrations WHERE NOT dirty ORDER BY version"),
+        col("SELECT k FROM hdb_catalog.hdb_version, \
+             jsonb_object_keys(cli_state #> '{migrations,default}') k ORDER BY k::bigint"),
+    )
+}
+
+/// SQL that keeps the migration's transaction (and so the deploy lock) open until `waiters`
+/// other sessions of this database wait for an advisory lock and the test inserted a row into
+/// `public.go`, or 20 s passed.
+fn wait_for_go_sql(waiters: i64) -> String {
+    format!(
+        "DO $$\nBEGIN\n  FOR i IN 1..1000 LOOP\n    EXIT WHEN (SELECT count(*) FROM pg_locks\n      \
+         WHERE locktype = 'advisory' AND NOT granted\n        \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) >= {waiters}\n      \
+         AND EXISTS (SELECT 1 FROM public.go);\n    \
+         PERFORM pg_sleep(0.02);\n  END LOOP;\nEND\n$$;\n"
+    )
+}
+
+/// A repository whose `v1` creates `runs` (one row per up that ran) and `go` (the test's
+/// signal), and whose `v2` adds three migrations, the first of which holds the transaction
+/// until `waiters` others wait for the lock and the test says go.
+fn storm_repo(waiters: i64) -> TestRepo {
+    let mut repo = TestRepo::new();
+    let mut base = base_project();
+    let m1 = migration(
+        1,
+        "runs",
+        "create table runs (version int not null);\ncreate table go (x int);\ninsert into runs values (1);",
+        "drop table go;\ndrop table runs;",
+    );
+    base.extend(files(&m1));
+    let c1 = repo.commit(&base, &[], "runs");
+    repo.tag("v1", c1);
+    let m2 = migration(
+        2,
+        "slow",
+        &format!("{}insert into runs values (2);\n", wait_for_go_sql(waiters)),
+        "delete from runs where version = 2;",
+    );
+    let m3 = migration(
+        3,
+        "table",
+        "insert into runs values (3);\ncreate table t3 (id int);",
+        "drop table t3;\ndelete from runs where version = 3;",
+    );
+    let m4 = migration(
+        4,
+        "index",
+        "insert into runs values (4);\ncreate index t3_id on t3 (id);",
+        "drop index t3_id;\ndelete from runs where version = 4;",
+    );
+    let mut next = files(&m2);
+    next.extend(files(&m3));
+    next.extend(files(&m4));
+    let c2 = repo.commit(&next, &[], "three more");
+    repo.tag("v2", c2);
+    repo
+}
+
+#[test]
+fn eight_deploys_of_the_same_target_apply_once_and_keep_hasura_state() {
+    let repo = storm_repo(7);
+    let db = TestDb::new("storm_of_eight");
+    with_hasura_state(&db);
+    let p = repo.path();
+    gm(&p, &db.url, &["deploy", "v1", "--yes"]).expect_code(0);
+    assert_eq!(hasura_versions(&db), (vec![1], vec![1]));
+
+    let mut procs: Vec<Bg> = (0..8)
+        .map(|_| spawn_gm(&p, &db.url, &["deploy", "v2", "--yes"]))
+        .collect();
+    {
+        let mut refs: Vec<&mut Bg> = procs.iter_mut().collect();
+        wait_for_waiters(&db, 7, &mut refs);
+    }
+    // Every process is visible as git-migrate in pg_stat_activity: one holds the deploy lock
+    // (running the slow migration), seven wait for it.
+    let sessions = db.rows(
+        "SELECT a.pid, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid \
+           AND l.locktype = 'advisory' AND l.granted) \
+         FROM pg_stat_activity a \
+         WHERE a.datname = current_database() AND a.application_name = 'git-migrate'",
+    );
+    assert_eq!(sessions.len(), 8, "git-migrate sessions: {sessions:?}");
+    assert_eq!(
+        sessions
+            .iter()
+            .filter(|r| r[1].as_deref() == Some("t"))
+            .count(),
+        1,
+        "exactly one git-migrate session holds the lock: {sessions:?}"
+    );
+    db.client()
+        .batch_execute("INSERT INTO public.go VALUES (1)")
+        .unwrap();
+    let runs: Vec<Run> = procs
+        .into_iter()
+        .map(|b| b.finish(Duration::from_secs(60)))
+        .collect();
+    let all = || {
+        runs.iter()
+            .map(Run::all)
+            .collect::<Vec<_>>()
+            .join("\n=====\n")
+    };
+    for r in &runs {
+        r.expect_code(0);
+    }
+    let winners = runs
+        .iter()
+        .filter(|r| r.stdout.contains("3 applied"))
+        .count();
+    assert_eq!(winners, 1, "exactly one process applies:\n{}", all());
+    for r in runs.iter().filter(|r| !r.stdout.contains("3 applied")) {
+        r.expect_contains("waiting for another deployment to finish");
+        assert!(found_nothing_to_do(r), "{}", r.all());
+        assert!(!r.all().contains("Deployment #"), "{}", r.all());
+    }
+
+    // No up ran twice; one deployment applied them; Hasura's state lost no row.
+    assert_eq!(
+        db.rows("SELECT version, count(*) FROM runs GROUP BY version ORDER BY version"),
+        (1..=4)
+            .map(|v| vec![Some(v.to_string()), Some("1".to_string())])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        db.rows("SELECT kind, applied::text, status FROM git_migrate.deployments ORDER BY id"),
+        vec![
+            vec![
+                Some("deploy".to_string()),
+                Some("{1}".to_string()),
+                Some("ok".to_string())
+            ],
+            vec![
+                Some("deploy".to_string()),
+                Some("{2,3,4}".to_string()),
+                Some("ok".to_string())
+            ],
+        ]
+    );
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(hasura_versions(&db), (vec![1, 2, 3, 4], vec![1, 2, 3, 4]));
+}
+
+#[test]
+fn lock_timeout_names_a_running_deployment_as_the_holder() {
+    let repo = storm_repo(0);
+    let db = TestDb::new("lock_holder_is_a_deploy");
+    with_hasura_state(&db);
+    let p = repo.path();
+    gm(&p, &db.url, &["deploy", "v1", "--yes"]).expect_code(0);
+
+    let mut slow = spawn_gm(&p, &db.url, &["deploy", "v2", "--yes"]);
+    // Its session, once it holds the lock (it waits in migration 2 for the go row).
+    let mut c = db.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (pid, since): (i32, String) = loop {
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT a.pid, {SINCE} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted \
+                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                       AND a.application_name = 'git-migrate'"
+                ),
+                &[],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            break (r.get(0), r.get(1));
+        }
+        assert!(
+            !slow.has_exited(),
+            "the slow deploy ended before it held the lock"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the slow deploy never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let r = gm(
+        &p,
+        &db.url,
+        &["deploy", "v2", "--yes", "--lock-timeout", "1"],
+    );
+    c.batch_execute("INSERT INTO public.go VALUES (1)").unwrap();
+    let done = slow.finish(Duration::from_secs(60));
+    r.expect_code(5)
+        .expect_contains(&format!(
+            "lock held by pid {pid} (git-migrate, user postgres, since {since})"
+        ))
+        .expect_contains(&format!(
+            "caused by: held by pid {pid} (git-migrate, user postgres, since {since})"
+        ));
+    done.expect_code(0).expect_contains("3 applied");
+    // The one that gave up wrote nothing; the holder's deployment is whole.
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM git_migrate.deployments"),
+        2
+    );
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(hasura_versions(&db), (vec![1, 2, 3, 4], vec![1, 2, 3, 4]));
+    assert_eq!(count(&db, "SELECT count(*) FROM runs"), 4);
+}
+
+#[test]
+fn deploy_racing_rollback_ends_at_one_of_the_two_targets() {
+    // Both start at once from v2.0.0, with no lock held by the test: whichever takes the lock
+    // first runs; the other stops because the database moved, or (when it planned only after
+    // the first one committed) goes on from there. Either way the database ends exactly at one
+    // of the two targets, never in between.
+    let repo = TestRepo::shop();
+    let p = repo.path();
+    let v1_0 = [1700000000001, 1700000000002];
+    let v1_1 = [1700000000001, 1700000000002, 1700000000003, 1700000000004];
+    for round in 0..3 {
+        let db = TestDb::new(&format!("deploy_vs_rollback_{round}"));
+        gm(&p, &db.url, &["deploy", "v2.0.0", "--yes"]).expect_code(0);
+        let deploy_args = ["deploy", "v1.1.0", "--yes"];
+        let rollback_args = ["rollback", "v1.0.0", "--yes"];
+        let (d, r) = if round % 2 == 0 {
+            let d = spawn_gm(&p, &db.url, &deploy_args);
+            (d, spawn_gm(&p, &db.url, &rollback_args))
+        } else {
+            let r = spawn_gm(&p, &db.url, &rollback_args);
+            (spawn_gm(&p, &db.url, &deploy_args), r)
+        };
+        let rd = d.finish(Duration::from_secs(60));
+        let rr = r.finish(Duration::from_secs(60));
+        for run in [&rd, &rr] {
+            match run.code {
+                0 => {}
+                3 => {
+                    run.expect_contains("the database moved");
+                }
+                _ => panic!("round {round}: unexpected exit code:\n{}", run.all()),
+            }
+        }
+        assert!(
+            rd.code == 0 || rr.code == 0,
+            "round {round}: neither ran:\n{}\n=====\n{}",
+            rd.all(),
+            rr.all()
+        );
+        let successes = [&rd, &rr].iter().filter(|r| r.code == 0).count() as i64;
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM git_migrate.deployments"),
+            1 + successes,
+            "round {round}"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM git_migrate.deployments WHERE status <> 'ok'"
+            ),
+            0
+        );
+        let last = db
+            .scalar("SELECT target_ref FROM git_migrate.deployments ORDER BY id DESC LIMIT 1")
+            .unwrap();
+        match last.as_str() {
+            "v1.1.0" => assert_state_is(&repo, &db, "v1.1.0", &v1_1),
+            "v1.0.0" => assert_state_is(&repo, &db, "v1.0.0", &v1_0),
+            other => panic!("round {round}: the last deployment went to {other}"),
+        }
+        println!(
+            "round {round}: deploy exit {}, rollback exit {}, database at {last}",
+            rd.code, rr.code
+        );
+    }
 }

@@ -144,7 +144,7 @@ fn failure_in_second_of_three_leaves_everything_identical() {
     let db = TestDb::new("atomic");
     let p = repo.path();
     gm(&p, &db.url, &["deploy", "v1", "--yes"]).expect_code(0);
-    let before = db.dump(false, None);
+    let before = db.dump_ignoring_failed_attempts();
     let r = gm(&p, &db.url, &["deploy", "HEAD", "--yes"]);
     r.expect_code(4)
         .expect_contains("3_broken")
@@ -157,8 +157,14 @@ fn failure_in_second_of_three_leaves_everything_identical() {
         .expect_contains("nothing changed");
     assert_eq!(
         before,
-        db.dump(false, None),
+        db.dump_ignoring_failed_attempts(),
         "the failed deploy changed the database"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM git_migrate.deployments WHERE status = 'failed'")
+            .as_deref(),
+        Some("1"),
+        "the failed attempt is recorded"
     );
 }
 

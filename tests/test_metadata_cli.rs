@@ -121,7 +121,7 @@ fn metadata_naming_a_dropped_column_aborts_the_deploy() {
         "alter table users add column phone text;",
     );
     repo.commit(&files(&m2), &[], "drop phone");
-    let before = db.dump(false, None);
+    let before = db.dump_ignoring_failed_attempts();
     let r = gm(&p, &db.url, &["deploy", "--yes"]);
     r.expect_code(3)
         .expect_contains("does not match the schema")
@@ -130,8 +130,14 @@ fn metadata_naming_a_dropped_column_aborts_the_deploy() {
         .expect_contains("--allow-inconsistent-metadata");
     assert_eq!(
         before,
-        db.dump(false, None),
+        db.dump_ignoring_failed_attempts(),
         "an inconsistent deploy changed the database"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM git_migrate.deployments WHERE status = 'failed'")
+            .as_deref(),
+        Some("1"),
+        "the failed attempt is recorded"
     );
     gm(
         &p,

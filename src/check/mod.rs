@@ -30,6 +30,8 @@ pub enum Rule {
     MetadataInclude,
     /// A no-transaction migration with more than one statement.
     NoTransactionMixed,
+    /// A migration that starts or ends a transaction itself (`COMMIT`, `BEGIN`, …).
+    TransactionControl,
     /// `--verify`: up, down or up again failed in the scratch database.
     VerifySql,
     /// `--verify`: the down does not bring the schema back to what it was before the up.
@@ -38,7 +40,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::MissingDown,
         Rule::EditedMigration,
         Rule::OutOfOrder,
@@ -47,6 +49,7 @@ impl Rule {
         Rule::MetadataParse,
         Rule::MetadataInclude,
         Rule::NoTransactionMixed,
+        Rule::TransactionControl,
         Rule::VerifySql,
         Rule::VerifyDown,
     ];
@@ -62,6 +65,7 @@ impl Rule {
             Rule::MetadataParse => "metadata-parse",
             Rule::MetadataInclude => "metadata-include",
             Rule::NoTransactionMixed => "no-transaction-mixed",
+            Rule::TransactionControl => "transaction-control",
             Rule::VerifySql => "verify-sql",
             Rule::VerifyDown => "verify-down",
         }

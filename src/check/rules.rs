@@ -4,6 +4,7 @@
 use super::{Finding, Rule};
 use crate::project::join_path as join;
 use crate::project::sql::{is_effectively_empty, split_statements};
+use crate::project::txcontrol::{transaction_control, HINT as TX_HINT};
 use crate::project::{MigrationEntryKind, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -300,6 +301,43 @@ fn allow_hint(rule: Rule, key: &str) -> String {
     )
 }
 
+/// `transaction-control`: the statements of one file (not a no-transaction one) that start or
+/// end a transaction, one line each as `path:line:column: statement`.
+fn transaction_control_finding(
+    path: &str,
+    file: &str,
+    version: Version,
+    sql: &str,
+) -> Option<Finding> {
+    let found = transaction_control(sql);
+    if found.is_empty() {
+        return None;
+    }
+    let mut message = format!(
+        "{file} of migration {version} starts or ends a transaction itself, which would break the one transaction a deployment runs in (a COMMIT commits what ran before it even when the deployment later fails):"
+    );
+    for t in &found {
+        let statement = t.statement.lines().next().unwrap_or_default();
+        let short: String = statement.chars().take(60).collect();
+        let more = if short.len() < t.statement.len() {
+            " …"
+        } else {
+            ""
+        };
+        message.push_str(&format!("\n{path}:{}:{}: {short}{more}", t.line, t.column));
+    }
+    Some(finding(
+        Rule::TransactionControl,
+        path.to_string(),
+        Some(version),
+        message,
+        format!(
+            "{TX_HINT}; if it is intended, {}",
+            allow_hint(Rule::TransactionControl, &version.to_string())
+        ),
+    ))
+}
+
 /// Runs every rule. Findings come in a stable order (by path, then rule).
 pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
     let dir = &input.migrations_dir;
@@ -554,12 +592,25 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
             }
         }
 
-        // no-transaction-mixed, on what changed.
+        // no-transaction-mixed and transaction-control, on what changed.
         for (file, f) in [("up.sql", up), ("down.sql", down)] {
             let Some(Text::Utf8(t)) = text(input, f) else {
                 continue;
             };
-            if t.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER) {
+            let no_transaction = t.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER);
+            let same_as_base = before
+                .and_then(|b| b.files.get(file))
+                .zip(f)
+                .is_some_and(|(b, f)| b.id == f.id);
+            if !no_transaction && !same_as_base {
+                out.extend(transaction_control_finding(
+                    &join(loc, file),
+                    file,
+                    version,
+                    t,
+                ));
+            }
+            if no_transaction {
                 let n = split_statements(t).len();
                 if n > 1 {
                     out.push(finding(
@@ -850,6 +901,56 @@ mod tests {
         let f = evaluate(&i);
         assert_eq!(rules(&f), vec![("no-transaction-mixed", Some(2))], "{f:#?}");
         assert!(f[0].message.contains("2 statements"));
+    }
+
+    #[test]
+    fn transaction_control() {
+        let i = input(
+            Side(vec![(
+                "1_a",
+                "t1",
+                vec![("up.sql", "u1"), ("down.sql", "d1")],
+            )]),
+            Side(vec![
+                // An old COMMIT in an unchanged up.sql is not this change's doing.
+                ("1_a", "t1x", vec![("up.sql", "u1"), ("down.sql", "d1x")]),
+                ("2_b", "t2", vec![("up.sql", "u2"), ("down.sql", "d2")]),
+                ("3_c", "t3", vec![("up.sql", "u3"), ("down.sql", "d3")]),
+                ("4_d", "t4", vec![("up.sql", "u4"), ("down.sql", "d4")]),
+            ]),
+            &[
+                ("u1", "create table a(); commit;"),
+                ("d1x", "drop table a;"),
+                ("u2", "create table b();\n  COMMIT;\ncreate table c();\nbegin;"),
+                ("d2", "drop table b;"),
+                ("u3", "create function f() returns int language sql begin atomic select 1; end;\nselect $$ commit $$; -- commit;\n"),
+                ("d3", "drop function f();"),
+                ("u4", "-- git-migrate:no-transaction\ncommit;"),
+                ("d4", "select 1;"),
+            ],
+        );
+        let f = evaluate(&i);
+        // (1_a's changed down is an edit, and its old up.sql is not looked at again.)
+        assert_eq!(
+            rules(&f),
+            vec![
+                ("edited-migration", Some(1)),
+                ("transaction-control", Some(2))
+            ],
+            "{f:#?}"
+        );
+        let f = &f[1..];
+        assert_eq!(f[0].path, "migrations/2_b/up.sql");
+        let lines: Vec<&str> = f[0].message.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "migrations/2_b/up.sql:2:3: COMMIT",
+                "migrations/2_b/up.sql:4:1: begin"
+            ]
+        );
+        assert!(f[0].hint.starts_with(TX_HINT), "{}", f[0].hint);
+        assert!(f[0].hint.contains("Migration-Allow: transaction-control 2"));
     }
 
     #[test]

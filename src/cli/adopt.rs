@@ -374,7 +374,7 @@ pub fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError> {
             ))
         }
     };
-    let actor = super::deploy::actor();
+    let actor = super::deploy::actor_with_role(&mut client);
     let id = execute::with_lock(
         &mut client,
         &ledger,

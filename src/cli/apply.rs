@@ -138,6 +138,7 @@ fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
             database_url: Some(url),
             json: ctx.json,
             database_name: Some(name.clone()),
+            env: ctx.env.clone(),
         };
         let one_args = ApplyArgs {
             all_databases: false,

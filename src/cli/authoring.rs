@@ -605,7 +605,7 @@ fn write_state(
     let mut deployment = None;
     if applied.state.live.ledger_exists && !applied.state.live.applied.is_empty() {
         let s = quote_ident(ledger.schema());
-        let actor = super::deploy::actor();
+        let actor = super::deploy::actor_with_role(tx);
         let deployed = applied.state.live.deployed_commit.clone();
         let plan = plan.to_string();
         let row = tx

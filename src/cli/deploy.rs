@@ -110,6 +110,8 @@ struct Prepared {
     db: String,
     /// The adoption of a database the Hasura CLI manages, done first by execute.
     adoption: Option<crate::ledger::adopt::Adoption>,
+    /// The SQL of each step (read once: shown, checked, then run).
+    texts: Vec<execute::StepSql>,
 }
 
 fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
@@ -198,6 +200,19 @@ fn prepare(
             project: Some(ctx.repo.project(&source, project_dir.as_deref())?),
         }
     };
+    // `--env` with `require_tag`: only tagged commits (the working tree, the index and the
+    // empty state are not commits).
+    if ctx.env.is_some() {
+        let commit = target
+            .project
+            .as_ref()
+            .filter(|p| !p.tree.is_dirty())
+            .and_then(|p| p.commit_hex());
+        super::environments::check_target(ctx, commit.as_deref(), &target.reference)?;
+        if mode == Mode::Deploy {
+            super::environments::check_promoted(ctx, commit.as_deref())?;
+        }
+    }
     // A database the Hasura CLI manages is planned as adopted (written by execute).
     let adoption = if crate::ledger::adopt::adopts_in(mode) {
         super::adopt::implicit(&mut state, &mut target, ctx)?
@@ -255,6 +270,7 @@ fn prepare(
         metadata_sha256: planned.metadata_sha256,
         metadata_tree: planned.metadata_tree,
     };
+    let texts = execute::read_step_sql(&ctx.repo, &target, &confirmed.plan.steps)?;
     Ok(Prepared {
         client,
         target,
@@ -263,7 +279,38 @@ fn prepare(
         gather,
         db: db.redacted(),
         adoption,
+        texts,
     })
+}
+
+/// Steps that run outside the deployment transaction, and the warning that goes with them.
+fn print_no_transaction(ctx: &Ctx, p: &Prepared) {
+    let outside: Vec<&Step> = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .filter(|(s, t)| execute::runs_outside(s, t))
+        .map(|(s, _)| s)
+        .collect();
+    if outside.is_empty() {
+        return;
+    }
+    for s in &outside {
+        let (what, v, n) = match s {
+            Step::Revert { version, name, .. } => ("revert", version, name),
+            Step::Apply { version, name, .. } => ("apply", version, name),
+        };
+        ctx.ui.out(&format!(
+            "  outside a transaction: {what} {v}_{n} ({})",
+            crate::check::rules::NO_TRANSACTION_MARKER
+        ));
+    }
+    ctx.ui.warn(&format!(
+        "{} step(s) run outside the deployment transaction: the steps before each one commit first, and a failure or Ctrl-C inside one leaves its migration marked dirty and the deployment partial until `git migrate repair --done V` or `--undone V`",
+        outside.len()
+    ));
 }
 
 fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
@@ -293,14 +340,30 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
         for (v, t, n) in rows {
             ctx.ui.out(&format!("{v:<w$}  {t:<4}  {n}"));
         }
+        print_no_transaction(ctx, p);
         for w in &p.confirmed.plan.warnings {
             ctx.ui.warn(w);
         }
         return;
     }
+    let segmented = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .any(|(s, t)| execute::runs_outside(s, t));
     for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql) {
-        ctx.ui.out(&l);
+        if segmented {
+            ctx.ui.out(&l.replace(
+                ", in one transaction",
+                ", in transactions around the step(s) that run outside one",
+            ));
+        } else {
+            ctx.ui.out(&l);
+        }
     }
+    print_no_transaction(ctx, p);
     for w in &p.confirmed.plan.warnings {
         ctx.ui.warn(w);
     }
@@ -318,6 +381,15 @@ fn plan_json(p: &Prepared, show_sql: bool) -> String {
         }
     }
     v["database"] = serde_json::Value::String(p.db.clone());
+    v["no_transaction"] = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .filter(|(s, t)| execute::runs_outside(s, t))
+        .map(|(s, _)| s.version())
+        .collect();
     if let Some(a) = &p.adoption {
         v["adopt"] = super::adopt::adoption_json(a);
     }
@@ -401,11 +473,27 @@ pub(super) fn run_mutation(
         return Ok(());
     }
     print_plan(ctx, &p, flags.sql);
+    if !exec.skip_execution {
+        let found = execute::transaction_control_in(&p.confirmed.plan.steps, &p.texts);
+        if !found.is_empty() {
+            return Err(execute::ExecError::TransactionControl(found).into());
+        }
+    }
     if exec.dry_run {
         if !ctx.json {
             ctx.ui.info("dry run: nothing was changed");
         }
         return Ok(());
+    }
+    let env_confirms = ctx.env.as_ref().is_some_and(|e| e.confirm);
+    if env_confirms && !p.confirmed.plan.reverts() && !exec.yes {
+        let env = ctx.env.as_ref().map(|e| e.name.as_str()).unwrap_or_default();
+        ctx.ui.confirm_or_refuse(
+            &format!("This changes environment {env} ({}). Proceed?", p.db),
+            &format!("environment {env} asks for confirmation of every change and there is no terminal to confirm it"),
+            "nothing was changed",
+            "review the plan above, then pass --yes",
+        )?;
     }
     if p.confirmed.plan.reverts() && !exec.yes {
         ctx.ui.confirm_or_refuse(
@@ -439,7 +527,7 @@ pub(super) fn run_mutation(
             Mode::Metadata => "metadata",
             Mode::Apply => "apply",
         },
-        actor: actor(),
+        actor: actor_with_role(&mut p.client),
         // `apply` changes migrations only, like Hasura's: the metadata is checked and warned
         // about, and `metadata apply` is the next step (design §11).
         allow_inconsistent_metadata: exec.allow_inconsistent_metadata || mode == Mode::Apply,
@@ -493,7 +581,13 @@ pub(super) fn run_mutation(
         }
     };
     let ledger = ctx.ledger();
-    let outcome = execute::execute(
+    // A second connection holds the lock while no-transaction migrations run.
+    let connect = || ctx.connect().map(|(_, c)| c).map_err(|e| e.message);
+    let extras = execute::Extras {
+        texts: Some(std::mem::take(&mut p.texts)),
+        connect: Some(&connect),
+    };
+    let outcome = execute::execute_with(
         &mut p.client,
         &ctx.repo,
         &ledger,
@@ -503,9 +597,40 @@ pub(super) fn run_mutation(
         &p.gather,
         &options,
         &mut on_event,
+        extras,
     );
     bar.finish_and_clear();
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let failed_here = matches!(
+                e,
+                execute::ExecError::Migration(_) | execute::ExecError::Inconsistent(_)
+            );
+            let mut ce = CommandError::from(e);
+            if failed_here && p.confirmed.live.ledger_exists {
+                let attempt = crate::ledger::FailedAttempt {
+                    kind: options.kind.to_string(),
+                    target_ref: goal_ref(goal),
+                    from_commit: p.confirmed.live.deployed_commit.clone(),
+                    to_commit: p.confirmed.plan.to_commit.clone(),
+                    actor: options.actor.clone(),
+                    error: super::ui::scrub(&ce.message),
+                    seconds: started.elapsed().as_secs_f64(),
+                };
+                match ledger.record_failure(&mut p.client, &attempt) {
+                    Ok(Some(id)) => ce
+                        .causes
+                        .push(format!("the failed attempt is recorded as deployment #{id} (git migrate log)")),
+                    Ok(None) => {}
+                    Err(le) => ce.causes.push(format!(
+                        "the failed attempt could not be recorded in the ledger: {le}"
+                    )),
+                }
+            }
+            return Err(ce);
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     let at = outcome
         .plan
@@ -549,18 +674,83 @@ pub(super) fn run_mutation(
     Ok(())
 }
 
-/// Who runs the command (recorded in the ledger).
+/// The revision as typed, for the ledger's `target_ref`.
+fn goal_ref(goal: Goal<'_>) -> Option<String> {
+    match goal {
+        Goal::Rev(r) | Goal::Select(r, _) => r.map(str::to_string),
+        Goal::Empty => None,
+    }
+}
+
+/// The git identity of whoever runs the command, read once from the repository's config.
+static GIT_IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Records who runs the command: `GIT_MIGRATE_ACTOR`, else git's `user.name <user.email>`
+/// (`GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL` first, like git), else `$USER@host`.
+pub fn set_identity(repo: &crate::source::Repo) {
+    let _ = GIT_IDENTITY.set(identity(repo));
+}
+
+fn identity(repo: &crate::source::Repo) -> String {
+    if let Some(a) = std::env::var("GIT_MIGRATE_ACTOR")
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+    {
+        return a;
+    }
+    let config = repo.git().config().ok();
+    let get = |env: &str, key: &str| {
+        std::env::var(env)
+            .ok()
+            .or_else(|| config.as_ref().and_then(|c| c.get_string(key).ok()))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    match (
+        get("GIT_AUTHOR_NAME", "user.name"),
+        get("GIT_AUTHOR_EMAIL", "user.email"),
+    ) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (Some(n), None) => n,
+        (None, Some(e)) => format!("<{e}>"),
+        (None, None) => {
+            let user = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into());
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            if host.is_empty() {
+                user
+            } else {
+                format!("{user}@{host}")
+            }
+        }
+    }
+}
+
+/// Who runs the command (the git identity), without the database role.
 pub fn actor() -> String {
-    let user = std::env::var("GIT_MIGRATE_ACTOR")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    if host.is_empty() {
-        user
-    } else {
-        format!("{user}@{host}")
+    GIT_IDENTITY
+        .get()
+        .cloned()
+        .unwrap_or_else(|| std::env::var("GIT_MIGRATE_ACTOR").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// What the ledger records as the actor: the git identity and the database role it connected
+/// as, e.g. `Jane Doe <jane@example.com> (role deployer)`.
+pub fn actor_with_role(client: &mut impl postgres::GenericClient) -> String {
+    let role = client
+        .simple_query("SELECT current_user")
+        .ok()
+        .and_then(|msgs| {
+            msgs.into_iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+        });
+    match role {
+        Some(r) => format!("{} (role {r})", actor()),
+        None => actor(),
     }
 }

@@ -19,6 +19,8 @@ pub enum Kind {
     Failure = 4,
     /// 5: lock not acquired in time.
     Lock = 5,
+    /// 130: interrupted by Ctrl-C (the open transaction was rolled back).
+    Interrupted = 130,
 }
 
 /// An error on its way to the terminal.
@@ -106,16 +108,13 @@ impl From<SourceError> for CommandError {
             | SourceError::Bare { .. }
             | SourceError::Project(_)
             | SourceError::Config(_)
+            | SourceError::Unfollowed { .. }
             | SourceError::Layout { .. } => Kind::Usage,
             _ => Kind::Failure,
         };
         let mut ce = CommandError::new(kind, e.to_string());
         if let SourceError::Layout { problems, .. } = &e {
             ce.causes = problems.iter().map(|p| p.to_string()).collect();
-            ce.hints.push(
-                "rename or merge the folders so that every version is unique and fits a bigint"
-                    .into(),
-            );
         } else {
             ce.causes = chain(&e);
         }
@@ -158,6 +157,11 @@ impl From<SourceError> for CommandError {
                 .push("in a bare repository name a revision instead (e.g. HEAD or a tag)".into()),
             _ => {}
         }
+        for h in e.hints() {
+            if !ce.hints.contains(&h) {
+                ce.hints.push(h);
+            }
+        }
         ce
     }
 }
@@ -166,12 +170,7 @@ impl From<LedgerError> for CommandError {
     fn from(e: LedgerError) -> Self {
         let mut ce = CommandError::new(Kind::Failure, e.to_string());
         ce.causes = chain(&e);
-        if matches!(e, LedgerError::Corrupt { .. }) {
-            ce.hints.push(
-                "the ledger looks edited by hand; inspect it with `git migrate log` and psql"
-                    .into(),
-            );
-        }
+        ce.hints = e.hints();
         ce
     }
 }
@@ -275,13 +274,124 @@ impl From<ExecError> for CommandError {
             ExecError::Source(s) => s.into(),
             ExecError::Gather(g) => g.into(),
             ExecError::Ledger(l) => l.into(),
+            ExecError::CommitUncertain(_) => CommandError::new(
+                Kind::Failure,
+                format!("{e}; the deployment may or may not have been committed"),
+            )
+            .hint("see where the database is with `git migrate status`")
+            .hint("running the same command again is safe: it does nothing if the deployment committed, and redoes it if it did not"),
             ExecError::Db { .. } => {
                 let mut ce = CommandError::new(Kind::Failure, format!("{e}; nothing was changed"));
                 ce.causes = chain(&e);
                 ce
             }
+            ExecError::TransactionControl(found) => {
+                let mut ce = CommandError::new(
+                    Kind::Refused,
+                    format!(
+                        "{} statement(s) in the migrations control the transaction themselves, which would end the deployment transaction half-way; nothing was changed",
+                        found.len()
+                    ),
+                );
+                for f in &found {
+                    ce.causes.push(format!(
+                        "{}:{}:{}: {} (migration {})",
+                        f.file, f.line, f.column, f.statement, f.label
+                    ));
+                }
+                ce.hints.push(crate::project::txcontrol::HINT.into());
+                ce
+            }
+            ExecError::Interrupted(None) => {
+                CommandError::new(Kind::Interrupted, "interrupted: rolled back, nothing changed")
+            }
+            ExecError::Interrupted(Some(state)) => {
+                let mut ce = partial_error(
+                    Kind::Interrupted,
+                    "interrupted".into(),
+                    &state,
+                    vec![],
+                );
+                if state.dirty.is_none() {
+                    ce.message = format!(
+                        "interrupted: the open transaction was rolled back, but deployment #{} is partial (the steps around its no-transaction migrations committed separately)",
+                        state.deployment_id
+                    );
+                }
+                ce
+            }
+            ExecError::Partial { error, state } => {
+                let inner = CommandError::from(*error);
+                let what = inner
+                    .message
+                    .trim_end_matches("; the deployment was rolled back and nothing changed")
+                    .trim_end_matches("; nothing was changed")
+                    .to_string();
+                let mut ce = partial_error(inner.kind, what, &state, inner.causes);
+                if state.dirty.is_none() {
+                    ce.hints.extend(inner.hints);
+                }
+                ce
+            }
+            ExecError::LockLost => CommandError::new(Kind::Failure, e.to_string())
+                .hint("the open transaction was rolled back; check the connection and deploy again"),
+            ExecError::LockConnection(_) => CommandError::new(Kind::Failure, format!("{e}; nothing was changed"))
+                .hint("a deployment with no-transaction migrations needs a second connection to hold the deploy lock"),
         }
     }
+}
+
+/// A failure (or interrupt) after part of a deployment with no-transaction migrations was
+/// committed: what is committed, what is dirty, and how to repair it.
+fn partial_error(
+    kind: Kind,
+    what: String,
+    state: &crate::execute::PartialState,
+    causes: Vec<String>,
+) -> CommandError {
+    let id = state.deployment_id;
+    let mut ce = match &state.dirty {
+        Some(d) => {
+            let v = d.version;
+            let message = if what.contains(&d.label) {
+                // "up migration V_name failed"
+                format!("{what} outside a transaction: it is marked dirty and deployment #{id} is partial")
+            } else {
+                format!(
+                    "{what}: {} migration {} runs outside a transaction and did not finish; it is marked dirty and deployment #{id} is partial",
+                    d.direction.as_str(),
+                    d.label
+                )
+            };
+            let mut ce = CommandError::new(kind, message);
+            match d.direction {
+                crate::ledger::dirty::DirtyDirection::Up => {
+                    ce.hints.push(format!("check the database: if its up.sql did complete (e.g. the index exists and is valid), record it with `git migrate repair --done {v}`"));
+                    ce.hints.push(format!("if it did not, undo what it left (e.g. DROP INDEX CONCURRENTLY an INVALID index), then `git migrate repair --undone {v}`; deploy again after either"));
+                }
+                crate::ledger::dirty::DirtyDirection::Down => {
+                    ce.hints.push(format!("check the database: if its down.sql did complete, record the revert with `git migrate repair --done {v}`"));
+                    ce.hints.push(format!("if it did not, undo what it left, then `git migrate repair --undone {v}` (it stays applied); deploy again after either"));
+                }
+            }
+            ce
+        }
+        None => CommandError::new(
+            kind,
+            format!("{what}; deployment #{id} is partial: the steps before it committed, the rest did not run"),
+        ),
+    };
+    ce.causes = causes;
+    if !state.done.is_empty() {
+        ce.causes
+            .push(format!("committed: {}", state.done.join(", ")));
+    }
+    if state.dirty.is_none() {
+        ce.hints.push(
+            "fix the cause and deploy again: the committed steps are recorded in the ledger".into(),
+        );
+    }
+    ce
 }
 
 impl From<crate::config::ToolConfigError> for CommandError {

@@ -1,7 +1,6 @@
 //! `git migrate log`: the deployment history.
 
 use super::error::CommandError;
-use super::render::describe_commit;
 use super::Ctx;
 use clap::Args;
 
@@ -24,36 +23,41 @@ pub fn cmd_log(ctx: &Ctx, args: &LogArgs) -> Result<(), CommandError> {
         vec![]
     };
     if ctx.json {
+        // Each entry with the tags of its commits, so scripts need no git.
+        let tags = |c: &Option<String>| -> Vec<String> {
+            c.as_deref()
+                .and_then(|c| git2::Oid::from_str(c).ok())
+                .map(|o| ctx.repo.tags_at(o))
+                .unwrap_or_default()
+        };
+        let entries: Vec<serde_json::Value> = history
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                v["from_tags"] = serde_json::json!(tags(&d.from_commit));
+                v["to_tags"] = serde_json::json!(tags(&d.to_commit));
+                v
+            })
+            .collect();
+        let doc = match &ctx.env {
+            Some(env) => serde_json::json!({"environment": env.name, "deployments": entries}),
+            None => serde_json::json!(entries),
+        };
         ctx.ui
-            .out(&serde_json::to_string_pretty(&history).unwrap_or_default());
+            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(());
     }
     if history.is_empty() {
         ctx.ui.out("no deployments recorded");
         return Ok(());
     }
+    if let Some(env) = &ctx.env {
+        ctx.ui.out(&format!("environment {}", env.name));
+    }
     for d in &history {
-        let c = |x: &Option<String>| {
-            x.as_deref()
-                .map(|c| describe_commit(&ctx.repo, c))
-                .unwrap_or_else(|| "(empty)".into())
-        };
-        ctx.ui.out(&format!(
-            "#{:<4} {}  {:<8} {} -> {}  -{} +{}  {}  by {}{}",
-            d.id,
-            d.started_at,
-            d.kind,
-            c(&d.from_commit),
-            c(&d.to_commit),
-            d.reverted.len(),
-            d.applied.len(),
-            d.status,
-            d.actor.as_deref().unwrap_or("unknown"),
-            d.target_ref
-                .as_deref()
-                .map(|r| format!("  (target {r})"))
-                .unwrap_or_default()
-        ));
+        for l in super::render::deployment_lines(&ctx.repo, d) {
+            ctx.ui.out(&l);
+        }
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod authoring;
 mod check;
 mod demo;
 mod deploy;
+mod environments;
 pub mod error;
 mod hooks;
 mod log;
@@ -34,7 +35,8 @@ use ui::Ui;
 /// database, and applies it in one transaction.
 ///
 /// Exit codes: 0 ok; 1 drift (status --exit-code); 2 usage or configuration error;
-/// 3 plan refused; 4 database or git failure (nothing changed); 5 lock not acquired in time.
+/// 3 plan refused; 4 database or git failure (nothing changed); 5 lock not acquired in time;
+/// 130 interrupted (Ctrl-C; the transaction was rolled back).
 #[derive(Parser, Debug)]
 #[command(
     name = "git-migrate",
@@ -52,6 +54,9 @@ pub struct Cli {
     /// Database URL (postgresql://… or key=value). Default: $DATABASE_URL, then PG* variables.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Environment from git-migrate.yaml: its database_url, require_tag and promotion rules.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub env: Option<String>,
     /// Tool configuration file (default: git-migrate.yaml at the repository root).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -165,6 +170,8 @@ pub struct Ctx {
     pub json: bool,
     /// `--database-name`.
     pub database_name: Option<String>,
+    /// `--env`, checked against git-migrate.yaml.
+    pub env: Option<crate::config::Environment>,
 }
 
 impl Ctx {
@@ -184,6 +191,8 @@ impl Ctx {
     pub fn db_target(&self) -> Result<DbTarget, CommandError> {
         let t = if let Some(u) = self.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
             DbTarget::from_url(u)
+        } else if let Some(env) = &self.env {
+            DbTarget::from_url(&env_url(env)?)
         } else if let Some(u) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
             DbTarget::from_url(&u)
         } else if let Some(t) = DbTarget::from_pg_env(|k| std::env::var(k).ok()) {
@@ -198,11 +207,40 @@ impl Ctx {
         Ok(t)
     }
 
-    /// Connects.
+    /// The database of another environment (`promote`, `status --all-envs`).
+    pub fn env_target(&self, env: &crate::config::Environment) -> Result<DbTarget, CommandError> {
+        let t = DbTarget::from_url(&env_url(env)?);
+        if let Some(p) = t.password() {
+            ui::register_secret(p);
+        }
+        Ok(t)
+    }
+
+    /// Connects, after applying the libpq environment (TLS defaults, `PGPASSWORD`,
+    /// the password file; docs/connections.md).
     pub fn connect(&self) -> Result<(DbTarget, postgres::Client), CommandError> {
-        let t = self.db_target()?;
+        self.connect_to(self.db_target()?)
+    }
+
+    /// Connects to another environment's database (`promote`, `status --all-envs`), the same
+    /// way as [`Ctx::connect`].
+    pub fn connect_env(
+        &self,
+        env: &crate::config::Environment,
+    ) -> Result<(DbTarget, postgres::Client), CommandError> {
+        self.connect_to(self.env_target(env)?)
+    }
+
+    fn connect_to(&self, target: DbTarget) -> Result<(DbTarget, postgres::Client), CommandError> {
+        let (t, warnings) = target.resolve(crate::db::LibpqEnv::from_process());
+        if let Some(p) = t.password() {
+            ui::register_secret(p);
+        }
+        for w in &warnings {
+            self.ui.warn(w);
+        }
         let c = t.connect().map_err(|e| {
-            let bad_url = matches!(e, crate::db::ConnectError::BadUrl { .. });
+            let bad_url = e.is_configuration();
             let kind = if bad_url { Kind::Usage } else { Kind::Failure };
             let mut ce = CommandError::new(kind, e.to_string());
             let mut src = std::error::Error::source(&e);
@@ -218,7 +256,9 @@ impl Ctx {
                 }
                 src = s.source();
             }
-            ce.hints.push(if bad_url {
+            ce.hints.push(if let Some(h) = e.hint() {
+                h
+            } else if bad_url {
                 "use postgresql://user[:password]@host[:port]/dbname[?sslmode=...] or key=value pairs (host=... dbname=...)".into()
             } else {
                 "check that the server is running and the URL, user and password are right".into()
@@ -227,6 +267,59 @@ impl Ctx {
         })?;
         Ok((t, c))
     }
+}
+
+/// An environment's database URL, `${VAR}` expanded from the process environment.
+fn env_url(env: &crate::config::Environment) -> Result<String, CommandError> {
+    use crate::config::ExpandError;
+    match env.expanded_url(|k| std::env::var(k).ok()) {
+        Ok(Some(u)) if !u.trim().is_empty() => Ok(u),
+        Ok(_) => Err(CommandError::new(
+            Kind::Usage,
+            format!("environment {} has no database_url", env.name),
+        )
+        .hint(format!(
+            "add `database_url: ${{{}_DATABASE_URL}}` under environments.{} in git-migrate.yaml, or pass --database-url",
+            env.name.to_uppercase().replace(['-', '.'], "_"),
+            env.name
+        ))),
+        Err(ExpandError::Missing(var)) => Err(CommandError::new(
+            Kind::Usage,
+            format!(
+                "environment {}: database_url uses ${{{var}}}, which is not set",
+                env.name
+            ),
+        )
+        .hint(format!(
+            "export {var}=postgresql://user@host/db (keep secrets out of git-migrate.yaml)"
+        ))),
+        Err(e) => Err(CommandError::new(
+            Kind::Usage,
+            format!("environment {}: database_url: {e}", env.name),
+        )),
+    }
+}
+
+/// The environment `--env NAME` names, or a usage error listing the known ones.
+pub(crate) fn find_env(
+    config: &ToolConfig,
+    name: &str,
+) -> Result<crate::config::Environment, CommandError> {
+    config.environment(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = config.environments.iter().map(|e| e.name.as_str()).collect();
+        let e = CommandError::new(
+            Kind::Usage,
+            format!(
+                "--env {name}: no such environment in {}",
+                config.origin.as_deref().unwrap_or("git-migrate.yaml (there is none)")
+            ),
+        );
+        if known.is_empty() {
+            e.hint("define environments in git-migrate.yaml (see docs/promotion.md)")
+        } else {
+            e.hint(format!("environments here: {}", known.join(", ")))
+        }
+    })
 }
 
 /// `--database-name NAME`: a config v3 project must have `migrations/NAME/` at HEAD or in the
@@ -308,6 +401,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         None => Repo::open_from_env()?,
     };
     let config = ToolConfig::load(&repo, cli.config.as_deref())?;
+    deploy::set_identity(&repo);
     if let Some(name) = &cli.database_name {
         // Writing the first migration or seed of a new database is how it starts existing.
         let creates = matches!(
@@ -322,7 +416,12 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         )?;
         repo.set_database(name);
     }
+    let env = match &cli.env {
+        Some(name) => Some(find_env(&config, name)?),
+        None => None,
+    };
     let ctx = Ctx {
+        env,
         ui,
         repo,
         config,

@@ -1,15 +1,277 @@
-//! `git migrate promote FROM TO`: deploy to environment TO exactly the commit FROM is at
-//! (design §9). Being written.
+//! `git migrate promote FROM TO`: deploy to environment TO exactly the commit environment FROM
+//! is at, read from FROM's ledger (design §9). Release tags are the checkpoints: TO's
+//! `require_tag` must accept that commit, and FROM must be exactly there (no failed or
+//! unfinished deployment, no pending or extra migrations, metadata in sync).
 
+use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
+use super::environments::{read_env, tag_verdict, EnvState};
 use super::error::{CommandError, Kind};
+use super::render::describe_commit;
 use super::Ctx;
+use crate::gather::{self, GatherOptions, TargetProject};
+use crate::plan::{Mode, PlanOptions};
+use crate::source::short;
 use clap::Args;
 
 /// Arguments of `promote`.
 #[derive(Args, Debug)]
-pub struct PromoteArgs {}
+pub struct PromoteArgs {
+    /// The environment whose commit to copy (e.g. staging).
+    pub from: String,
+    /// The environment to deploy it to (e.g. production).
+    pub to: String,
+    #[command(flatten)]
+    pub exec: ExecFlags,
+}
 
-/// `git migrate promote`.
-pub fn cmd_promote(_ctx: &Ctx, _args: &PromoteArgs) -> Result<(), CommandError> {
-    Err(CommandError::new(Kind::Usage, "promote is being written"))
+/// Why FROM cannot be promoted, from what its ledger says (pure).
+pub fn source_problems(from: &EnvState) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = &from.error {
+        out.push(format!("cannot read environment {}: {e}", from.name));
+        return out;
+    }
+    if let Some(last) = &from.last {
+        if last.status != "ok" {
+            out.push(format!(
+                "the last deployment of {} (#{} {}, {} by {}) ended {}",
+                from.name,
+                last.id,
+                last.kind,
+                last.started_at,
+                last.actor.as_deref().unwrap_or("unknown"),
+                last.status
+            ));
+        }
+    }
+    if !from.dirty.is_empty() {
+        out.push(format!(
+            "{} has unfinished no-transaction migrations: {}",
+            from.name,
+            from.dirty
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if from.commit.is_none() {
+        out.push(format!(
+            "{} is at no commit: nothing was deployed there with git-migrate",
+            from.name
+        ));
+    }
+    out
+}
+
+/// `git migrate promote FROM TO`.
+pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
+    if ctx.database_url.is_some() || ctx.env.is_some() {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "promote takes its databases from the two environments; do not pass --database-url or --env",
+        ));
+    }
+    let find = |name: &str| super::find_env(&ctx.config, name);
+    let from_env = find(&args.from)?;
+    let to_env = find(&args.to)?;
+    if from_env.name == to_env.name {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!("promote {0} {0}: FROM and TO are the same environment", from_env.name),
+        ));
+    }
+    let refuse = |why: Vec<String>, hints: Vec<String>| {
+        let mut e = CommandError::new(
+            Kind::Refused,
+            format!(
+                "cannot promote {} to {}; nothing was changed",
+                from_env.name, to_env.name
+            ),
+        );
+        e.causes = why;
+        e.hints = hints;
+        e
+    };
+    if let Some(expected) = &to_env.promote_from {
+        if expected != &from_env.name {
+            return Err(refuse(
+                vec![format!(
+                    "{} is promoted from {expected} (promote_from in git-migrate.yaml), not from {}",
+                    to_env.name, from_env.name
+                )],
+                vec![format!("git migrate promote {expected} {}", to_env.name)],
+            ));
+        }
+    }
+    let from = read_env(ctx, &from_env);
+    if from.error.is_some() {
+        let mut e = CommandError::new(
+            Kind::Failure,
+            format!("cannot read where environment {} is", from_env.name),
+        );
+        e.causes = source_problems(&from);
+        return Err(e);
+    }
+    let problems = source_problems(&from);
+    if !problems.is_empty() {
+        return Err(refuse(
+            problems,
+            vec![
+                format!("see `git migrate log --env {}`", from_env.name),
+                format!(
+                    "fix {} first (deploy the release there again, or `git migrate repair`), then promote",
+                    from_env.name
+                ),
+            ],
+        ));
+    }
+    let commit = from.commit.clone().unwrap_or_default();
+    if !ctx.repo.has_commit(&commit) {
+        return Err(refuse(
+            vec![format!(
+                "{} is at commit {}, which is not in this repository",
+                from_env.name,
+                short(&commit)
+            )],
+            vec!["fetch the history and tags: git fetch --tags origin".into()],
+        ));
+    }
+    // FROM must be exactly at the commit: what a deploy of it would do there must be nothing.
+    exactly_at(ctx, &from_env, &commit)?;
+    let tag = tag_verdict(&to_env, Some(&commit), &from.tags).map_err(|why| {
+        refuse(
+            vec![why],
+            vec![format!(
+                "tag the release, deploy the tag to {}, then promote",
+                from_env.name
+            )],
+        )
+    })?;
+    let rev = tag
+        .clone()
+        .or_else(|| from.tags.first().cloned())
+        .unwrap_or_else(|| commit.clone());
+    if !ctx.json {
+        let by = from
+            .last
+            .as_ref()
+            .map(|l| {
+                format!(
+                    ", deployed there by {} at {} (#{})",
+                    l.actor.as_deref().unwrap_or("unknown"),
+                    l.started_at,
+                    l.id
+                )
+            })
+            .unwrap_or_default();
+        ctx.ui.out(&format!(
+            "Promoting {} -> {}: {}{by}",
+            from_env.name,
+            to_env.name,
+            describe_commit(&ctx.repo, &commit)
+        ));
+    }
+    let to_ctx = Ctx {
+        ui: ctx.ui.clone(),
+        repo: reopen(ctx)?,
+        config: ctx.config.clone(),
+        cli_project: ctx.cli_project.clone(),
+        database_url: None,
+        json: ctx.json,
+        database_name: ctx.database_name.clone(),
+        env: Some(to_env.clone()),
+    };
+    run_mutation(
+        &to_ctx,
+        Mode::Deploy,
+        Goal::Rev(Some(&rev)),
+        &PlanFlags::default(),
+        &args.exec,
+    )
+}
+
+fn reopen(ctx: &Ctx) -> Result<crate::source::Repo, CommandError> {
+    let mut repo = crate::source::Repo::open(ctx.repo.git().path())?;
+    if ctx.repo.database_chosen() {
+        repo.set_database(ctx.repo.database());
+    }
+    Ok(repo)
+}
+
+/// Refuses unless FROM's database is exactly at `commit`: no pending, extra or modified
+/// migrations and the metadata in sync (a later `apply` or `metadata apply` there would make
+/// "the commit staging is at" a lie).
+fn exactly_at(ctx: &Ctx, env: &crate::config::Environment, commit: &str) -> Result<(), CommandError> {
+    let (_, mut client) = ctx.connect_env(env)?;
+    let ledger = ctx.ledger();
+    let state = ledger.read(&mut client)?;
+    let project_dir = ctx.project_dir();
+    let tree = ctx.repo.tree_of_commit(commit)?;
+    let mut t = TargetProject {
+        reference: short(commit),
+        project: Some(ctx.repo.project_at(tree, commit, project_dir.as_deref())?),
+    };
+    let planned = gather::plan_for(
+        &ctx.repo,
+        &mut client,
+        &ledger,
+        &mut t,
+        &state,
+        PlanOptions {
+            mode: Mode::Deploy,
+            out_of_order: crate::plan::OutOfOrderPolicy::Allow,
+            allow_empty_down: true,
+        },
+        &GatherOptions {
+            down_from: None,
+            project_dir,
+            selection: None,
+        },
+    )?;
+    let why: Vec<String> = match planned.plan {
+        Ok(p) if p.is_noop() => return Ok(()),
+        Ok(p) => {
+            let mut w = Vec::new();
+            if !p.reverted().is_empty() {
+                w.push(format!(
+                    "{} has migrations applied that {} does not have: {:?}",
+                    env.name,
+                    short(commit),
+                    p.reverted()
+                ));
+            }
+            if !p.applied().is_empty() {
+                w.push(format!(
+                    "{} lacks migrations of {}: {:?}",
+                    env.name,
+                    short(commit),
+                    p.applied()
+                ));
+            }
+            if p.metadata.is_some() {
+                w.push(format!(
+                    "the metadata of {} differs from {}'s",
+                    env.name,
+                    short(commit)
+                ));
+            }
+            w
+        }
+        Err(problems) => problems.into_iter().map(|p| p.message).collect(),
+    };
+    let mut e = CommandError::new(
+        Kind::Refused,
+        format!(
+            "cannot promote {}: it is not exactly at {}; nothing was changed",
+            env.name,
+            short(commit)
+        ),
+    );
+    e.causes = why;
+    e.hints.push(format!(
+        "see `git migrate status --env {}`; deploy the release there again, then promote",
+        env.name
+    ));
+    Err(e)
 }

@@ -19,12 +19,19 @@ pub struct StatusArgs {
     /// STATUS, DATABASE STATUS) with the commit each was applied from and its checksum state.
     #[arg(long)]
     pub table: bool,
+    /// One line per environment of git-migrate.yaml: its commit, release tag, how far behind
+    /// HEAD, and its last deployment.
+    #[arg(long, conflicts_with_all = ["rev", "table", "exit_code"])]
+    pub all_envs: bool,
     #[command(flatten)]
     pub source: SourceArgs,
 }
 
 /// `git migrate status`.
 pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
+    if args.all_envs {
+        return all_envs(ctx);
+    }
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let mut state = ledger.read(&mut client)?;
@@ -118,6 +125,9 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             "at_target_commit": at_target,
             "hasura": unadopted.as_ref().map(|u| u.json()),
         });
+        if let Some(env) = &ctx.env {
+            doc["environment"] = env_json(ctx, env, &state, &mut client);
+        }
         if args.table {
             doc["migrations"] = serde_json::to_value(&rows).unwrap_or_default();
         }
@@ -154,6 +164,11 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             )),
             _ if state.live.ledger_exists => ui.out("deployed    nothing recorded yet"),
             _ => ui.out("deployed    nothing (no git-migrate ledger in this database yet)"),
+        }
+        if let Some(env) = &ctx.env {
+            for l in env_lines(ctx, env, &state, &mut client) {
+                ui.out(&l);
+            }
         }
         ui.out(&format!(
             "target      {}{}",
@@ -332,4 +347,141 @@ fn table_lines(repo: &crate::source::Repo, rows: &[VersionRow]) -> Vec<String> {
         out.push(line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]]));
     }
     out
+}
+
+/// Release facts about the commit a database is at: tags, the first tag containing it, how far
+/// HEAD is ahead, and the newest deployment of any status (a failed attempt shows here).
+fn env_facts(
+    ctx: &Ctx,
+    state: &crate::ledger::DbState,
+    client: &mut postgres::Client,
+) -> (
+    Vec<String>,
+    Option<String>,
+    Option<usize>,
+    Option<crate::ledger::DeploymentSummary>,
+) {
+    let oid = state
+        .live
+        .deployed_commit
+        .as_deref()
+        .filter(|c| ctx.repo.has_commit(c))
+        .and_then(|c| git2::Oid::from_str(c).ok());
+    let (tags, contained, behind) = match oid {
+        Some(o) => (
+            ctx.repo.tags_at(o),
+            ctx.repo.first_tag_containing(o),
+            ctx.repo
+                .resolve_commit("HEAD")
+                .ok()
+                .and_then(|h| ctx.repo.commits_between(o, h)),
+        ),
+        None => (vec![], None, None),
+    };
+    let newest = if state.live.ledger_exists {
+        ctx.ledger()
+            .history(client, 1)
+            .ok()
+            .and_then(|h| h.into_iter().next())
+    } else {
+        None
+    };
+    (tags, contained, behind, newest)
+}
+
+fn env_lines(
+    ctx: &Ctx,
+    env: &crate::config::Environment,
+    state: &crate::ledger::DbState,
+    client: &mut postgres::Client,
+) -> Vec<String> {
+    let (tags, contained, behind, newest) = env_facts(ctx, state, client);
+    let mut out = vec![format!(
+        "environment {}{}{}",
+        env.name,
+        env.require_tag
+            .as_deref()
+            .map(|g| format!(" (requires a tag matching {g:?})"))
+            .unwrap_or_default(),
+        env.promote_from
+            .as_deref()
+            .map(|f| format!(", promoted from {f}"))
+            .unwrap_or_default()
+    )];
+    if state.live.deployed_commit.is_some() {
+        let release = match (tags.is_empty(), &contained) {
+            (false, _) => format!("release     {}", tags.join(", ")),
+            (true, Some(t)) => format!("release     untagged; first released in {t}"),
+            (true, None) => "release     untagged; in no release yet".to_string(),
+        };
+        out.push(match behind {
+            Some(0) => format!("{release}; HEAD is here"),
+            Some(n) => format!("{release}; HEAD is {n} commit(s) ahead"),
+            None => format!("{release}; HEAD does not descend from it"),
+        });
+    }
+    if let Some(d) = newest.filter(|d| d.status != "ok") {
+        out.push(format!(
+            "last try    #{} {} {} at {} by {}: {}",
+            d.id,
+            d.kind,
+            d.target_ref.as_deref().unwrap_or(""),
+            d.started_at,
+            d.actor.as_deref().unwrap_or("unknown"),
+            d.status.to_uppercase()
+        ));
+    }
+    out
+}
+
+fn env_json(
+    ctx: &Ctx,
+    env: &crate::config::Environment,
+    state: &crate::ledger::DbState,
+    client: &mut postgres::Client,
+) -> serde_json::Value {
+    let (tags, contained, behind, newest) = env_facts(ctx, state, client);
+    serde_json::json!({
+        "name": env.name,
+        "require_tag": env.require_tag,
+        "promote_from": env.promote_from,
+        "tags": tags,
+        "contained_in": contained,
+        "head_ahead_by": behind,
+        "newest_deployment": newest,
+    })
+}
+
+/// `status --all-envs`: one row per environment.
+fn all_envs(ctx: &Ctx) -> Result<(), CommandError> {
+    if ctx.config.environments.is_empty() {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "status --all-envs: no environments are defined",
+        )
+        .hint("define environments in git-migrate.yaml (see docs/promotion.md)"));
+    }
+    let states: Vec<_> = ctx
+        .config
+        .environments
+        .iter()
+        .map(|e| super::environments::read_env(ctx, e))
+        .collect();
+    if ctx.json {
+        ctx.ui.out(
+            &serde_json::to_string_pretty(&serde_json::json!({ "environments": states }))
+                .unwrap_or_default(),
+        );
+    } else {
+        for l in super::render::env_table(&states) {
+            ctx.ui.out(&l);
+        }
+    }
+    if states.iter().any(|s| s.error.is_some()) {
+        return Err(CommandError::new(
+            Kind::Failure,
+            "some environments could not be read (see the table)",
+        ));
+    }
+    Ok(())
 }

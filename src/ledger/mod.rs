@@ -7,18 +7,22 @@
 //! transaction. Every write uses bound parameters.
 
 pub mod adopt;
+mod attempts;
 pub mod cli_state;
+pub mod dirty;
 pub mod hasura;
 
 use crate::plan::{AppliedMigration, LiveState};
 use crate::project::Version;
+pub use attempts::FailedAttempt;
 use cli_state::{HasuraState, HasuraStores};
 use postgres::types::Type;
 use postgres::{GenericClient, SimpleQueryMessage};
 use serde::Serialize;
 
-/// The ledger's own format version.
-pub const SCHEMA_VERSION: i32 = 1;
+/// The ledger's own format version (2: `migrations.dirty_direction`, for no-transaction
+/// migrations; older ledgers are upgraded by the next deployment, [`Ledger::upgrade`]).
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Errors talking to the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +32,17 @@ pub enum LedgerError {
     Query {
         /// What we were doing.
         what: &'static str,
+        /// Cause.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The role lacks a privilege the ledger needs (SQLSTATE 42501).
+    #[error("{what}: {}", crate::db::describe_pg_error(.source))]
+    Permission {
+        /// What we were doing.
+        what: &'static str,
+        /// What to grant.
+        advice: String,
         /// Cause.
         #[source]
         source: postgres::Error,
@@ -51,7 +66,57 @@ pub enum LedgerError {
 }
 
 fn q(what: &'static str) -> impl FnOnce(postgres::Error) -> LedgerError {
-    move |source| LedgerError::Query { what, source }
+    move |source| match permission_advice(what, &source) {
+        Some(advice) => LedgerError::Permission {
+            what,
+            advice,
+            source,
+        },
+        None => LedgerError::Query { what, source },
+    }
+}
+
+/// What to grant when a ledger statement fails for lack of a privilege.
+fn permission_advice(what: &str, e: &postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    if *db.code() != postgres::error::SqlState::INSUFFICIENT_PRIVILEGE {
+        return None;
+    }
+    let msg = db.message();
+    Some(
+        if let Some(name) = msg.strip_prefix("permission denied for database ") {
+            format!(
+            "creating the ledger (schema git_migrate, or `ledger_schema:`) needs the CREATE privilege \
+             on the database: GRANT CREATE ON DATABASE {name} TO <the role git-migrate connects as>, \
+             or create the schema for that role first (CREATE SCHEMA git_migrate AUTHORIZATION <role>)"
+        )
+        } else if let Some(schema) = msg.strip_prefix("permission denied for schema ") {
+            format!(
+            "{what} needs USAGE on schema {schema} and SELECT, INSERT, UPDATE, DELETE on its tables: \
+             GRANT USAGE ON SCHEMA {schema} TO <role>; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL \
+             TABLES IN SCHEMA {schema} TO <role>; GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO \
+             <role> (or deploy as the role that owns the ledger)"
+        )
+        } else {
+            "the role git-migrate connects as lacks a privilege on the ledger: deploy as the role that \
+         owns it, or grant it SELECT, INSERT, UPDATE, DELETE on the ledger's tables"
+            .to_string()
+        },
+    )
+}
+
+impl LedgerError {
+    /// What to do about the error, for `hint:` lines.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            LedgerError::Permission { advice, .. } => vec![advice.clone()],
+            LedgerError::Corrupt { .. } => vec![
+                "the ledger looks edited by hand; inspect it with `git migrate log` and psql"
+                    .into(),
+            ],
+            _ => vec![],
+        }
+    }
 }
 
 /// The last successful deployment.
@@ -79,6 +144,12 @@ pub struct DeploymentSummary {
     pub applied: Vec<Version>,
     /// ok / failed / partial.
     pub status: String,
+    /// How long it ran, in milliseconds (history only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    /// Why it failed (history only; a failed attempt's error as shown then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Everything read from the database in one go.
@@ -100,6 +171,197 @@ pub struct DbState {
     pub hasura_state: Option<HasuraState>,
     /// The Hasura database name the state was read for (`default` unless `--database-name`).
     pub database: String,
+    /// The ledger's format version (`None`: no ledger, or no `schema_version` row).
+    pub schema_version: Option<i32>,
+    /// Where the ledger disagrees with its own history (rows or deployments edited by hand).
+    pub findings: Vec<LedgerFinding>,
+}
+
+/// A disagreement between the ledger's rows and its deployment history: the trace of a hand
+/// edit (a row deleted or inserted, a deployment deleted, the metadata row changed). Found by
+/// one query in [`Ledger::read`]; turned into plan problems by [`LedgerFinding::problem`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerFinding {
+    /// Deployment `deployment` applied `version`, no later one reverted it, and the ledger has
+    /// no row for it.
+    RowMissing {
+        /// The version.
+        version: Version,
+        /// The deployment that applied it last.
+        deployment: i64,
+    },
+    /// Deployment `deployment` reverted `version` last, yet the ledger still has a row for it.
+    RowNotReverted {
+        /// The version.
+        version: Version,
+        /// The deployment that reverted it.
+        deployment: i64,
+    },
+    /// A row that no deployment applied: its `deployment_id` is empty, or names a deployment
+    /// that does not list the version.
+    RowUnrecorded {
+        /// The version.
+        version: Version,
+        /// Its `deployment_id`.
+        deployment: Option<i64>,
+    },
+    /// A row whose `deployment_id` names a deployment missing from the history.
+    DeploymentMissing {
+        /// The version.
+        version: Version,
+        /// The missing deployment.
+        deployment: i64,
+    },
+    /// A row whose `up_sha256` is not a checksum git-migrate writes (`sha256:` and 64 hex
+    /// digits).
+    ChecksumMalformed {
+        /// The version.
+        version: Version,
+        /// What the row holds.
+        found: String,
+    },
+    /// The metadata row's checksum is not the one the last deployment recorded.
+    MetadataChanged {
+        /// The deployment that recorded the metadata last.
+        deployment: i64,
+        /// What it recorded.
+        recorded: Option<String>,
+        /// What the metadata row says.
+        found: Option<String>,
+    },
+}
+
+impl LedgerFinding {
+    fn from_row(r: &postgres::SimpleQueryRow) -> Option<LedgerFinding> {
+        let version = r.get(1).and_then(|v| v.parse().ok());
+        let deployment = r.get(2).and_then(|v| v.parse().ok());
+        Some(match r.get(0)? {
+            "missing" => LedgerFinding::RowMissing {
+                version: version?,
+                deployment: deployment?,
+            },
+            "reverted" => LedgerFinding::RowNotReverted {
+                version: version?,
+                deployment: deployment?,
+            },
+            "unrecorded" => LedgerFinding::RowUnrecorded {
+                version: version?,
+                deployment,
+            },
+            "no-deployment" => LedgerFinding::DeploymentMissing {
+                version: version?,
+                deployment: deployment?,
+            },
+            "checksum" => LedgerFinding::ChecksumMalformed {
+                version: version?,
+                found: r.get(3).unwrap_or_default().to_string(),
+            },
+            "metadata" => LedgerFinding::MetadataChanged {
+                deployment: deployment?,
+                recorded: r.get(3).map(str::to_string),
+                found: r.get(4).map(str::to_string),
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether the finding is about the metadata row (the rest are about migration rows).
+    pub fn is_metadata(&self) -> bool {
+        matches!(self, LedgerFinding::MetadataChanged { .. })
+    }
+
+    /// The finding as a plan problem: what the ledger says, what its history says, and how to
+    /// put it right.
+    pub fn problem(&self, schema: &str) -> crate::plan::Problem {
+        let m = format!("{schema}.migrations");
+        let d = format!("{schema}.deployments");
+        let (version, message, causes, hints) = match self {
+            LedgerFinding::RowMissing { version, deployment } => (
+                Some(*version),
+                format!("the ledger has no row for migration {version}, but its history says it is applied"),
+                vec![
+                    format!("{d}: deployment #{deployment} applied {version} and no later deployment reverted it"),
+                    format!("{m}: no row for {version} (deleted by hand?)"),
+                ],
+                vec![
+                    format!("if {version} is in fact applied, record it without running it: git migrate apply --version {version} --type up --skip-execution"),
+                    format!("if it is not, apply it: git migrate apply --version {version} --type up"),
+                ],
+            ),
+            LedgerFinding::RowNotReverted { version, deployment } => (
+                Some(*version),
+                format!("the ledger has a row for migration {version}, but its history says it was reverted"),
+                vec![
+                    format!("{d}: deployment #{deployment} reverted {version} and no later deployment applied it"),
+                    format!("{m}: a row for {version} (inserted by hand?)"),
+                ],
+                ghost_hints(*version),
+            ),
+            LedgerFinding::RowUnrecorded { version, deployment } => (
+                Some(*version),
+                format!("the ledger has a row for migration {version} that no deployment applied"),
+                vec![match deployment {
+                    Some(id) => format!("{m}: the row for {version} names deployment #{id}, which did not apply {version} ({d})"),
+                    None => format!("{m}: the row for {version} names no deployment (inserted by hand?)"),
+                }],
+                ghost_hints(*version),
+            ),
+            LedgerFinding::DeploymentMissing { version, deployment } => (
+                Some(*version),
+                format!("the ledger's history has lost deployment #{deployment}, which applied migration {version}"),
+                vec![format!(
+                    "{m}: the row for {version} names deployment #{deployment}, which is not in {d} (deleted by hand?)"
+                )],
+                vec![
+                    "the commit the database is at is read from the newest deployment: with one deleted, it may be wrong".into(),
+                    format!("if {version} is applied, re-record it: git migrate apply --version {version} --type down --skip-execution, then git migrate apply --version {version} --type up --skip-execution"),
+                ],
+            ),
+            LedgerFinding::ChecksumMalformed { version, found } => (
+                Some(*version),
+                format!("the ledger's checksum of migration {version} is not one git-migrate writes"),
+                vec![format!(
+                    "{m}: up_sha256 of {version} is {found:?}, expected sha256:<64 hex digits>"
+                )],
+                vec![format!(
+                    "record the checksum of the file as it is in git: git migrate repair --accept {version}"
+                )],
+            ),
+            LedgerFinding::MetadataChanged {
+                deployment,
+                recorded,
+                found,
+            } => (
+                None,
+                format!("the ledger's metadata row ({schema}.metadata) was changed outside git-migrate"),
+                vec![
+                    format!(
+                        "{d}: deployment #{deployment} left the metadata at {}",
+                        recorded.as_deref().unwrap_or("(none)")
+                    ),
+                    format!(
+                        "{schema}.metadata: sha256 {}",
+                        found.as_deref().unwrap_or("(none)")
+                    ),
+                ],
+                vec!["write the metadata of the deployed commit again: git migrate metadata apply <commit>".into()],
+            ),
+        };
+        crate::plan::Problem {
+            kind: crate::plan::ProblemKind::LedgerEdited,
+            version,
+            message,
+            causes,
+            hints,
+        }
+    }
+}
+
+fn ghost_hints(version: Version) -> Vec<String> {
+    vec![
+        format!("if {version} is not applied, drop the row without running anything: git migrate apply --version {version} --type down --skip-execution"),
+        format!("if it is applied, record it properly: drop the row as above, then git migrate apply --version {version} --type up --skip-execution"),
+    ]
 }
 
 impl DbState {
@@ -315,7 +577,9 @@ impl Ledger {
              SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
                FROM {d} WHERE status = 'ok' AND kind <> 'metadata' ORDER BY id DESC LIMIT 1;\n\
              SELECT {v};\n\
-             {h}",
+             {h};\n\
+             {f}",
+            f = self.findings_sql(),
             h = hasura_sql(&format!(
                 " WHERE NOT EXISTS (SELECT 1 FROM {})",
                 self.t("migrations")
@@ -375,6 +639,7 @@ impl Ledger {
                             reverted: parse_array(r.get(8)),
                             applied: parse_array(r.get(9)),
                             status: r.get(10).unwrap_or_default().to_string(),
+                            ..Default::default()
                         };
                         state.live.deployed_commit = d.to_commit.clone();
                         state.live.deployed_dirty = d.worktree_dirty;
@@ -382,6 +647,7 @@ impl Ledger {
                     }
                     3 => {
                         if let Some(found) = r.get(0).and_then(|v| v.parse::<i32>().ok()) {
+                            state.schema_version = Some(found);
                             if found > SCHEMA_VERSION {
                                 return Err(LedgerError::TooNew {
                                     schema: self.schema.clone(),
@@ -391,6 +657,7 @@ impl Ledger {
                         }
                     }
                     4 | 5 => parse_hasura_row(part - 4, r, &mut h)?,
+                    6 => state.findings.extend(LedgerFinding::from_row(r)),
                     _ => {}
                 },
                 _ => {}
@@ -402,6 +669,48 @@ impl Ledger {
         }
         state.database = self.database.clone();
         Ok(state)
+    }
+
+    /// The query behind [`LedgerFinding`]: replays the history (`ok` and `partial` deployments,
+    /// the applied and reverted versions of each; the newest mention of a version wins) and
+    /// compares it with the rows. A `repair` deployment that lists no versions (squash, delete,
+    /// repair: they change rows without saying which) resets what the history can vouch for, and
+    /// a version whose newest mention is an unfinished (`partial`) deployment or whose row is
+    /// dirty is left alone: the engine knows about those.
+    fn findings_sql(&self) -> String {
+        format!(
+            "WITH d AS (SELECT id, kind, status, reverted, applied FROM {d} WHERE status IN ('ok', 'partial')),
+ reset AS (SELECT coalesce(max(id), 0) AS id FROM d
+           WHERE kind = 'repair' AND cardinality(reverted) = 0 AND cardinality(applied) = 0),
+ ev AS (SELECT d.id, d.status, u.v, true AS up FROM d, unnest(d.applied) AS u(v)
+        UNION ALL SELECT d.id, d.status, u.v, false FROM d, unnest(d.reverted) AS u(v)),
+ last AS (SELECT DISTINCT ON (v) v, id, status, up FROM ev ORDER BY v, id DESC, up DESC)
+SELECT * FROM (
+ SELECT 'missing' AS what, l.v, l.id, NULL::text AS recorded, NULL::text AS found FROM last l, reset r
+  WHERE l.id > r.id AND l.status = 'ok' AND l.up AND NOT EXISTS (SELECT 1 FROM {m} m WHERE m.version = l.v)
+ UNION ALL
+ SELECT 'reverted', l.v, l.id, NULL, NULL FROM last l JOIN {m} m ON m.version = l.v, reset r
+  WHERE l.id > r.id AND l.status = 'ok' AND NOT l.up AND NOT m.dirty
+ UNION ALL
+ SELECT CASE WHEN m.deployment_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {d} x WHERE x.id = m.deployment_id)
+             THEN 'no-deployment' ELSE 'unrecorded' END, m.version, m.deployment_id, NULL, NULL
+  FROM {m} m
+  WHERE NOT m.dirty
+    AND NOT EXISTS (SELECT 1 FROM ev WHERE ev.id = m.deployment_id AND ev.v = m.version AND ev.up)
+    AND NOT EXISTS (SELECT 1 FROM d WHERE d.id = m.deployment_id AND d.kind = 'repair')
+ UNION ALL
+ SELECT 'checksum', m.version, m.deployment_id, m.up_sha256, NULL FROM {m} m
+  WHERE m.up_sha256 IS NOT NULL AND m.up_sha256 !~ '^sha256:[0-9a-f]{{64}}$'
+ UNION ALL
+ SELECT 'metadata', NULL, x.id, x.metadata_sha256, md.sha256
+  FROM {md} md, LATERAL (SELECT id, metadata_sha256 FROM {d} WHERE status = 'ok' AND metadata_sha256 IS NOT NULL
+                         ORDER BY id DESC LIMIT 1) x
+  WHERE md.id = 1 AND x.metadata_sha256 IS DISTINCT FROM md.sha256
+) f ORDER BY v NULLS LAST LIMIT 50",
+            d = self.t("deployments"),
+            m = self.t("migrations"),
+            md = self.t("metadata"),
+        )
     }
 
     /// Whether this backend's catalog cache disagrees with the catalog about the ledger's
@@ -443,7 +752,8 @@ CREATE TABLE IF NOT EXISTS {m} (
   applied_by text NOT NULL DEFAULT current_user,
   applied_commit text,
   deployment_id bigint,
-  dirty boolean NOT NULL DEFAULT false
+  dirty boolean NOT NULL DEFAULT false,
+  dirty_direction text CHECK (dirty_direction IN ('up','down'))
 );
 CREATE TABLE IF NOT EXISTS {d} (
   id bigserial PRIMARY KEY,
@@ -563,7 +873,8 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         limit: i64,
     ) -> Result<Vec<DeploymentSummary>, LedgerError> {
         let sql = format!(
-            "SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status \
+            "SELECT id, kind, target_ref, from_commit, to_commit, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ'), actor, worktree_dirty, reverted, applied, status, \
+                    (extract(epoch FROM finished_at - started_at) * 1000)::bigint, plan->>'error' \
              FROM {} ORDER BY id DESC LIMIT $1",
             self.t("deployments")
         );
@@ -584,6 +895,8 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
                 reverted: r.get(8),
                 applied: r.get(9),
                 status: r.get(10),
+                duration_ms: r.get(11),
+                error: r.get(12),
             })
             .collect())
     }

@@ -106,7 +106,22 @@ pub const V2_FILE_NAMES: &[&str] = &[
     "databases",
 ];
 
+/// The error for a metadata file that is a Git LFS pointer.
+pub fn lfs_pointer_error(path: &str, at: &str) -> MetadataError {
+    MetadataError::Shape {
+        path: path.to_string(),
+        at: at.to_string(),
+        message: "this is a Git LFS pointer file, not the metadata it stands for: git-migrate \
+                  reads git objects and never fetches LFS content; keep metadata out of Git LFS \
+                  (git lfs untrack <pattern>, git add --renormalize .)"
+            .into(),
+    }
+}
+
 fn parse_yaml(path: &str, at: &str, bytes: &[u8]) -> Result<Value, MetadataError> {
+    if crate::source::is_lfs_pointer(bytes) {
+        return Err(lfs_pointer_error(path, at));
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| MetadataError::Encoding {
         path: path.to_string(),
         at: at.to_string(),
@@ -127,6 +142,18 @@ fn parse_yaml(path: &str, at: &str, bytes: &[u8]) -> Result<Value, MetadataError
             message: e.to_string(),
         }
     })?;
+    // Config v2 has no includes: a `!include` here would become table data (`{"!include": …}`)
+    // or a string where a table belongs. Most likely a config v3 folder read as v2.
+    if let Some(written) = find_include(&v) {
+        return Err(MetadataError::Shape {
+            path: path.to_string(),
+            at: at.to_string(),
+            message: format!(
+                "`!include {written}`: includes are only read in config v3 metadata folders \
+                 (`version: 3` in config.yaml and metadata/version.yaml); this project is config v2"
+            ),
+        });
+    }
     // Go's yaml.v3 (and so the Hasura CLI) applies `<<` merge keys.
     v.apply_merge().map_err(|e| MetadataError::Shape {
         path: path.to_string(),
@@ -138,6 +165,22 @@ fn parse_yaml(path: &str, at: &str, bytes: &[u8]) -> Result<Value, MetadataError
         at: at.to_string(),
         message: e.to_string(),
     })
+}
+
+/// The path of the first include (`!include path` or `"!include path"`) in a YAML value.
+fn find_include(v: &yaml_serde::Value) -> Option<String> {
+    use yaml_serde::Value as Y;
+    match v {
+        Y::Tagged(t) if t.tag == "include" => Some(match &t.value {
+            Y::String(s) => s.clone(),
+            _ => String::new(),
+        }),
+        Y::Tagged(t) => find_include(&t.value),
+        Y::String(s) => super::v3::string_include(s).map(str::to_string),
+        Y::Sequence(items) => items.iter().find_map(find_include),
+        Y::Mapping(m) => m.iter().find_map(|(_, v)| find_include(v)),
+        Y::Null | Y::Bool(_) | Y::Number(_) => None,
+    }
 }
 
 /// Builds the snapshot `{"version":2,"tables":[…],…}` from config v2 files.

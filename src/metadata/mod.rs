@@ -13,7 +13,7 @@ pub mod same_blob;
 pub mod sdl;
 pub mod v3;
 
-pub use build::{build_snapshot, MetadataError, MetadataFiles, V2_FILE_NAMES};
+pub use build::{build_snapshot, lfs_pointer_error, MetadataError, MetadataFiles, V2_FILE_NAMES};
 pub use diff::{describe_changes, unified, MetadataChange};
 
 use serde_json::Value;

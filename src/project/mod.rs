@@ -86,6 +86,46 @@ pub enum LayoutProblem {
         /// The folder.
         location: String,
     },
+    /// A symbolic link or a submodule where a migration folder or file belongs: never followed.
+    Unfollowed {
+        /// The entry.
+        location: String,
+        /// `symbolic link` or `submodule`.
+        kind: &'static str,
+    },
+    /// A migration folder name with control characters (a newline, an escape sequence) or
+    /// bytes that are not UTF-8: it could not be shown or recorded faithfully.
+    BadName {
+        /// The entry (as read, lossily).
+        location: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+impl LayoutProblem {
+    /// What to do about the problem, for a `hint:` line.
+    pub fn hint(&self) -> String {
+        match self {
+            LayoutProblem::DuplicateVersion { .. } => {
+                "rename one of the folders so that every version is unique".into()
+            }
+            LayoutProblem::VersionOutOfRange { .. } => format!(
+                "versions must fit a bigint (at most {}): rename the folder",
+                i64::MAX
+            ),
+            LayoutProblem::MissingUp { .. } => {
+                "add the up.sql (or delete the folder) in a new commit".into()
+            }
+            LayoutProblem::Unfollowed { kind, .. } => format!(
+                "replace the {kind} with the real files in a new commit; git-migrate never follows \
+                 links or submodules (they can point outside the repository)"
+            ),
+            LayoutProblem::BadName { .. } => {
+                "rename the folder to `<version>_<name>` in printable UTF-8 in a new commit".into()
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for LayoutProblem {
@@ -104,6 +144,12 @@ impl std::fmt::Display for LayoutProblem {
             }
             LayoutProblem::MissingUp { location } => {
                 write!(f, "migration {location} has no up.sql")
+            }
+            LayoutProblem::Unfollowed { location, kind } => {
+                write!(f, "{location} is a {kind}; git-migrate does not follow it")
+            }
+            LayoutProblem::BadName { location, why } => {
+                write!(f, "migration folder \"{}\" {why}", location.escape_debug())
             }
         }
     }

@@ -12,6 +12,16 @@ pub enum ProjectDirError {
         /// Where.
         at: String,
     },
+    /// `config.yaml` is there, but it is a folder, a symbolic link or a submodule.
+    #[error("{path} at {at} is {what}, not a file")]
+    NotAFile {
+        /// Its path in the repository.
+        path: String,
+        /// Where.
+        at: String,
+        /// `a folder`, `a symbolic link`, `a submodule`.
+        what: String,
+    },
     /// Several candidates.
     #[error("several Hasura projects found at {at}: {}", .candidates.join(", "))]
     Ambiguous {
@@ -32,6 +42,15 @@ pub fn detect_project_dir(repo: &Repo, tree: &TreeRef) -> Result<String, SourceE
             return Ok(dir.to_string());
         }
     }
+    // A `config.yaml` that is not a file at the root says more than "no project found".
+    if let Some(e) = repo
+        .list(tree, "")?
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.name == "config.yaml")
+    {
+        return Err(not_a_file(tree, "config.yaml", &e).into());
+    }
     let mut found = Vec::new();
     search(repo, tree, "", 0, &mut found)?;
     let at = super::describe_tree(tree);
@@ -43,6 +62,19 @@ pub fn detect_project_dir(repo: &Repo, tree: &TreeRef) -> Result<String, SourceE
             candidates: found,
         }
         .into()),
+    }
+}
+
+/// The error for a `config.yaml` entry that is not a regular file.
+pub(super) fn not_a_file(tree: &TreeRef, path: &str, e: &super::Entry) -> ProjectDirError {
+    ProjectDirError::NotAFile {
+        path: path.to_string(),
+        at: super::describe_tree(tree),
+        what: match (e.kind, e.special) {
+            (MigrationEntryKind::Dir, _) => "a folder".into(),
+            (_, Some(kind)) => format!("a {kind}"),
+            _ => "not a regular file".into(),
+        },
     }
 }
 

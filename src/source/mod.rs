@@ -112,9 +112,180 @@ pub enum SourceError {
         /// Every problem found.
         problems: Vec<LayoutProblem>,
     },
+    /// A migration file that cannot be run as SQL: a Git LFS pointer, NUL bytes (binary), or
+    /// not UTF-8. Found before anything runs.
+    #[error("{path}{} @ {at}: {problem}", .line.map(|l| format!(":{l}")).unwrap_or_default())]
+    NotSql {
+        /// Path in the repository.
+        path: String,
+        /// Commit or source.
+        at: String,
+        /// 1-based line of the first bad byte, when it means something.
+        line: Option<usize>,
+        /// What is wrong.
+        problem: NotSqlProblem,
+    },
+    /// An entry the tool never follows: a symbolic link or a submodule where a migration folder,
+    /// a migration file or a metadata file belongs.
+    #[error(
+        "{path} @ {at} is a {kind}; git-migrate reads only regular files and folders stored in git"
+    )]
+    Unfollowed {
+        /// Path in the repository.
+        path: String,
+        /// Commit or source.
+        at: String,
+        /// `symbolic link` or `submodule`.
+        kind: &'static str,
+    },
     /// Any other libgit2 failure.
     #[error("git: {0}")]
     Git(#[from] git2::Error),
+}
+
+/// Why a migration file is not SQL text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotSqlProblem {
+    /// A Git LFS pointer file stands where the SQL should be.
+    LfsPointer,
+    /// A NUL byte (PostgreSQL cannot take one in SQL text): a binary file.
+    Nul,
+    /// Not UTF-8.
+    NotUtf8,
+}
+
+impl std::fmt::Display for NotSqlProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotSqlProblem::LfsPointer => {
+                "this is a Git LFS pointer file, not the SQL it stands for (git-migrate reads git \
+                 objects and never fetches LFS content)"
+            }
+            NotSqlProblem::Nul => {
+                "it contains a NUL byte, which PostgreSQL cannot take in SQL text: is it a binary file?"
+            }
+            NotSqlProblem::NotUtf8 => "not valid UTF-8; SQL files must be UTF-8",
+        })
+    }
+}
+
+impl SourceError {
+    /// What to do about the error, for `hint:` lines (variants that need no hint give none).
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            SourceError::NotSql {
+                problem: NotSqlProblem::LfsPointer,
+                path,
+                ..
+            } => vec![
+                format!(
+                    "keep migrations out of Git LFS: `git lfs untrack '{path}'` (or the pattern that \
+                     matched it in .gitattributes), then `git add --renormalize .` and commit the real file"
+                ),
+                "to rewrite existing history: git lfs migrate export --include=<pattern>".into(),
+            ],
+            SourceError::NotSql {
+                problem: NotSqlProblem::Nul,
+                ..
+            } => vec!["commit the SQL as text without NUL bytes (check `file <path>`)".into()],
+            SourceError::NotSql {
+                problem: NotSqlProblem::NotUtf8,
+                ..
+            } => vec![
+                "re-encode the file as UTF-8 in a new commit (e.g. iconv -f latin1 -t utf-8)".into(),
+            ],
+            SourceError::Unfollowed { kind, .. } => vec![format!(
+                "replace the {kind} with the real files in a new commit; git-migrate never follows \
+                 links or submodules (they may point outside the repository or to other content)"
+            )],
+            SourceError::Layout { problems, .. } => {
+                let mut out: Vec<String> = Vec::new();
+                for p in problems {
+                    let h = p.hint();
+                    if !out.contains(&h) {
+                        out.push(h);
+                    }
+                }
+                out
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// The text of a SQL file, or why it is not usable SQL: a Git LFS pointer, NUL bytes (PostgreSQL
+/// rejects them, and they mean a binary file), or not UTF-8. Takes the bytes without copying.
+pub fn sql_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
+    let line_of = |offset: usize| bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+    let fail = |line: Option<usize>, problem| SourceError::NotSql {
+        path: path.to_string(),
+        at: at.to_string(),
+        line,
+        problem,
+    };
+    if is_lfs_pointer(&bytes) {
+        return Err(fail(None, NotSqlProblem::LfsPointer));
+    }
+    // `contains` is a memchr, fast on 50 MB files; the position is looked for only on failure.
+    if bytes.contains(&0) {
+        let i = bytes.iter().position(|b| *b == 0).unwrap_or_default();
+        return Err(fail(Some(line_of(i)), NotSqlProblem::Nul));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let i = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..i].iter().filter(|b| **b == b'\n').count() + 1;
+        fail(Some(line), NotSqlProblem::NotUtf8)
+    })
+}
+
+/// Whether bytes are a Git LFS pointer file (`version https://git-lfs.github.com/spec/v1`, or the
+/// pre-release `hawser` spelling); pointers are small, so big files are never one.
+pub fn is_lfs_pointer(bytes: &[u8]) -> bool {
+    bytes.len() < 1024
+        && (bytes.starts_with(b"version https://git-lfs.github.com/spec/")
+            || bytes.starts_with(b"version https://hawser.github.com/spec/"))
+}
+
+/// Why a migration folder name cannot be used: control characters (a newline would break every
+/// line of output and the ledger's name column; an escape sequence would drive the terminal),
+/// or bytes that are not UTF-8 (read as U+FFFD, so the name could not be recorded faithfully).
+fn bad_name(name: &str) -> Option<&'static str> {
+    if name.chars().any(char::is_control) {
+        Some("contains a control character (a newline, a tab, an escape sequence…)")
+    } else if name.contains('\u{FFFD}') {
+        Some("is not valid UTF-8")
+    } else {
+        None
+    }
+}
+
+/// The files of a migration folder that are read.
+fn is_migration_file(name: &str) -> bool {
+    matches!(name, "up.sql" | "down.sql")
+}
+
+/// Refuses a working-tree path that is, or passes through, a symbolic link: the working tree
+/// is read as git would store it, and a link may point anywhere on the machine. Components
+/// that do not exist are fine (the read then finds nothing).
+fn no_symlink_on_disk(root: &Path, path: &str) -> Result<(), SourceError> {
+    let mut here = root.to_path_buf();
+    let mut rel = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        here.push(part);
+        rel = join(&rel, part);
+        match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(SourceError::Unfollowed {
+                    path: rel,
+                    at: "the working tree".into(),
+                    kind: SYMLINK,
+                })
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// A tree to read: a git tree object or a directory on disk.
@@ -163,6 +334,20 @@ pub struct Entry {
     pub kind: MigrationEntryKind,
     /// Object id (trees and blobs in git; blobs only on disk).
     pub id: Option<String>,
+    /// For [`MigrationEntryKind::Other`]: `symbolic link` or `submodule` when it is one.
+    pub special: Option<&'static str>,
+}
+
+const SYMLINK: &str = "symbolic link";
+const SUBMODULE: &str = "submodule";
+
+/// What a git tree entry is, when it is neither a folder nor a regular file.
+fn special_git(e: &git2::TreeEntry<'_>) -> Option<&'static str> {
+    match (e.kind(), e.filemode()) {
+        (_, 0o120000) => Some(SYMLINK),
+        (Some(ObjectType::Commit), _) | (_, 0o160000) => Some(SUBMODULE),
+        _ => None,
+    }
 }
 
 /// The opened repository.
@@ -400,6 +585,7 @@ impl Repo {
                         name,
                         kind,
                         id: Some(e.id().to_string()),
+                        special: special_git(&e),
                     });
                 }
                 Ok(Some(out))
@@ -442,11 +628,42 @@ impl Repo {
                     } else {
                         (MigrationEntryKind::Other, None)
                     };
-                    out.push(Entry { name, kind, id });
+                    let special = ft.is_symlink().then_some(SYMLINK);
+                    out.push(Entry {
+                        name,
+                        kind,
+                        id,
+                        special,
+                    });
                 }
                 out.sort_by(|a, b| a.name.cmp(&b.name));
                 Ok(Some(out))
             }
+        }
+    }
+
+    /// Whether `path` is (or, on disk, passes through) a symbolic link or a submodule.
+    pub fn special_at(
+        &self,
+        tree: &TreeRef,
+        path: &str,
+    ) -> Result<Option<&'static str>, SourceError> {
+        match tree {
+            TreeRef::Git { tree, .. } => {
+                if path.is_empty() {
+                    return Ok(None);
+                }
+                match self.repo.find_tree(*tree)?.get_path(Path::new(path)) {
+                    Ok(e) => Ok(special_git(&e)),
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            TreeRef::Fs { root, .. } => match no_symlink_on_disk(root, path) {
+                Ok(()) => Ok(None),
+                Err(SourceError::Unfollowed { kind, .. }) => Ok(Some(kind)),
+                Err(e) => Err(e),
+            },
         }
     }
 
@@ -480,6 +697,13 @@ impl Repo {
                     None => {
                         let t = self.repo.find_tree(*tree)?;
                         let e = t.get_path(Path::new(path)).map_err(|e| fail(Box::new(e)))?;
+                        if let Some(kind) = special_git(&e) {
+                            return Err(SourceError::Unfollowed {
+                                path: path.to_string(),
+                                at,
+                                kind,
+                            });
+                        }
                         e.id()
                     }
                 };
@@ -487,6 +711,7 @@ impl Repo {
                 Ok(b.content().to_vec())
             }
             TreeRef::Fs { root, .. } => {
+                no_symlink_on_disk(root, path)?;
                 std::fs::read(root.join(path)).map_err(|e| fail(Box::new(e)))
             }
         }
@@ -498,10 +723,16 @@ impl Repo {
         tree: &TreeRef,
         path: &str,
     ) -> Result<Option<Vec<u8>>, SourceError> {
+        let at = describe_tree(tree);
         match tree {
             TreeRef::Git { tree, .. } => {
                 let t = self.repo.find_tree(*tree)?;
                 match t.get_path(Path::new(path)) {
+                    Ok(e) if special_git(&e).is_some() => Err(SourceError::Unfollowed {
+                        path: path.to_string(),
+                        at,
+                        kind: special_git(&e).unwrap_or(SYMLINK),
+                    }),
                     Ok(e) if e.kind() == Some(ObjectType::Blob) => {
                         Ok(Some(self.repo.find_blob(e.id())?.content().to_vec()))
                     }
@@ -510,15 +741,25 @@ impl Repo {
                     Err(e) => Err(e.into()),
                 }
             }
-            TreeRef::Fs { root, .. } => match std::fs::read(root.join(path)) {
-                Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(SourceError::Read {
-                    path: path.to_string(),
-                    at: "the working tree".into(),
-                    source: Box::new(e),
-                }),
-            },
+            TreeRef::Fs { root, .. } => {
+                no_symlink_on_disk(root, path)?;
+                match std::fs::read(root.join(path)) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory
+                        ) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(SourceError::Read {
+                        path: path.to_string(),
+                        at: "the working tree".into(),
+                        source: Box::new(e),
+                    }),
+                }
+            }
         }
     }
 
@@ -565,12 +806,22 @@ impl Repo {
         };
         let at = describe_tree(tree);
         let config_path = join(&dir, "config.yaml");
-        let bytes =
-            self.read_optional(tree, &config_path)?
-                .ok_or_else(|| HasuraConfigError::Missing {
+        let Some(bytes) = self.read_optional(tree, &config_path)? else {
+            // A folder named config.yaml (`--project` given) is not "missing".
+            let entry = self
+                .list(tree, &dir)?
+                .unwrap_or_default()
+                .into_iter()
+                .find(|e| e.name == "config.yaml");
+            return Err(match entry {
+                Some(e) => detect::not_a_file(tree, &config_path, &e).into(),
+                None => HasuraConfigError::Missing {
                     path: config_path.clone(),
                     at: at.clone(),
-                })?;
+                }
+                .into(),
+            });
+        };
         let config = HasuraConfig::parse(&bytes, &config_path, &at)?;
         let migrations_dir = join(&dir, &config.migrations_directory_for(&self.database));
         let metadata_dir = join(&dir, &config.metadata_directory);
@@ -644,21 +895,46 @@ impl Repo {
             return Ok(Default::default());
         };
         let mut out = Vec::with_capacity(entries.len());
+        let mut problems = Vec::new();
         for e in entries {
             let numbered = e
                 .name
                 .as_bytes()
                 .first()
                 .is_some_and(|b| b.is_ascii_digit());
+            let location = join(dir, &e.name);
+            let sql_file = e.name.ends_with(".up.sql") || e.name.ends_with(".down.sql");
+            if let (Some(kind), true) = (e.special, numbered || sql_file) {
+                problems.push(LayoutProblem::Unfollowed { location, kind });
+                continue;
+            }
+            if numbered && matches!(e.kind, MigrationEntryKind::Dir | MigrationEntryKind::File) {
+                if let Some(why) = bad_name(&e.name) {
+                    problems.push(LayoutProblem::BadName { location, why });
+                    continue;
+                }
+            }
             let files = match (e.kind, tree) {
-                (MigrationEntryKind::Dir, TreeRef::Fs { .. }) if numbered => Some(
-                    self.list(tree, &join(dir, &e.name))?
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|f| f.kind == MigrationEntryKind::File)
-                        .map(|f| (f.name, f.id.unwrap_or_default()))
-                        .collect(),
-                ),
+                (MigrationEntryKind::Dir, TreeRef::Fs { .. }) if numbered => {
+                    let listed = self.list(tree, &location)?.unwrap_or_default();
+                    if let Some(f) = listed
+                        .iter()
+                        .find(|f| f.special.is_some() && is_migration_file(&f.name))
+                    {
+                        problems.push(LayoutProblem::Unfollowed {
+                            location: join(&location, &f.name),
+                            kind: f.special.unwrap_or(SYMLINK),
+                        });
+                        continue;
+                    }
+                    Some(
+                        listed
+                            .into_iter()
+                            .filter(|f| f.kind == MigrationEntryKind::File)
+                            .map(|f| (f.name, f.id.unwrap_or_default()))
+                            .collect(),
+                    )
+                }
                 _ => None,
             };
             out.push(MigrationDirEntry {
@@ -668,7 +944,22 @@ impl Repo {
                 files,
             });
         }
-        Ok(parse_migration_listing(dir, &out))
+        let mut listing = parse_migration_listing(dir, &out);
+        listing.problems.extend(problems);
+        Ok(listing)
+    }
+
+    /// An `up.sql` or `down.sql` of a git tree that is a symbolic link or a submodule.
+    fn special_migration_file(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, &'static str)>, SourceError> {
+        let sub = self.repo.find_tree(Oid::from_str(id)?)?;
+        Ok(sub.iter().find_map(|f| {
+            let name = std::str::from_utf8(f.name_bytes()).ok()?;
+            let kind = special_git(&f)?;
+            is_migration_file(name).then(|| (name.to_string(), kind))
+        }))
     }
 
     /// The regular files of a git tree: `(name, blob id)`.
@@ -704,7 +995,15 @@ impl Repo {
             if m.resolved {
                 continue;
             }
-            let files = self.tree_files(m.tree.as_deref().unwrap_or_default())?;
+            let tree_id = m.tree.as_deref().unwrap_or_default();
+            if let Some((name, kind)) = self.special_migration_file(tree_id)? {
+                problems.push(LayoutProblem::Unfollowed {
+                    location: join(&m.location, &name),
+                    kind,
+                });
+                continue;
+            }
+            let files = self.tree_files(tree_id)?;
             let (kind, _) = crate::project::classify_folder(&m.location, &files);
             match kind {
                 crate::project::FolderKind::Migration { up, down } => {
@@ -780,6 +1079,40 @@ impl Repo {
             current = current.parent(0).ok()?;
         }
         None
+    }
+
+    /// The tag that contains `commit` with the fewest commits beyond it (`git describe
+    /// --contains`): the first release that shipped it. Ties go to the smallest name.
+    pub fn first_tag_containing(&self, commit: Oid) -> Option<String> {
+        let mut best: Option<(usize, &String)> = None;
+        for (tagged, names) in self.tag_map() {
+            if !self.is_ancestor(commit, *tagged) {
+                continue;
+            }
+            let ahead = self
+                .repo
+                .graph_ahead_behind(*tagged, commit)
+                .map(|(a, _)| a)
+                .unwrap_or(usize::MAX);
+            for n in names {
+                if best.is_none_or(|(b, bn)| (ahead, n) < (b, bn)) {
+                    best = Some((ahead, n));
+                }
+            }
+        }
+        best.map(|(_, n)| n.clone())
+    }
+
+    /// How many commits `descendant` has that `ancestor` lacks, when `ancestor` is one of its
+    /// ancestors (None when the histories diverged).
+    pub fn commits_between(&self, ancestor: Oid, descendant: Oid) -> Option<usize> {
+        if !self.is_ancestor(ancestor, descendant) {
+            return None;
+        }
+        self.repo
+            .graph_ahead_behind(descendant, ancestor)
+            .ok()
+            .map(|(a, _)| a)
     }
 
     /// One-line summary of a commit.

@@ -5,6 +5,8 @@
 
 pub mod git;
 pub mod pg;
+pub mod tcp;
+pub mod reliability;
 
 use std::path::Path;
 use std::process::Command;

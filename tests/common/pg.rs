@@ -95,6 +95,35 @@ impl TestDb {
 
     /// `pg_dump` of the database (schema and data), with pg_dump's random
     /// `\restrict` lines removed. `exclude_schema` leaves out a schema (e.g. the ledger).
+    /// Like [`TestDb::dump`], without the history rows of failed attempts: a failed deployment
+    /// changes nothing but appends a `failed` row to `git_migrate.deployments` (so `log` and
+    /// `promote` can see it), which also advances that table's id sequence.
+    pub fn dump_ignoring_failed_attempts(&self) -> String {
+        let dump = self.dump(false, None);
+        let mut out = Vec::new();
+        let mut status_col: Option<usize> = None;
+        for line in dump.lines() {
+            if let Some(rest) = line.strip_prefix("COPY git_migrate.deployments (") {
+                let cols = rest.split(')').next().unwrap_or_default();
+                status_col = cols.split(", ").position(|c| c == "status");
+                out.push(line);
+                continue;
+            }
+            if let Some(i) = status_col {
+                if line == "\\." {
+                    status_col = None;
+                } else if line.split('\t').nth(i) == Some("failed") {
+                    continue;
+                }
+            }
+            if line.contains("'git_migrate.deployments_id_seq'") {
+                continue;
+            }
+            out.push(line);
+        }
+        out.join("\n")
+    }
+
     pub fn dump(&self, schema_only: bool, exclude_schema: Option<&str>) -> String {
         let s = shared();
         let mut cmd = Command::new(s.bindir.join("pg_dump"));
