@@ -729,7 +729,10 @@ mod tool_tests {
             expand_vars("${1X}", &get),
             Err(ExpandError::Syntax(_))
         ));
-        assert!(matches!(expand_vars("${A", &get), Err(ExpandError::Syntax(_))));
+        assert!(matches!(
+            expand_vars("${A", &get),
+            Err(ExpandError::Syntax(_))
+        ));
     }
 
     #[test]

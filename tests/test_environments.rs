@@ -86,20 +86,42 @@ fn untagged_commit_is_refused_for_production_and_nothing_changes() {
     let r = releases();
     let (staging, prod) = (TestDb::new("env_s1"), TestDb::new("env_p1"));
     // Production is promoted from staging: a release staging never ran is refused.
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "production", "--yes"])
-        .expect_code(3)
-        .expect_contains("staging has never run")
-        .expect_contains("deploy it to staging first");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "production", "--yes"],
+    )
+    .expect_code(3)
+    .expect_contains("staging has never run")
+    .expect_contains("deploy it to staging first");
     assert!(!prod.has_table("users"));
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "staging", "--yes"]).expect_code(0);
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "production", "--yes"])
-        .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "production", "--yes"],
+    )
+    .expect_code(0);
     let before = prod.dump(false, None);
     let out = run(
         &r,
         &staging,
         &prod,
-        &["deploy", &r.untagged.to_string(), "--env", "production", "--yes"],
+        &[
+            "deploy",
+            &r.untagged.to_string(),
+            "--env",
+            "production",
+            "--yes",
+        ],
     );
     out.expect_code(3)
         .expect_contains("only accepts commits tagged \"v*\"")
@@ -124,16 +146,27 @@ fn untagged_commit_is_refused_for_production_and_nothing_changes() {
     .expect_contains("not a commit");
     // A tag that does not match the glob is named.
     r.repo.tag("nightly-7", r.untagged);
-    run(&r, &staging, &prod, &["deploy", "nightly-7", "--env", "production", "--yes"])
-        .expect_code(3)
-        .expect_contains("is tagged nightly-7, which does not match");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "nightly-7", "--env", "production", "--yes"],
+    )
+    .expect_code(3)
+    .expect_contains("is tagged nightly-7, which does not match");
     assert_eq!(before, prod.dump(false, None));
     // Staging has no require_tag: the same commit deploys there.
     run(
         &r,
         &staging,
         &prod,
-        &["deploy", &r.untagged.to_string(), "--env", "staging", "--yes"],
+        &[
+            "deploy",
+            &r.untagged.to_string(),
+            "--env",
+            "staging",
+            "--yes",
+        ],
     )
     .expect_code(0);
     assert!(staging.has_table("notes"));
@@ -143,14 +176,36 @@ fn untagged_commit_is_refused_for_production_and_nothing_changes() {
 fn lightweight_and_annotated_tags_are_accepted() {
     let r = releases();
     let (staging, prod) = (TestDb::new("env_s2"), TestDb::new("env_p2"));
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "staging", "--yes"]).expect_code(0);
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "staging", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
     // v1.0.0 is lightweight; v1.1.0 annotated. Naming the commit id works as well as the tag.
-    run(&r, &staging, &prod, &["deploy", &r.v1.to_string(), "--env", "production", "--yes"])
-        .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", &r.v1.to_string(), "--env", "production", "--yes"],
+    )
+    .expect_code(0);
     assert!(prod.has_table("users") && !prod.has_table("orders"));
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "production", "--yes"])
-        .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "production", "--yes"],
+    )
+    .expect_code(0);
     assert!(prod.has_table("orders"));
     assert_eq!(
         prod.scalar("SELECT to_commit FROM git_migrate.deployments ORDER BY id DESC LIMIT 1")
@@ -158,8 +213,13 @@ fn lightweight_and_annotated_tags_are_accepted() {
         Some(r.v11.to_string().as_str())
     );
     // Rolling production back to a release is allowed; to an untagged commit is not.
-    run(&r, &staging, &prod, &["rollback", "v1.0.0", "--env", "production", "--yes"])
-        .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["rollback", "v1.0.0", "--env", "production", "--yes"],
+    )
+    .expect_code(0);
     assert!(!prod.has_table("orders"));
 }
 
@@ -167,15 +227,31 @@ fn lightweight_and_annotated_tags_are_accepted() {
 fn production_asks_for_confirmation_of_every_change() {
     let r = releases();
     let (staging, prod) = (TestDb::new("env_s3"), TestDb::new("env_p3"));
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "staging", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
     // No terminal and no --yes: a forward-only deploy is refused too, because production has
     // require_tag (which implies confirm: true).
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "production"])
-        .expect_code(3)
-        .expect_contains("asks for confirmation");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "production"],
+    )
+    .expect_code(3)
+    .expect_contains("asks for confirmation");
     assert!(!prod.has_table("users"));
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "production", "--yes"])
-        .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "production", "--yes"],
+    )
+    .expect_code(0);
 }
 
 #[test]
@@ -259,16 +335,24 @@ fn status_and_log_show_releases_and_actors() {
     as_jane(&["deploy", "v1.1.0", "--env", "staging", "--yes"]).expect_code(0);
     let role = prod.scalar("SELECT current_user").unwrap();
     assert_eq!(
-        prod.scalar("SELECT actor FROM git_migrate.deployments").unwrap(),
+        prod.scalar("SELECT actor FROM git_migrate.deployments")
+            .unwrap(),
         format!("Jane Doe <jane@example.invalid> (role {role})")
     );
 
     let out = run(&r, &staging, &prod, &["status", "--env", "production"]);
     out.expect_code(0)
-        .expect_contains("environment production (requires a tag matching \"v*\"), promoted from staging")
+        .expect_contains(
+            "environment production (requires a tag matching \"v*\"), promoted from staging",
+        )
         .expect_contains("release     v1.0.0; HEAD is 2 commit(s) ahead")
         .expect_contains("by Jane Doe <jane@example.invalid>");
-    let out = run(&r, &staging, &prod, &["status", "--env", "production", "--json"]);
+    let out = run(
+        &r,
+        &staging,
+        &prod,
+        &["status", "--env", "production", "--json"],
+    );
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["environment"]["tags"], serde_json::json!(["v1.0.0"]));
     assert_eq!(v["environment"]["head_ahead_by"], 2);
@@ -305,11 +389,22 @@ fn status_and_log_show_releases_and_actors() {
             short(r.v11)
         ))
         .expect_contains("by Jane Doe <jane@example.invalid>");
-    let out = run(&r, &staging, &prod, &["log", "--env", "production", "--json"]);
+    let out = run(
+        &r,
+        &staging,
+        &prod,
+        &["log", "--env", "production", "--json"],
+    );
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["environment"], "production");
-    assert_eq!(v["deployments"][0]["to_tags"], serde_json::json!(["v1.1.0"]));
-    assert_eq!(v["deployments"][0]["from_tags"], serde_json::json!(["v1.0.0"]));
+    assert_eq!(
+        v["deployments"][0]["to_tags"],
+        serde_json::json!(["v1.1.0"])
+    );
+    assert_eq!(
+        v["deployments"][0]["from_tags"],
+        serde_json::json!(["v1.0.0"])
+    );
     assert!(v["deployments"][0]["duration_ms"].is_number());
 }
 
@@ -317,7 +412,13 @@ fn status_and_log_show_releases_and_actors() {
 fn a_failed_deploy_is_recorded_and_shown() {
     let mut r = releases();
     let (staging, prod) = (TestDb::new("env_s6"), TestDb::new("env_p6"));
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "staging", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
     let bad = migration(
         1_700_000_000_004,
         "broken",
@@ -327,7 +428,12 @@ fn a_failed_deploy_is_recorded_and_shown() {
     let c = r.repo.commit(&files(&bad), &[], "broken");
     r.repo.tag("v1.2.0", c);
     let before = staging.dump(true, Some("git_migrate"));
-    let out = run(&r, &staging, &prod, &["deploy", "v1.2.0", "--env", "staging", "--yes"]);
+    let out = run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.2.0", "--env", "staging", "--yes"],
+    );
     out.expect_code(4)
         .expect_contains("division by zero")
         .expect_contains("recorded as deployment #");
@@ -339,5 +445,6 @@ fn a_failed_deploy_is_recorded_and_shown() {
         .expect_contains("last try")
         .expect_contains("FAILED");
     let out = run(&r, &staging, &prod, &["log", "--env", "staging"]);
-    out.expect_contains("failed").expect_contains("error: up migration");
+    out.expect_contains("failed")
+        .expect_contains("error: up migration");
 }

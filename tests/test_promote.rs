@@ -11,10 +11,27 @@ use crate::test_environments::{releases, run};
 fn promote_copies_stagings_commit() {
     let r = releases();
     let (staging, prod) = (TestDb::new("pr_s1"), TestDb::new("pr_p1"));
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "staging", "--yes"]).expect_code(0);
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "production", "--yes"])
-        .expect_code(0);
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "staging", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "production", "--yes"],
+    )
+    .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
     // --dry-run shows the plan and changes nothing.
     let before = prod.dump(false, None);
     let out = run(
@@ -31,7 +48,12 @@ fn promote_copies_stagings_commit() {
     // Without a terminal, production's confirmation needs --yes.
     run(&r, &staging, &prod, &["promote", "staging", "production"]).expect_code(3);
     assert_eq!(before, prod.dump(false, None));
-    let out = run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"]);
+    let out = run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    );
     out.expect_code(0).expect_contains("Deployed v1.1.0");
     assert!(prod.has_table("orders"));
     assert_eq!(
@@ -44,39 +66,79 @@ fn promote_copies_stagings_commit() {
         Some("v1.1.0")
     );
     // Promoting again: already there.
-    run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"])
-        .expect_code(0)
-        .expect_contains("nothing to do");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    )
+    .expect_code(0)
+    .expect_contains("nothing to do");
 }
 
 #[test]
 fn promote_refuses_when_stagings_last_deployment_failed() {
     let mut r = releases();
     let (staging, prod) = (TestDb::new("pr_s2"), TestDb::new("pr_p2"));
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "staging", "--yes"]).expect_code(0);
-    let bad = migration(
-        1_700_000_000_004,
-        "broken",
-        "SELECT 1/0;",
-        "SELECT 1;",
-    );
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
+    let bad = migration(1_700_000_000_004, "broken", "SELECT 1/0;", "SELECT 1;");
     let c = r.repo.commit(&files(&bad), &[], "broken");
     r.repo.tag("v1.2.0", c);
-    run(&r, &staging, &prod, &["deploy", "v1.2.0", "--env", "staging", "--yes"]).expect_code(4);
-    let out = run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"]);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.2.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(4);
+    let out = run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    );
     out.expect_code(3)
         .expect_contains("cannot promote staging to production; nothing was changed")
         .expect_contains("ended failed")
         .expect_contains("git migrate log --env staging");
     assert!(!prod.has_table("users"), "production was touched");
     // A successful redeploy of staging clears the way.
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "staging", "--yes"])
-        .expect_code(0)
-        .expect_contains("nothing to do");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0)
+    .expect_contains("nothing to do");
     // "nothing to do" records nothing, so the failed attempt is still the newest row.
-    run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"]).expect_code(3);
-    run(&r, &staging, &prod, &["deploy", "v1.0.0", "--env", "staging", "--yes"]).expect_code(0);
-    run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    )
+    .expect_code(3);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.0.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    )
+    .expect_code(0);
     assert!(prod.has_table("users") && !prod.has_table("orders"));
 }
 
@@ -89,15 +151,32 @@ fn promote_refuses_an_untagged_commit_a_drifted_source_and_the_wrong_direction()
         &r,
         &staging,
         &prod,
-        &["deploy", &r.untagged.to_string(), "--env", "staging", "--yes"],
+        &[
+            "deploy",
+            &r.untagged.to_string(),
+            "--env",
+            "staging",
+            "--yes",
+        ],
     )
     .expect_code(0);
-    run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"])
-        .expect_code(3)
-        .expect_contains("has no tag");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    )
+    .expect_code(3)
+    .expect_contains("has no tag");
     assert!(!prod.has_table("users"));
     // Staging drifted from its commit (a migration reverted by hand with Hasura's flags).
-    run(&r, &staging, &prod, &["deploy", "v1.1.0", "--env", "staging", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["deploy", "v1.1.0", "--env", "staging", "--yes"],
+    )
+    .expect_code(0);
     run(
         &r,
         &staging,
@@ -105,14 +184,24 @@ fn promote_refuses_an_untagged_commit_a_drifted_source_and_the_wrong_direction()
         &["apply", "--down", "1", "--env", "staging"],
     )
     .expect_code(0);
-    run(&r, &staging, &prod, &["promote", "staging", "production", "--yes"])
-        .expect_code(3)
-        .expect_contains("not exactly at");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "staging", "production", "--yes"],
+    )
+    .expect_code(3)
+    .expect_contains("not exactly at");
     assert!(!prod.has_table("users"));
     // Production has nothing deployed: there is nothing to copy from it.
-    run(&r, &staging, &prod, &["promote", "production", "staging", "--yes"])
-        .expect_code(3)
-        .expect_contains("production is at no commit");
+    run(
+        &r,
+        &staging,
+        &prod,
+        &["promote", "production", "staging", "--yes"],
+    )
+    .expect_code(3)
+    .expect_contains("production is at no commit");
     run(&r, &staging, &prod, &["promote", "staging", "staging"])
         .expect_code(2)
         .expect_contains("the same environment");
@@ -121,7 +210,11 @@ fn promote_refuses_an_untagged_commit_a_drifted_source_and_the_wrong_direction()
 #[test]
 fn promote_from_names_the_only_source() {
     let r = releases();
-    let (staging, prod, dev) = (TestDb::new("pr_s4"), TestDb::new("pr_p4"), TestDb::new("pr_d4"));
+    let (staging, prod, dev) = (
+        TestDb::new("pr_s4"),
+        TestDb::new("pr_p4"),
+        TestDb::new("pr_d4"),
+    );
     std::fs::write(
         r.repo.path().join("git-migrate.yaml"),
         "environments:\n  dev:\n    database_url: ${DEV_URL}\n  staging:\n    database_url: ${STAGING_URL}\n  production:\n    database_url: ${PROD_URL}\n    require_tag: \"v*\"\n    promote_from: staging\n",
@@ -138,7 +231,11 @@ fn promote_from_names_the_only_source() {
         &r.repo.path(),
         "",
         &["promote", "dev", "production", "--yes"],
-        &[("DEV_URL", &dev.url), ("STAGING_URL", &staging.url), ("PROD_URL", &prod.url)],
+        &[
+            ("DEV_URL", &dev.url),
+            ("STAGING_URL", &staging.url),
+            ("PROD_URL", &prod.url),
+        ],
     );
     out.expect_code(3)
         .expect_contains("production is promoted from staging")

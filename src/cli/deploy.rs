@@ -353,15 +353,8 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
         .iter()
         .zip(&p.texts)
         .any(|(s, t)| execute::runs_outside(s, t));
-    for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql) {
-        if segmented {
-            ctx.ui.out(&l.replace(
-                ", in one transaction",
-                ", in transactions around the step(s) that run outside one",
-            ));
-        } else {
-            ctx.ui.out(&l);
-        }
+    for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql, segmented) {
+        ctx.ui.out(&l);
     }
     print_no_transaction(ctx, p);
     for w in &p.confirmed.plan.warnings {
@@ -487,7 +480,11 @@ pub(super) fn run_mutation(
     }
     let env_confirms = ctx.env.as_ref().is_some_and(|e| e.confirm);
     if env_confirms && !p.confirmed.plan.reverts() && !exec.yes {
-        let env = ctx.env.as_ref().map(|e| e.name.as_str()).unwrap_or_default();
+        let env = ctx
+            .env
+            .as_ref()
+            .map(|e| e.name.as_str())
+            .unwrap_or_default();
         ctx.ui.confirm_or_refuse(
             &format!("This changes environment {env} ({}). Proceed?", p.db),
             &format!("environment {env} asks for confirmation of every change and there is no terminal to confirm it"),
@@ -619,9 +616,9 @@ pub(super) fn run_mutation(
                     seconds: started.elapsed().as_secs_f64(),
                 };
                 match ledger.record_failure(&mut p.client, &attempt) {
-                    Ok(Some(id)) => ce
-                        .causes
-                        .push(format!("the failed attempt is recorded as deployment #{id} (git migrate log)")),
+                    Ok(Some(id)) => ce.causes.push(format!(
+                        "the failed attempt is recorded as deployment #{id} (git migrate log)"
+                    )),
                     Ok(None) => {}
                     Err(le) => ce.causes.push(format!(
                         "the failed attempt could not be recorded in the ledger: {le}"

@@ -54,7 +54,10 @@ pub fn check_target(
     tag_verdict(env, commit, &tags).map_err(|why| {
         let mut e = CommandError::new(
             Kind::Refused,
-            format!("refusing to move environment {} to {reference}; nothing was changed", env.name),
+            format!(
+                "refusing to move environment {} to {reference}; nothing was changed",
+                env.name
+            ),
         )
         .cause(why);
         if let Some(c) = commit {
@@ -142,7 +145,10 @@ pub fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
         .map(|a| a.version)
         .collect();
     if state.live.ledger_exists {
-        out.last = ledger.history(&mut client, 1).ok().and_then(|h| h.into_iter().next());
+        out.last = ledger
+            .history(&mut client, 1)
+            .ok()
+            .and_then(|h| h.into_iter().next());
     }
     out.commit = state.live.deployed_commit.clone();
     if let Some(c) = out.commit.clone() {

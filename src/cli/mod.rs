@@ -306,12 +306,19 @@ pub(crate) fn find_env(
     name: &str,
 ) -> Result<crate::config::Environment, CommandError> {
     config.environment(name).cloned().ok_or_else(|| {
-        let known: Vec<&str> = config.environments.iter().map(|e| e.name.as_str()).collect();
+        let known: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
         let e = CommandError::new(
             Kind::Usage,
             format!(
                 "--env {name}: no such environment in {}",
-                config.origin.as_deref().unwrap_or("git-migrate.yaml (there is none)")
+                config
+                    .origin
+                    .as_deref()
+                    .unwrap_or("git-migrate.yaml (there is none)")
             ),
         );
         if known.is_empty() {

@@ -78,7 +78,10 @@ pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
     if from_env.name == to_env.name {
         return Err(CommandError::new(
             Kind::Usage,
-            format!("promote {0} {0}: FROM and TO are the same environment", from_env.name),
+            format!(
+                "promote {0} {0}: FROM and TO are the same environment",
+                from_env.name
+            ),
         ));
     }
     let refuse = |why: Vec<String>, hints: Vec<String>| {
@@ -202,7 +205,11 @@ fn reopen(ctx: &Ctx) -> Result<crate::source::Repo, CommandError> {
 /// Refuses unless FROM's database is exactly at `commit`: no pending, extra or modified
 /// migrations and the metadata in sync (a later `apply` or `metadata apply` there would make
 /// "the commit staging is at" a lie).
-fn exactly_at(ctx: &Ctx, env: &crate::config::Environment, commit: &str) -> Result<(), CommandError> {
+fn exactly_at(
+    ctx: &Ctx,
+    env: &crate::config::Environment,
+    commit: &str,
+) -> Result<(), CommandError> {
     let (_, mut client) = ctx.connect_env(env)?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;

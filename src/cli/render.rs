@@ -34,7 +34,9 @@ pub fn label(repo: &Repo, rev: &str, commit: &str) -> String {
 }
 
 /// Lines describing a plan.
-pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
+/// `segmented`: some steps run outside a transaction (no-transaction migrations), so the plan
+/// commits in several transactions around them.
+pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool, segmented: bool) -> Vec<String> {
     let mut out = Vec::new();
     let to = match &plan.to_commit {
         Some(c) => {
@@ -109,11 +111,16 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool) -> Vec<String> {
         out.push("  nothing to change".into());
     } else {
         out.push(format!(
-            "  {n} migration step(s){}, in one transaction",
+            "  {n} migration step(s){}, {}",
             if plan.metadata.is_some() {
                 " and a metadata update"
             } else {
                 ""
+            },
+            if segmented {
+                "in transactions around the step(s) that run outside one"
+            } else {
+                "in one transaction"
             }
         ));
     }

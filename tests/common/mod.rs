@@ -5,8 +5,8 @@
 
 pub mod git;
 pub mod pg;
-pub mod tcp;
 pub mod reliability;
+pub mod tcp;
 
 use std::path::Path;
 use std::process::Command;

@@ -424,10 +424,10 @@ fn kill_migration(i: usize) -> Vec<(String, String)> {
         "create table {t} (id int primary key, v text not null, n int not null default {i});\n\
          insert into {t} (id, v) select g, md5('{i}:' || g) from generate_series(1, 40) g;\n"
     ));
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         up.push_str(&format!("create index t_{i:03}_v on {t} (v);\n"));
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         up.push_str(&format!("comment on table {t} is 'migration {i}';\n"));
     }
     up.push_str(&format!(
