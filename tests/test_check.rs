@@ -115,6 +115,23 @@ fn empty_down_is_missing_down() {
 }
 
 #[test]
+fn require_down_false_turns_the_missing_down_rule_off() {
+    let (mut r, base) = project();
+    let tip = r.commit(
+        &files(&migration(300, "c", "create table c(id int);", "")),
+        &[],
+        "add c without a down",
+    );
+    check(&r.path(), &[&range(base, tip)]).expect_code(1);
+    std::fs::write(
+        r.path().join("git-migrate.yaml"),
+        "policy:\n  require_down: false\n",
+    )
+    .unwrap();
+    check(&r.path(), &[&range(base, tip)]).expect_code(0);
+}
+
+#[test]
 fn deleted_down() {
     let (mut r, base) = project();
     // A new migration whose down.sql was deleted in a later commit of the range.

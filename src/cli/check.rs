@@ -106,6 +106,14 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
             env_allow.as_deref(),
         )?);
     }
+    if !ctx.config.require_down {
+        // `policy.require_down: false` in git-migrate.yaml: a migration without a down is the
+        // team's choice (deploy still warns that it cannot be rolled back).
+        for rep in &mut reports {
+            rep.findings
+                .retain(|f| f.rule != crate::check::Rule::MissingDown);
+        }
+    }
     if args.verify {
         // One server for every range (started only if a range has new migrations).
         let mut scratch = super::verify::ScratchServer::new(args.scratch_url.as_deref());
