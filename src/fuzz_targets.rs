@@ -12,7 +12,7 @@ use crate::metadata::v3::{build_v3_snapshot, build_v3_snapshot_with, BuildCache}
 use crate::metadata::{
     build_snapshot, describe_changes, snapshot_sha256, MetadataError, MetadataFiles,
 };
-use crate::project::txcontrol::transaction_control;
+use crate::project::txcontrol::{transaction_control, transaction_control_by_tokens};
 use crate::project::{
     parse_migration_listing, sql, MigrationDirEntry, MigrationEntryKind, MigrationSet,
 };
@@ -354,6 +354,13 @@ pub fn txcontrol(data: &[u8]) {
                 .contains(&word.as_str()),
             "{t:?}"
         );
+    }
+
+    // Where the parser reads the file, the scanner fallback must find the same statements.
+    let nul_free = text.replace('\0', " ");
+    if pg_query::parse(&nul_free, 0).is_ok() {
+        let by_tokens = transaction_control_by_tokens(&text);
+        assert_eq!(found, by_tokens, "parser and scanner fallback disagree");
     }
 
     // The crate's own splitter and position helpers.

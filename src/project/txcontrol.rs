@@ -56,19 +56,30 @@ pub struct TxControl {
 
 /// Every top-level transaction-control statement in `sql`, in file order.
 pub fn transaction_control(sql: &str) -> Vec<TxControl> {
+    with_text(sql, |text| match pg_query::parse(text, 0) {
+        Ok(parsed) => from_parse_tree(text, &parsed.protobuf),
+        Err(_) => from_tokens(text),
+    })
+}
+
+/// The scanner fallback alone (what [`transaction_control`] does when the parser refuses the
+/// file), for the fuzz target that compares it with the parser on files both can read.
+#[doc(hidden)]
+pub fn transaction_control_by_tokens(sql: &str) -> Vec<TxControl> {
+    with_text(sql, from_tokens)
+}
+
+/// Runs `spans` (byte spans of flagged statements) on `sql` with NUL bytes read as spaces
+/// (same byte length, so every offset stays valid for `sql`), and describes what it found.
+fn with_text(sql: &str, spans: impl FnOnce(&str) -> Vec<(usize, usize)>) -> Vec<TxControl> {
     let cleaned;
     let text = if sql.contains('\0') {
-        // Same byte length, so every offset stays valid for `sql`.
         cleaned = sql.replace('\0', " ");
         cleaned.as_str()
     } else {
         sql
     };
-    let spans = match pg_query::parse(text, 0) {
-        Ok(parsed) => from_parse_tree(text, &parsed.protobuf),
-        Err(_) => from_tokens(text),
-    };
-    spans
+    spans(text)
         .into_iter()
         .map(|(start, end)| {
             let (line, column) = line_col(sql, start);
