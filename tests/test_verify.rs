@@ -24,12 +24,38 @@ fn project() -> (TestRepo, Oid) {
 
 /// `check --verify BASE..TIP` with the test cluster as the scratch server.
 fn verify_range(r: &TestRepo, base: Oid, tip: Oid, scratch: &TestDb) -> Run {
-    gm_env(
+    verify_range_pid(r, base, tip, scratch).0
+}
+
+/// [`verify_range`], and the pid of the process that ran, whose scratch databases are named
+/// `git_migrate_verify_<pid>_<n>`.
+fn verify_range_pid(r: &TestRepo, base: Oid, tip: Oid, scratch: &TestDb) -> (Run, u32) {
+    let child = crate::common::gm_command(
         &r.path(),
         "",
         &["check", "--verify", &format!("{base}..{tip}")],
         &[("GIT_MIGRATE_SCRATCH_URL", &scratch.url)],
     )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("the git-migrate binary runs");
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (run, pid)
+}
+
+/// How many scratch databases the process `pid` left on the scratch server. Other tests share
+/// the server and make their own at the same time, so only this process's count.
+fn scratch_left(scratch: &TestDb, pid: u32) -> Option<String> {
+    scratch.scalar(&format!(
+        "select count(*) from pg_database where datname like 'git\\_migrate\\_verify\\_{pid}\\_%'"
+    ))
 }
 
 /// A new migration whose down forgets `leftover`: --verify must name it.
@@ -95,7 +121,8 @@ fn verify_passes_a_correct_down_and_reports_sql_failures() {
         "good",
     );
     let scratch = TestDb::new("verify_good");
-    verify_range(&r, base, good, &scratch).expect_code(0);
+    let (run, first) = verify_range_pid(&r, base, good, &scratch);
+    run.expect_code(0);
     // A down that fails is reported with the file and the server's message.
     let bad = r.commit(
         &files(&migration(
@@ -107,15 +134,14 @@ fn verify_passes_a_correct_down_and_reports_sql_failures() {
         &[],
         "bad",
     );
-    verify_range(&r, good, bad, &scratch)
-        .expect_code(1)
+    let (run, second) = verify_range_pid(&r, good, bad, &scratch);
+    run.expect_code(1)
         .expect_contains("verify-sql")
         .expect_contains("migrations/300_bad/down.sql")
         .expect_contains("no_such_table");
-    // The scratch databases were dropped again.
-    let left = scratch
-        .scalar("select count(*) from pg_database where datname like 'git_migrate_verify_%'");
-    assert_eq!(left.as_deref(), Some("0"));
+    // The scratch databases were dropped again, after a pass and after a failure.
+    assert_eq!(scratch_left(&scratch, first).as_deref(), Some("0"));
+    assert_eq!(scratch_left(&scratch, second).as_deref(), Some("0"));
 }
 
 #[test]
@@ -164,6 +190,7 @@ fn verify_every_pushed_ref_on_one_server() {
         "refs/heads/a {a} refs/heads/a {base}\nrefs/heads/b {b} refs/heads/b {base}\n"
     )
     .unwrap();
+    let pid = child.id();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -175,7 +202,5 @@ fn verify_every_pushed_ref_on_one_server() {
         text.contains("sequence public.b_seq exists after down"),
         "{text}"
     );
-    let left = scratch
-        .scalar("select count(*) from pg_database where datname like 'git_migrate_verify_%'");
-    assert_eq!(left.as_deref(), Some("0"));
+    assert_eq!(scratch_left(&scratch, pid).as_deref(), Some("0"));
 }
