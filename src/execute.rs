@@ -1577,23 +1577,64 @@ impl StepRunner<'_> {
                 tx.batch_execute(pre).ok()?;
             }
         }
-        for (n, range) in statements.iter().enumerate() {
-            if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
-                let same = e.code().map(|c| c.code()) == Some(code);
-                if !same {
-                    return None;
+        // Batches of statements under a savepoint, so a file of a million inserts costs a
+        // few hundred round trips; only the batch that fails is replayed one by one.
+        let mut first = 0;
+        while first < statements.len() {
+            let last = locate_batch_end(&statements, first);
+            let batch = statements[first].start..statements[last - 1].end;
+            if last - first > 1 {
+                tx.batch_execute("SAVEPOINT git_migrate_locate").ok()?;
+                match tx.batch_execute(&sql[batch]) {
+                    Ok(()) => {
+                        tx.batch_execute("RELEASE SAVEPOINT git_migrate_locate")
+                            .ok()?;
+                        first = last;
+                        continue;
+                    }
+                    Err(e) if e.code().map(|c| c.code()) != Some(code) => return None,
+                    Err(_) => {
+                        tx.batch_execute("ROLLBACK TO SAVEPOINT git_migrate_locate")
+                            .ok()?;
+                    }
                 }
-                let (line, column) = crate::project::sql::line_col_of_byte(sql, range.start);
-                return Some(Located {
-                    statement: n + 1,
-                    line,
-                    column,
-                    line_text: sql.lines().nth(line - 1).unwrap_or_default().to_string(),
-                });
             }
+            for n in first..last {
+                let range = statements[n].clone();
+                if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
+                    let same = e.code().map(|c| c.code()) == Some(code);
+                    if !same {
+                        return None;
+                    }
+                    let (line, column) = crate::project::sql::line_col_of_byte(sql, range.start);
+                    return Some(Located {
+                        statement: n + 1,
+                        line,
+                        column,
+                        line_text: sql.lines().nth(line - 1).unwrap_or_default().to_string(),
+                    });
+                }
+            }
+            // The batch failed but no statement of it did alone: give up on a position.
+            return None;
         }
         None
     }
+}
+
+/// Where the batch of statements that starts at `first` ends (exclusive) when
+/// [`StepRunner::locate`] replays a file: at most 1,000 statements or about 1 MiB of SQL, and
+/// always at least one statement.
+fn locate_batch_end(statements: &[std::ops::Range<usize>], first: usize) -> usize {
+    const STATEMENTS: usize = 1_000;
+    const BYTES: usize = 1 << 20;
+    let start = statements[first].start;
+    let mut end = first + 1;
+    while end < statements.len() && end - first < STATEMENTS && statements[end].end - start <= BYTES
+    {
+        end += 1;
+    }
+    end
 }
 
 /// SQL text of a file (not an LFS pointer, no NUL bytes, UTF-8).
@@ -1684,4 +1725,29 @@ fn migration_error(
         line_text,
         extra,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate_batch_end;
+
+    #[test]
+    fn locate_batches_cover_every_statement_once() {
+        // 2,500 short statements: batches of 1,000.
+        let short: Vec<_> = (0..2_500).map(|i| i * 10..i * 10 + 9).collect();
+        let mut ends = Vec::new();
+        let mut first = 0;
+        while first < short.len() {
+            first = locate_batch_end(&short, first);
+            ends.push(first);
+        }
+        assert_eq!(ends, vec![1_000, 2_000, 2_500]);
+        // Statements of 600 KiB: one per batch, never none.
+        let big: Vec<_> = (0..3).map(|i| i * 600_000..(i + 1) * 600_000).collect();
+        assert_eq!(locate_batch_end(&big, 0), 1);
+        assert_eq!(locate_batch_end(&big, 2), 3);
+        // 1 MiB is the limit of a batch's text.
+        let half: Vec<_> = (0..4).map(|i| i * 400_000..(i + 1) * 400_000).collect();
+        assert_eq!(locate_batch_end(&half, 0), 2);
+    }
 }

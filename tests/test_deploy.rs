@@ -169,6 +169,34 @@ fn failure_in_second_of_three_leaves_everything_identical() {
 }
 
 #[test]
+fn runtime_error_deep_in_a_long_file_is_located() {
+    // 4,000 statements, the 3,217th fails at run time only when the rows before it exist: the
+    // replay runs in batches and must still land on the right statement and line.
+    let mut up = String::from("create table t (id int primary key);\n");
+    for i in 1..3216 {
+        up.push_str(&format!("insert into t values ({i});\n"));
+    }
+    up.push_str("select 1 / (count(*) - 3215) from t;\n");
+    for i in 3216..4000 {
+        up.push_str(&format!("insert into t values ({i});\n"));
+    }
+    let mut repo = TestRepo::new();
+    let mut base = base_project();
+    let m = migration(1, "long", &up, "drop table t;");
+    base.extend(files(&m));
+    repo.commit(&base, &[], "x");
+    let db = TestDb::new("runtime_error_long");
+    let before = db.dump_ignoring_failed_attempts();
+    gm(&repo.path(), &db.url, &["deploy", "--yes"])
+        .expect_code(4)
+        .expect_contains("1_long")
+        .expect_contains(":3217:1: division by zero")
+        .expect_contains("failing statement: #3217")
+        .expect_contains("select 1 / (count(*) - 3215) from t;");
+    assert_eq!(before, db.dump_ignoring_failed_attempts());
+}
+
+#[test]
 fn runtime_error_names_migration_and_rolls_back() {
     let mut repo = TestRepo::new();
     let mut base = base_project();

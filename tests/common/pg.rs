@@ -93,8 +93,6 @@ impl TestDb {
         Client::connect(&self.url, NoTls).expect("connect to the test database")
     }
 
-    /// `pg_dump` of the database (schema and data), with pg_dump's random
-    /// `\restrict` lines removed. `exclude_schema` leaves out a schema (e.g. the ledger).
     /// Like [`TestDb::dump`], without the history rows of failed attempts: a failed deployment
     /// changes nothing but appends a `failed` row to `git_migrate.deployments` (so `log` and
     /// `promote` can see it), which also advances that table's id sequence.
@@ -124,6 +122,8 @@ impl TestDb {
         out.join("\n")
     }
 
+    /// `pg_dump` of the database (schema and data), with pg_dump's random
+    /// `\restrict` lines removed. `exclude_schema` leaves out a schema (e.g. the ledger).
     pub fn dump(&self, schema_only: bool, exclude_schema: Option<&str>) -> String {
         let s = shared();
         let mut cmd = Command::new(s.bindir.join("pg_dump"));
