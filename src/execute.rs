@@ -1599,8 +1599,8 @@ impl StepRunner<'_> {
                     }
                 }
             }
-            for n in first..last {
-                let range = statements[n].clone();
+            for (n, range) in statements.iter().enumerate().take(last).skip(first) {
+                let range = range.clone();
                 if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
                     let same = e.code().map(|c| c.code()) == Some(code);
                     if !same {
