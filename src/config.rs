@@ -63,7 +63,7 @@ pub enum HasuraConfigError {
 /// Normalises a folder path that must stay inside its parent: strips `./` and trailing `/`;
 /// `None` for absolute paths and paths with `..`. An empty result means "the parent itself".
 pub fn relative_dir(value: &str) -> Option<String> {
-    if value.starts_with('/') || value.starts_with('\\') {
+    if value.starts_with('/') {
         return None;
     }
     let mut parts = Vec::new();
@@ -73,6 +73,10 @@ pub fn relative_dir(value: &str) -> Option<String> {
             ".." => return None,
             p => parts.push(p),
         }
+    }
+    // A leading backslash (`\x`, or `./\x`, which normalises to it) is a Windows absolute path.
+    if parts.first().is_some_and(|p| p.starts_with('\\')) {
+        return None;
     }
     Some(parts.join("/"))
 }
@@ -230,7 +234,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("@ abc123"), "{s}");
-        for bad in ["/etc", "../x", "a/../../b"] {
+        for bad in ["/etc", "../x", "a/../../b", "'\\x'", "'././\\\\'"] {
             let text = format!("version: 2\nmigrations_directory: {bad}\n");
             let e = HasuraConfig::parse(text.as_bytes(), "config.yaml", "HEAD").unwrap_err();
             assert!(e.to_string().contains("migrations_directory"), "{e}");
@@ -239,6 +243,9 @@ mod tests {
             relative_dir("./db/migrations/").as_deref(),
             Some("db/migrations")
         );
+        // Found by the hasura_config fuzz target: `./` in front of a Windows absolute path.
+        assert_eq!(relative_dir("././\\\\"), None);
+        assert_eq!(relative_dir("a/\\b").as_deref(), Some("a/\\b"));
         let e = HasuraConfig::parse(b"version: 7\n", "config.yaml", "HEAD").unwrap_err();
         assert!(e.to_string().contains("unsupported config version 7"));
     }
