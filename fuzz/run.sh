@@ -23,12 +23,17 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/$t"
   log="$work/$t.log"
   echo "fuzzing $t for ${seconds}s (log: $log)"
+  : > "$log"
+  cargo +nightly fuzz build "$t" >> "$log" 2>&1 || { echo "  $t: build failed; see $log"; exit 1; }
+  started=$(date +%s)
   cargo +nightly fuzz run "$t" "$work/$t" "corpus/$t" -- \
     -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 \
-    > "$log" 2>&1
+    >> "$log" 2>&1
   rc=$?
+  ended=$(date +%s)
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
   took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}')
+  took=${took:-$((ended - started))}
   open=0
   if [ $rc -ne 0 ]; then
     open=1
@@ -37,8 +42,8 @@ for t in "${targets[@]}"; do
   fi
   fixed=$(awk -F'\t' -v t="$t" '$1 == t { print $4 }' "$status")
   grep -v "^$t	" "$status" > "$status.new"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$t" "${took:-$seconds}" "${execs:-0}" "${fixed:-0}" "$open" >> "$status.new"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$took" "${execs:-0}" "${fixed:-0}" "$open" >> "$status.new"
   mv "$status.new" "$status"
-  echo "  $t: ${took:-?}s, ${execs:-?} executions, open crashes: $open"
+  echo "  $t: ${took}s, ${execs:-?} executions, open crashes: $open"
 done
 column -t -s $'\t' "$status"

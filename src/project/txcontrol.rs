@@ -131,7 +131,7 @@ fn from_parse_tree(text: &str, tree: &pg_query::protobuf::ParseResult) -> Vec<(u
         // The location may include whitespace and comments before the first token.
         let first = text
             .get(start..end)
-            .and_then(|s| pg_query::scan_tokens(s).ok())
+            .and_then(scan)
             .and_then(|tokens| {
                 tokens
                     .iter()
@@ -151,8 +151,15 @@ fn is_comment(t: &ScanToken) -> bool {
 
 /// The fallback when the parser refuses the file: transaction keywords at statement starts,
 /// found with the scanner. Byte spans as [`from_parse_tree`] gives them.
+/// PostgreSQL's scanner over `text`. Through `pg_query::scan` (protobuf), not `scan_tokens`:
+/// the latter makes a slice from a null pointer when there is no token at all (empty or
+/// comment-only text), which the fuzz target found as an abort in builds with debug assertions.
+fn scan(text: &str) -> Option<Vec<ScanToken>> {
+    pg_query::scan(text).ok().map(|r| r.tokens)
+}
+
 fn from_tokens(text: &str) -> Vec<(usize, usize)> {
-    let Ok(tokens) = pg_query::scan_tokens(text) else {
+    let Some(tokens) = scan(text) else {
         return Vec::new();
     };
     let tokens: Vec<&ScanToken> = tokens.iter().filter(|t| !is_comment(t)).collect();
@@ -335,5 +342,14 @@ mod tests {
         assert_eq!(found(""), vec![]);
         assert_eq!(found(";;;"), vec![]);
         assert_eq!(found("\0commit"), vec![one("commit", 1, 2)]);
+        // No token at all, straight into the scanner fallback (found by the fuzz target).
+        for text in [
+            "",
+            "  \n",
+            "-- only a comment",
+            "/* a /* nested */ comment */",
+        ] {
+            assert_eq!(transaction_control_by_tokens(text), vec![], "{text:?}");
+        }
     }
 }
