@@ -356,11 +356,18 @@ pub fn txcontrol(data: &[u8]) {
         );
     }
 
-    // Where the parser reads the file, the scanner fallback must find the same statements.
+    // Where the parser reads the file, the scanner fallback must find every statement it finds:
+    // the fallback may over-report (a column alias named `end` in a `BEGIN ATOMIC` body ends the
+    // body early for a token scanner), never miss one.
     let nul_free = text.replace('\0', " ");
     if pg_query::parse(&nul_free, 0).is_ok() {
         let by_tokens = transaction_control_by_tokens(&text);
-        assert_eq!(found, by_tokens, "parser and scanner fallback disagree");
+        for f in &found {
+            assert!(
+                by_tokens.contains(f),
+                "the scanner fallback misses {f:?}: {by_tokens:?}"
+            );
+        }
     }
 
     // The crate's own splitter and position helpers.
