@@ -10,7 +10,7 @@
 #
 # It runs the same test `cargo test` runs with 8 trials (tests/test_reliability.rs), built in
 # release mode, against its own throwaway PostgreSQL; it prints one line per trial and the
-# summary: trials=N before=B after=A other=0 double_applies=0 lost_state_rows=0
+# summary: trials=N before=B after=A other=0 double_applies=0 lost_state_rows=0 false_reports=0
 # Then the rest of the report: the concurrency storm and pooler tests, the hostile-input corpus
 # (every case a test; the count and how many passed) and the fuzzing record (fuzz/status.tsv:
 # time and executions per target, crashes found, crashes open).

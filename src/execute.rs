@@ -125,8 +125,9 @@ pub enum ExecError {
     /// Ledger.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// The connection was lost while COMMIT was in flight: the outcome is unknown.
-    #[error("the connection to the database was lost while committing: {}", crate::db::describe_pg_error(.0))]
+    /// The connection was lost, or ended by the server, while COMMIT was in flight: the outcome
+    /// is unknown.
+    #[error("the connection to the database ended while committing: {}", crate::db::describe_pg_error(.0))]
     CommitUncertain(#[source] postgres::Error),
     /// Any other database failure.
     #[error("{what}: {}", crate::db::describe_pg_error(.source))]
@@ -208,11 +209,14 @@ pub struct PartialState {
     pub dirty: Option<DirtyStep>,
 }
 
-/// Commits. A commit the server answered with an error was rolled back; a commit whose answer
-/// never came (the connection dropped) may or may not have happened, and says so.
+/// Commits. A commit the server refused with an ordinary error (a deferred constraint, a
+/// serialization failure) was rolled back. A commit whose answer never came (the connection
+/// dropped), or was a FATAL error that ends the session (`pg_terminate_backend`, a shutdown:
+/// the server may have written the commit record before it noticed), may or may not have
+/// happened, and says so.
 fn commit_tx(tx: postgres::Transaction<'_>) -> Result<(), ExecError> {
     tx.commit().map_err(|source| {
-        if source.as_db_error().is_some() {
+        if commit_refused(&source) {
             ExecError::Db {
                 what: "committing",
                 source,
@@ -221,6 +225,20 @@ fn commit_tx(tx: postgres::Transaction<'_>) -> Result<(), ExecError> {
             ExecError::CommitUncertain(source)
         }
     })
+}
+
+/// The server answered COMMIT with an error after which the transaction is known to be rolled
+/// back: an ERROR, not a FATAL or PANIC, and not a connection or shutdown SQLSTATE.
+fn commit_refused(e: &postgres::Error) -> bool {
+    let Some(db) = e.as_db_error() else {
+        return false;
+    };
+    let fatal = matches!(
+        db.parsed_severity(),
+        Some(postgres::error::Severity::Fatal | postgres::error::Severity::Panic)
+    ) || matches!(db.severity(), "FATAL" | "PANIC");
+    let code = db.code().code();
+    !(fatal || code.starts_with("08") || code.starts_with("57P"))
 }
 
 fn db(what: &'static str) -> impl FnOnce(postgres::Error) -> ExecError {

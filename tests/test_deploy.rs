@@ -197,6 +197,36 @@ fn runtime_error_deep_in_a_long_file_is_located() {
 }
 
 #[test]
+fn a_session_ended_at_commit_is_reported_as_uncertain() {
+    // A deferred constraint trigger terminates its own backend while COMMIT runs: the server
+    // answers COMMIT with FATAL 57P01. What happened to the transaction is not something the
+    // client can know from that answer (here it was rolled back; when an operator terminates the
+    // session just after the commit record, it was committed: a kill trial caught the tool
+    // saying "nothing was changed" then), so the tool must not claim either.
+    let up = "create table t (id int);\n\
+        create function bye() returns trigger language plpgsql as $$\n\
+        begin perform pg_terminate_backend(pg_backend_pid()); return null; end $$;\n\
+        create constraint trigger bye after insert on t deferrable initially deferred\n\
+          for each row execute function bye();\n\
+        insert into t values (1);\n";
+    let mut repo = TestRepo::new();
+    let mut base = base_project();
+    let m = migration(1, "bye", up, "drop table t; drop function bye();");
+    base.extend(files(&m));
+    repo.commit(&base, &[], "x");
+    let db = TestDb::new("commit_fatal");
+    let before = db.dump_ignoring_failed_attempts();
+    let r = gm(&repo.path(), &db.url, &["deploy", "--yes"]);
+    r.expect_code(4)
+        .expect_contains("while committing")
+        .expect_contains("57P01")
+        .expect_contains("may or may not have been committed")
+        .expect_contains("git migrate status");
+    assert!(!r.all().contains("nothing was changed"), "{}", r.all());
+    assert_eq!(before, db.dump_ignoring_failed_attempts());
+}
+
+#[test]
 fn runtime_error_names_migration_and_rolls_back() {
     let mut repo = TestRepo::new();
     let mut base = base_project();

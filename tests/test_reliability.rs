@@ -21,7 +21,9 @@
 //!
 //! `GIT_MIGRATE_TRIALS` sets the number of trials (default 8 here; `bench/reliability.sh` runs
 //! 60), `GIT_MIGRATE_TRIAL_SEED` replays a run (the seed is printed first). The summary line is
-//! `trials=N before=B after=A other=0 double_applies=0 lost_state_rows=0`.
+//! `trials=N before=B after=A other=0 double_applies=0 lost_state_rows=0 false_reports=0`
+//! (a false report: the tool exited 0 but the database is before, or said "nothing was
+//! changed" but the database is after).
 
 use crate::common::gm;
 use crate::common::reliability::{
@@ -135,6 +137,7 @@ fn kill_trials_leave_the_database_before_or_after() {
 
     let (mut before, mut after, mut other) = (0, 0, 0);
     let (mut double_applies, mut lost_state_rows) = (0i64, 0i64);
+    let mut false_reports = 0;
     let mut finished_first = 0;
     // Durations of uninterrupted runs, per direction: the reference run, then every re-run
     // that did the whole work (the trial left the before-state). Their median is the run
@@ -228,6 +231,16 @@ fn kill_trials_leave_the_database_before_or_after() {
         };
         let (d1, l1) = double_applies_and_lost_rows(&mut c);
         drop(c);
+        // What the tool said must match what happened: success means the target was reached,
+        // "nothing was changed" means it was not. (An uncertain commit claims neither.)
+        let false_report = match outcome {
+            Outcome::Before => run.code == 0,
+            Outcome::After => run.stderr.contains("nothing was changed"),
+            Outcome::Other(_) => false,
+        };
+        if false_report {
+            false_reports += 1;
+        }
         let tally = by_kind
             .entry(format!(
                 "{} {kill:?}",
@@ -281,8 +294,14 @@ fn kill_trials_leave_the_database_before_or_after() {
                 )
             },
         );
+        let line = if false_report {
+            format!("{line}\n    FALSE REPORT: the tool's exit code or message contradicts the database")
+        } else {
+            line
+        };
         println!("{line}");
         if matches!(outcome, Outcome::Other(_))
+            || false_report
             || again.code != 0
             || &end != s_after
             || d1 + d2 + l1 + l2 != 0
@@ -300,7 +319,8 @@ fn kill_trials_leave_the_database_before_or_after() {
     }
     println!(
         "trials={trials} before={before} after={after} other={other} \
-         double_applies={double_applies} lost_state_rows={lost_state_rows}"
+         double_applies={double_applies} lost_state_rows={lost_state_rows} \
+         false_reports={false_reports}"
     );
     assert!(
         failures.is_empty(),
@@ -311,5 +331,6 @@ fn kill_trials_leave_the_database_before_or_after() {
     assert_eq!(other, 0);
     assert_eq!(double_applies, 0);
     assert_eq!(lost_state_rows, 0);
+    assert_eq!(false_reports, 0);
     assert_eq!(before + after, trials);
 }
