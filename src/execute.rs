@@ -229,7 +229,7 @@ fn commit_tx(tx: postgres::Transaction<'_>) -> Result<(), ExecError> {
 
 /// The server answered COMMIT with an error after which the transaction is known to be rolled
 /// back: an ERROR, not a FATAL or PANIC, and not a connection or shutdown SQLSTATE.
-fn commit_refused(e: &postgres::Error) -> bool {
+pub(crate) fn commit_refused(e: &postgres::Error) -> bool {
     let Some(db) = e.as_db_error() else {
         return false;
     };

@@ -1363,6 +1363,22 @@ fn ledger_checksum_tampered_is_detected() {
             "repair --accept 2",
         ],
     );
+    // Almost checksums: upper-case hex, a letter past f, one digit short, another prefix.
+    let hex = "0123456789abcdef".repeat(4);
+    for bad in [
+        format!("sha256:{}", hex.to_uppercase()),
+        format!("sha256:{}g", &hex[1..]),
+        format!("sha256:{}", &hex[1..]),
+        format!("sha512:{hex}"),
+    ] {
+        sql(
+            &w,
+            &format!("UPDATE git_migrate.migrations SET up_sha256 = '{bad}' WHERE version = 2"),
+        );
+        w.run(&["status", &c2.to_string()])
+            .expect_contains("checksum of migration 2 is not one git-migrate writes")
+            .expect_contains(&bad);
+    }
     // A well-formed checksum that is not the file's, with the blob and folder ids gone (as
     // for a migration applied from the working tree): the file looks modified.
     sql(

@@ -349,3 +349,27 @@ fn seeds_of_a_config_v3_project_live_per_database() {
         .unwrap()
         .starts_with("migrations/default/"));
 }
+
+#[test]
+fn a_seed_whose_session_ends_at_commit_is_reported_as_uncertain() {
+    // A deferred trigger ends its own session during COMMIT (FATAL 57P01): the tool cannot
+    // know whether the seeds committed, so it must not say "nothing was changed".
+    let repo = project(&[(
+        "seeds/1_bye.sql",
+        "create function bye() returns trigger language plpgsql as $$\n\
+         begin perform pg_terminate_backend(pg_backend_pid()); return null; end $$;\n\
+         create constraint trigger bye after insert on items deferrable initially deferred\n\
+           for each row execute function bye();\n\
+         insert into items values (1, 'one');\n",
+    )]);
+    let p = repo.path();
+    let db = TestDb::new("seed_commit_fatal");
+    gm(&p, &db.url, &["deploy", "--yes"]).expect_code(0);
+    let r = gm(&p, &db.url, &["seed", "apply"]);
+    r.expect_code(4)
+        .expect_contains("while committing")
+        .expect_contains("57P01")
+        .expect_contains("may or may not have been committed");
+    assert!(!r.all().contains("nothing was changed"), "{}", r.all());
+    assert!(names(&db).is_empty());
+}

@@ -274,7 +274,20 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
         }
         match failure {
             None => {
-                tx.commit().map_err(|e| db_error("committing", e))?;
+                tx.commit().map_err(|e| {
+                    if crate::execute::commit_refused(&e) {
+                        db_error("committing", e)
+                    } else {
+                        CommandError::new(
+                            Kind::Failure,
+                            format!(
+                                "the connection to the database ended while committing: {}; the seed files may or may not have been committed",
+                                crate::db::describe_pg_error(&e)
+                            ),
+                        )
+                        .hint("look at the seeded tables before running the seeds again")
+                    }
+                })?;
                 None
             }
             // Dropping the transaction rolls it back.
