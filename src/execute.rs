@@ -1618,7 +1618,6 @@ impl StepRunner<'_> {
                 }
             }
             for (n, range) in statements.iter().enumerate().take(last).skip(first) {
-                let range = range.clone();
                 if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
                     let same = e.code().map(|c| c.code()) == Some(code);
                     if !same {

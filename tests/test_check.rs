@@ -442,12 +442,7 @@ fn pre_push_input() {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        let out = child.wait_with_output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_output(&child.wait_with_output().unwrap())
     };
     // An update of a branch the remote has at `base`.
     run_with(format!("refs/heads/main {tip} refs/heads/main {base}\n"))

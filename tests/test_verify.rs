@@ -41,13 +41,7 @@ fn verify_range_pid(r: &TestRepo, base: Oid, tip: Oid, scratch: &TestDb) -> (Run
     .spawn()
     .expect("the git-migrate binary runs");
     let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    (run, pid)
+    (Run::from_output(&child.wait_with_output().unwrap()), pid)
 }
 
 /// How many scratch databases the process `pid` left on the scratch server. Other tests share

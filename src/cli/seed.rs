@@ -281,8 +281,8 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
                         CommandError::new(
                             Kind::Failure,
                             format!(
-                                "the connection to the database ended while committing: {}; the seed files may or may not have been committed",
-                                crate::db::describe_pg_error(&e)
+                                "{}; the seed files may or may not have been committed",
+                                crate::execute::ExecError::CommitUncertain(e)
                             ),
                         )
                         .hint("look at the seeded tables before running the seeds again")

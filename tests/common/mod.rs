@@ -20,6 +20,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished process printed and how it exited.
+    pub fn from_output(out: &std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// stdout + stderr, for searching.
     pub fn all(&self) -> String {
         format!("{}\n--- stderr ---\n{}", self.stdout, self.stderr)
@@ -59,11 +68,7 @@ pub fn gm_env(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Run
     let out = gm_command(dir, url, args, env)
         .output()
         .expect("the git-migrate binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from_output(&out)
 }
 
 /// The command [`gm_env`] runs: the real binary in `dir`, with a clean environment,
