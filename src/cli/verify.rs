@@ -7,7 +7,7 @@ use crate::check::range::RangeReport;
 use crate::check::{Finding, Rule};
 use crate::project::Version;
 use crate::source::{Project, Source};
-use crate::verify::{verify_sequence, Outcome, Step, Verified};
+use crate::verify::{verify_sequence, Outcome, ScratchDatabases, Step, Verified, VerifyError};
 use clap::Args;
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -35,23 +35,89 @@ pub(super) struct ScratchServer {
     made: usize,
 }
 
-/// One scratch database, dropped when done.
-struct ScratchDb {
-    client: postgres::Client,
+/// The scratch databases of one verification, on one server. Each is dropped by
+/// [`verify_sequence`] when it is done with it; whatever is left after an error is dropped here.
+struct ScratchDbs<'s> {
+    server: &'s mut ScratchServer,
     admin: crate::db::DbTarget,
-    name: String,
+    /// Session on the database the URL names, for CREATE and DROP DATABASE.
+    client: postgres::Client,
+    /// Made and not yet dropped.
+    live: Vec<String>,
 }
 
-impl Drop for ScratchDb {
+impl Drop for ScratchDbs<'_> {
     fn drop(&mut self) {
-        if let Ok(mut c) = self.admin.connect() {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name.replace('"', "\"\"")
+        for name in std::mem::take(&mut self.live) {
+            let _ = self.client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&name)
             ));
         }
     }
 }
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl ScratchDatabases for ScratchDbs<'_> {
+    fn create(&mut self, template: Option<&str>) -> Result<String, String> {
+        self.server.made += 1;
+        let name = format!(
+            "git_migrate_verify_{}_{}",
+            std::process::id(),
+            self.server.made
+        );
+        let mut sql = format!("CREATE DATABASE {}", quote_ident(&name));
+        if let Some(t) = template {
+            sql.push_str(&format!(" TEMPLATE {}", quote_ident(t)));
+        }
+        // A database of the same name can only be left from an earlier process with this pid.
+        self.client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&name)
+            ))
+            .and_then(|_| self.client.batch_execute(&sql))
+            .map_err(|e| {
+                format!(
+                    "cannot create the scratch database {name} on {}: {}",
+                    self.admin.redacted(),
+                    crate::db::describe_pg_error(&e)
+                )
+            })?;
+        self.live.push(name.clone());
+        Ok(name)
+    }
+
+    fn connect(&mut self, name: &str) -> Result<postgres::Client, String> {
+        self.admin
+            .with_dbname(name)
+            .connect()
+            .map_err(|e| format!("cannot connect to the scratch database {name}: {e}"))
+    }
+
+    fn drop_database(&mut self, name: &str) -> Result<(), String> {
+        self.client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(name)
+            ))
+            .map_err(|e| {
+                format!(
+                    "cannot drop the scratch database {name} on {}: {}",
+                    self.admin.redacted(),
+                    crate::db::describe_pg_error(&e)
+                )
+            })?;
+        self.live.retain(|n| n != name);
+        Ok(())
+    }
+}
+
+/// What to do when the scratch server does not let us make a database.
+const SCRATCH_URL_HINT: &str = "--scratch-url names a server where the tool may create and drop a database of its own (it connects to the database in the URL only for that)";
 
 impl ScratchServer {
     /// Nothing is started until a database is needed.
@@ -65,8 +131,9 @@ impl ScratchServer {
         }
     }
 
-    /// A new, empty database.
-    fn database(&mut self) -> Result<ScratchDb, CommandError> {
+    /// A session on the server (starting the throwaway cluster on first use) for making
+    /// databases.
+    fn databases(&mut self) -> Result<ScratchDbs<'_>, CommandError> {
         let admin = match &self.url {
             Some(url) => {
                 let admin = crate::db::DbTarget::from_url(url);
@@ -86,27 +153,21 @@ impl ScratchServer {
                 crate::db::DbTarget::from_url(&cluster.url("postgres"))
             }
         };
-        self.made += 1;
-        let name = format!("git_migrate_verify_{}_{}", std::process::id(), self.made);
-        let fail = |e: &dyn std::fmt::Display| {
+        let client = admin.connect().map_err(|e| {
             CommandError::new(
                 Kind::Failure,
                 format!(
-                    "cannot create the scratch database {name} on {}: {e}",
+                    "cannot create a scratch database on {}: {e}",
                     admin.redacted()
                 ),
             )
-            .hint("--scratch-url names a server where the tool may create and drop a database of its own (it connects to the database in the URL only for that)")
-        };
-        let mut c = admin.connect().map_err(|e| fail(&e))?;
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .and_then(|_| c.batch_execute(&format!("CREATE DATABASE \"{name}\"")))
-            .map_err(|e| fail(&crate::db::describe_pg_error(&e)))?;
-        let client = admin.with_dbname(&name).connect().map_err(|e| fail(&e))?;
-        Ok(ScratchDb {
-            client,
+            .hint(SCRATCH_URL_HINT)
+        })?;
+        Ok(ScratchDbs {
+            server: self,
             admin,
-            name,
+            client,
+            live: Vec::new(),
         })
     }
 }
@@ -167,28 +228,29 @@ fn run(
     if !steps.iter().any(|s| s.verify) {
         return Ok(vec![]);
     }
-    let mut db = scratch.database()?;
+    let mut dbs = scratch.databases()?;
     let ledger_schema = ctx.config.ledger_schema.clone();
     let exclude = [ledger_schema.as_str(), "hdb_catalog"];
     let prelude = prelude(ctx);
-    verify_sequence(
-        &mut db.client,
-        Some(&prelude),
-        &steps,
-        &exclude,
-        &mut progress,
-    )
-    .map_err(|e| CommandError::new(Kind::Failure, e.to_string()))
+    verify_sequence(&mut dbs, Some(&prelude), &steps, &exclude, &mut progress).map_err(|e| {
+        let scratch = matches!(e, VerifyError::Scratch(_));
+        let ce = CommandError::new(Kind::Failure, e.to_string());
+        if scratch {
+            ce.hint(SCRATCH_URL_HINT)
+        } else {
+            ce
+        }
+    })
 }
 
 fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
     let (rule, path, message, hint) = match &v.outcome {
         Outcome::Reversed | Outcome::NoDown => return None,
-        Outcome::NotRun => (
+        Outcome::NotRun { cause } => (
             Rule::VerifySql,
             v.location.clone(),
-            format!("migration {} was not verified: an earlier migration failed in the scratch database", v.version),
-            "fix the earlier failure first".to_string(),
+            format!("migration {} was not verified: {cause}", v.version),
+            "fix that failure first; the migrations after it are verified once it runs".to_string(),
         ),
         Outcome::SqlFailed { phase, path, message } => (
             Rule::VerifySql,
@@ -300,7 +362,7 @@ pub fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandError> {
             match &v.outcome {
                 Outcome::Reversed => ui.info(&format!("  ok       {label}")),
                 Outcome::NoDown => ui.info(&format!("  no down  {label}")),
-                Outcome::NotRun => ui.out(&format!("  not run  {label}")),
+                Outcome::NotRun { .. } => ui.out(&format!("  not run  {label}")),
                 Outcome::SqlFailed { .. } => ui.out(&format!("  FAILED   {label}")),
                 Outcome::NotReversed { .. } => ui.out(&format!("  NOT REVERSED  {label}")),
             }

@@ -1,11 +1,20 @@
-//! Running migrations up, down and up again, comparing fingerprints.
+//! Running migrations up, down and up again, comparing fingerprints, and going on after a
+//! finding in a database rebuilt to the history's schema.
 
 use super::fingerprint;
 
 use crate::check::rules::NO_TRANSACTION_MARKER;
+use crate::project::sql::is_effectively_empty;
 use crate::project::Version;
 use fingerprint::{diff, Difference, Fingerprint};
 use postgres::Client;
+use std::time::{Duration, Instant};
+
+/// How long the migrations before the first one under test may take before their schema is
+/// kept as a copy to rebuild from. Copying a small database takes 50 to 100 ms; below this,
+/// replaying those migrations after a finding costs about as much as the copy would have
+/// cost every time, so the good path stays as it was.
+const KEEP_PREFIX_AFTER: Duration = Duration::from_secs(1);
 
 /// One migration to run (and maybe verify).
 #[derive(Clone, Debug)]
@@ -52,7 +61,8 @@ impl Phase {
 pub enum Outcome {
     /// The down brought the schema back exactly; up ran again.
     Reversed,
-    /// There is no down to verify (the `missing-down` rule reports it).
+    /// There is no down to verify, or only whitespace and comments (the `missing-down` rule
+    /// reports it).
     NoDown,
     /// A script failed.
     SqlFailed {
@@ -68,8 +78,12 @@ pub enum Outcome {
         /// Object by object.
         differences: Vec<Difference>,
     },
-    /// Not run because an earlier migration failed.
-    NotRun,
+    /// Not run: the schema it starts from could not be built.
+    NotRun {
+        /// Why, naming the migration that failed (for example "the up of migration 300
+        /// (migrations/300_x/up.sql) failed").
+        cause: String,
+    },
 }
 
 /// The result for one verified migration.
@@ -92,10 +106,25 @@ pub enum VerifyError {
     /// The prelude failed.
     #[error("the prelude SQL failed in the scratch database: {0}")]
     Prelude(String),
+    /// A scratch database could not be created, opened or dropped.
+    #[error("{0}")]
+    Scratch(String),
+}
+
+/// Scratch databases on one server, made and dropped by [`verify_sequence`]. Whatever it
+/// leaves (after an error) is the implementor's to drop.
+pub trait ScratchDatabases {
+    /// Creates a database and returns its name: an empty one, or a copy of `template` (a
+    /// database made here, with no session open on it).
+    fn create(&mut self, template: Option<&str>) -> Result<String, String>;
+    /// Opens a session on a database made by [`ScratchDatabases::create`].
+    fn connect(&mut self, name: &str) -> Result<Client, String>;
+    /// Drops a database made by [`ScratchDatabases::create`], ending any session on it.
+    fn drop_database(&mut self, name: &str) -> Result<(), String>;
 }
 
 fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
-    let no_tx = sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER);
+    let no_tx = is_no_transaction(sql);
     let res = if no_tx {
         client.batch_execute(sql)
     } else {
@@ -116,50 +145,230 @@ fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
     })
 }
 
+fn is_no_transaction(sql: &str) -> bool {
+    sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER)
+}
+
 fn take(client: &mut Client, exclude: &[&str]) -> Result<Fingerprint, VerifyError> {
     Fingerprint::take(client, exclude)
         .map_err(|e| VerifyError::Fingerprint(crate::db::describe_pg_error(&e)))
 }
 
-/// Runs the steps in order in `client`'s (scratch) database. `progress` is told about each
-/// verified migration as it finishes.
+/// The databases of one run: where the migrations run, and a copy of the history's schema to
+/// rebuild from after a finding.
+///
+/// The copy is made only when it is needed (at the first finding, or after a slow prefix), and
+/// it moves forward with each rebuild: the ups since the last rebuild are replayed into it, and
+/// the new working database is a copy of it. So a finding costs one `CREATE DATABASE … TEMPLATE`
+/// and the ups since the previous finding, whatever the length of the history, and a run
+/// without findings makes one database, as before.
+struct Scratch<'a> {
+    dbs: &'a mut dyn ScratchDatabases,
+    prelude: Option<&'a str>,
+    /// The database the migrations run in.
+    working: String,
+    /// A database (no session open on it) with the prelude and the ups of the first `n`
+    /// steps: the history's schema, never verified in.
+    snapshot: Option<(String, usize)>,
+    /// [`KEEP_PREFIX_AFTER`], but for tests.
+    keep_prefix_after: Duration,
+}
+
+impl Scratch<'_> {
+    fn prelude(&self, client: &mut Client) -> Result<(), VerifyError> {
+        match self.prelude {
+            Some(p) => client
+                .batch_execute(p)
+                .map_err(|e| VerifyError::Prelude(crate::db::describe_pg_error(&e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the working database, which `client` is the only session of, as the snapshot of
+    /// the first `n` steps, and goes on in a copy of it.
+    fn keep_as_snapshot(&mut self, client: Client, n: usize) -> Result<Client, VerifyError> {
+        drop(client);
+        if let Some((old, _)) = self.snapshot.take() {
+            self.dbs.drop_database(&old).map_err(VerifyError::Scratch)?;
+        }
+        let copy = self
+            .dbs
+            .create(Some(&self.working))
+            .map_err(VerifyError::Scratch)?;
+        self.snapshot = Some((std::mem::replace(&mut self.working, copy), n));
+        self.dbs
+            .connect(&self.working)
+            .map_err(VerifyError::Scratch)
+    }
+
+    /// Replaces the working database with one holding the prelude and the ups of the first
+    /// `n` steps, as a deploy of the history would. `Ok(Err(cause))` when an up that ran
+    /// before fails on the way (something outside the database, such as a role a down left
+    /// behind, stops it): there is no database to go on in then.
+    fn rebuild(
+        &mut self,
+        client: &mut Client,
+        steps: &[Step],
+        n: usize,
+    ) -> Result<Result<(), String>, VerifyError> {
+        let (snapshot, from, fresh) = match self.snapshot.take() {
+            Some((name, from)) => (name, from, false),
+            None => (
+                self.dbs.create(None).map_err(VerifyError::Scratch)?,
+                0,
+                true,
+            ),
+        };
+        let mut c = self.dbs.connect(&snapshot).map_err(VerifyError::Scratch)?;
+        if fresh {
+            self.prelude(&mut c)?;
+        }
+        for s in &steps[from..n] {
+            if let Err(message) = run_sql(&mut c, &s.up.1) {
+                drop(c);
+                self.dbs
+                    .drop_database(&snapshot)
+                    .map_err(VerifyError::Scratch)?;
+                return Ok(Err(format!(
+                    "{} failed when the history was replayed into a fresh scratch database after a finding: {message}",
+                    s.up.0
+                )));
+            }
+        }
+        drop(c);
+        let copy = self
+            .dbs
+            .create(Some(&snapshot))
+            .map_err(VerifyError::Scratch)?;
+        self.snapshot = Some((snapshot, n));
+        let fresh = self.dbs.connect(&copy).map_err(VerifyError::Scratch)?;
+        drop(std::mem::replace(client, fresh));
+        let old = std::mem::replace(&mut self.working, copy);
+        self.dbs.drop_database(&old).map_err(VerifyError::Scratch)?;
+        Ok(Ok(()))
+    }
+}
+
+/// Whether the working database may no longer hold the history's schema after `outcome`, so
+/// that the migrations after it need a rebuilt one.
+fn needs_rebuild(outcome: &Outcome, down_sql: &str) -> bool {
+    match outcome {
+        Outcome::Reversed | Outcome::NoDown | Outcome::NotRun { .. } => false,
+        // The down rolled back: the schema is the up's. Outside a transaction it may have
+        // done half its work.
+        Outcome::SqlFailed {
+            phase: Phase::Down, ..
+        } => is_no_transaction(down_sql),
+        Outcome::SqlFailed { .. } | Outcome::NotReversed { .. } => true,
+    }
+}
+
+/// Runs the steps in order in scratch databases from `dbs`, and drops them again. `progress`
+/// is told about each verified migration as it finishes.
+///
+/// After a finding that leaves the schema other than the history's (a down that leaves
+/// something behind, an up that fails after its down), the working database is rebuilt from
+/// the history and the run goes on, so that every migration is verified and every leftover
+/// named. When an up fails in a correctly built schema, the migration's own SQL is broken: the
+/// migrations after it are reported as not run, naming it, since they may depend on it.
 pub fn verify_sequence(
-    client: &mut Client,
+    dbs: &mut dyn ScratchDatabases,
     prelude: Option<&str>,
     steps: &[Step],
     exclude_schemas: &[&str],
+    progress: impl FnMut(&Verified),
+) -> Result<Vec<Verified>, VerifyError> {
+    run_steps(
+        dbs,
+        prelude,
+        steps,
+        exclude_schemas,
+        KEEP_PREFIX_AFTER,
+        progress,
+    )
+}
+
+fn run_steps(
+    dbs: &mut dyn ScratchDatabases,
+    prelude: Option<&str>,
+    steps: &[Step],
+    exclude_schemas: &[&str],
+    keep_prefix_after: Duration,
     mut progress: impl FnMut(&Verified),
 ) -> Result<Vec<Verified>, VerifyError> {
-    if let Some(p) = prelude {
-        client
-            .batch_execute(p)
-            .map_err(|e| VerifyError::Prelude(crate::db::describe_pg_error(&e)))?;
+    let working = dbs.create(None).map_err(VerifyError::Scratch)?;
+    let mut scratch = Scratch {
+        dbs,
+        prelude,
+        working,
+        snapshot: None,
+        keep_prefix_after,
+    };
+    let out = verify_in(&mut scratch, steps, exclude_schemas, &mut progress);
+    // Dropped on success and on error alike; an error dropping them only matters when the
+    // run itself went well.
+    let mut dropped = scratch.dbs.drop_database(&scratch.working);
+    if let Some((s, _)) = &scratch.snapshot {
+        dropped = dropped.and(scratch.dbs.drop_database(s));
     }
+    let out = out?;
+    dropped.map_err(VerifyError::Scratch)?;
+    Ok(out)
+}
+
+fn verify_in(
+    scratch: &mut Scratch<'_>,
+    steps: &[Step],
+    exclude_schemas: &[&str],
+    progress: &mut dyn FnMut(&Verified),
+) -> Result<Vec<Verified>, VerifyError> {
+    let mut client = scratch
+        .dbs
+        .connect(&scratch.working)
+        .map_err(VerifyError::Scratch)?;
+    scratch.prelude(&mut client)?;
     let mut out = Vec::new();
-    let mut broken: Option<String> = None;
-    for s in steps {
-        let mut done = |v: Verified, out: &mut Vec<Verified>| {
-            progress(&v);
-            out.push(v);
-        };
-        if broken.is_some() {
-            if s.verify {
+    let mut done = |v: Verified, out: &mut Vec<Verified>| {
+        progress(&v);
+        out.push(v);
+    };
+    // Why the migrations from here on cannot run.
+    let mut stopped: Option<String> = None;
+    let started = Instant::now();
+    let first = steps.iter().position(|s| s.verify).unwrap_or(steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        if let Some(cause) = &stopped {
+            // (The first one may already carry the failure of an earlier up.)
+            if s.verify && out.last().map(|v: &Verified| v.version) != Some(s.version) {
                 done(
                     Verified {
                         version: s.version,
                         location: s.location.clone(),
-                        outcome: Outcome::NotRun,
+                        outcome: Outcome::NotRun {
+                            cause: cause.clone(),
+                        },
                     },
                     &mut out,
                 );
             }
             continue;
         }
+        if i == first && i > 0 && started.elapsed() >= scratch.keep_prefix_after {
+            // A long history before the first migration under test: keep its schema rather
+            // than replay it after a finding.
+            client = scratch.keep_as_snapshot(client, i)?;
+        }
+        let up_failed = |version: Version| {
+            format!(
+                "the up of migration {version} ({}) failed, and the migrations after it may depend on it",
+                s.up.0
+            )
+        };
         if !s.verify {
-            if let Err(message) = run_sql(client, &s.up.1) {
-                broken = Some(s.location.clone());
+            if let Err(message) = run_sql(&mut client, &s.up.1) {
+                stopped = Some(up_failed(s.version));
                 // Report it against the first migration under test that cannot be reached.
-                if let Some(next) = steps.iter().find(|n| n.verify && n.version > s.version) {
+                if let Some(next) = steps[i + 1..].iter().find(|n| n.verify) {
                     done(
                         Verified {
                             version: next.version,
@@ -176,17 +385,18 @@ pub fn verify_sequence(
             }
             continue;
         }
-        let Some(down) = &s.down else {
+        let fail = |phase, path: &str, message| Outcome::SqlFailed {
+            phase,
+            path: path.to_string(),
+            message,
+        };
+        let Some(down) = s.down.as_ref().filter(|d| !is_effectively_empty(&d.1)) else {
             // Nothing to verify; still apply it so later migrations see the right schema.
-            let outcome = match run_sql(client, &s.up.1) {
+            let outcome = match run_sql(&mut client, &s.up.1) {
                 Ok(()) => Outcome::NoDown,
                 Err(message) => {
-                    broken = Some(s.location.clone());
-                    Outcome::SqlFailed {
-                        phase: Phase::Up,
-                        path: s.up.0.clone(),
-                        message,
-                    }
+                    stopped = Some(up_failed(s.version));
+                    fail(Phase::Up, &s.up.0, message)
                 }
             };
             done(
@@ -199,34 +409,26 @@ pub fn verify_sequence(
             );
             continue;
         };
-        let before = take(client, exclude_schemas)?;
-        let fail = |phase, path: &str, message| Outcome::SqlFailed {
-            phase,
-            path: path.to_string(),
-            message,
-        };
-        let outcome = if let Err(m) = run_sql(client, &s.up.1) {
+        let before = take(&mut client, exclude_schemas)?;
+        let outcome = if let Err(m) = run_sql(&mut client, &s.up.1) {
+            stopped = Some(up_failed(s.version));
             fail(Phase::Up, &s.up.0, m)
-        } else if let Err(m) = run_sql(client, &down.1) {
+        } else if let Err(m) = run_sql(&mut client, &down.1) {
             fail(Phase::Down, &down.0, m)
         } else {
-            let after = take(client, exclude_schemas)?;
+            let after = take(&mut client, exclude_schemas)?;
             let differences = diff(&before, &after);
-            let again = run_sql(client, &s.up.1);
+            let again = run_sql(&mut client, &s.up.1);
             match (differences.is_empty(), again) {
                 (true, Ok(())) => Outcome::Reversed,
                 (true, Err(m)) => fail(Phase::UpAgain, &s.up.0, m),
-                (false, again) => {
-                    if again.is_err() {
-                        // What the down left behind stops the up: later ones cannot run.
-                        broken = Some(s.location.clone());
-                    }
-                    Outcome::NotReversed { differences }
-                }
+                (false, _) => Outcome::NotReversed { differences },
             }
         };
-        if matches!(outcome, Outcome::SqlFailed { .. }) {
-            broken = Some(s.location.clone());
+        if stopped.is_none() && needs_rebuild(&outcome, &down.1) {
+            if let Err(cause) = scratch.rebuild(&mut client, steps, i + 1)? {
+                stopped = Some(cause);
+            }
         }
         done(
             Verified {
@@ -238,4 +440,142 @@ pub fn verify_sequence(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::Cluster;
+
+    /// Databases on a throwaway cluster, counting what was made and what is left.
+    struct OnCluster<'c> {
+        cluster: &'c Cluster,
+        /// The template of each database made, in order.
+        made: Vec<Option<String>>,
+        live: Vec<String>,
+    }
+
+    impl ScratchDatabases for OnCluster<'_> {
+        fn create(&mut self, template: Option<&str>) -> Result<String, String> {
+            self.made.push(template.map(str::to_string));
+            let name = format!("d{}", self.made.len());
+            self.cluster
+                .create_database(&name, template)
+                .map_err(|e| e.to_string())?;
+            self.live.push(name.clone());
+            Ok(name)
+        }
+
+        fn connect(&mut self, name: &str) -> Result<Client, String> {
+            Client::connect(&self.cluster.url(name), postgres::NoTls).map_err(|e| e.to_string())
+        }
+
+        fn drop_database(&mut self, name: &str) -> Result<(), String> {
+            self.cluster
+                .drop_database(name)
+                .map_err(|e| e.to_string())?;
+            self.live.retain(|n| n != name);
+            Ok(())
+        }
+    }
+
+    fn step(version: Version, up: &str, down: &str, verify: bool) -> Step {
+        Step {
+            version,
+            location: format!("migrations/{version}_m"),
+            up: (format!("migrations/{version}_m/up.sql"), up.into()),
+            down: Some((format!("migrations/{version}_m/down.sql"), down.into())),
+            verify,
+        }
+    }
+
+    #[test]
+    fn goes_on_after_findings_from_a_kept_prefix_or_a_replayed_history() {
+        let cluster = Cluster::start().expect("start scratch cluster");
+        // Two migrations before the first one under test; 3 and 5 leave something behind
+        // that stops their up from running again; 4 and 6 build on what 3 and 5 made and on
+        // the prefix, so they pass only in a correctly rebuilt schema.
+        let steps = [
+            step(1, "create table a(id int);", "drop table a;", false),
+            step(2, "create table b(id int);", "drop table b;", false),
+            step(3, "create table c(id int);", "select 1;", true),
+            step(
+                4,
+                "alter table c add x int; alter table a add y int;",
+                "alter table c drop x; alter table a drop y;",
+                true,
+            ),
+            step(5, "create index b_id on b(id);", "select 1;", true),
+            step(6, "alter table b add z int;", "alter table b drop z;", true),
+        ];
+        // Zero: the first database, with the prefix, is kept and the run goes on in a copy;
+        // each finding replays the ups since the last one into the kept database and copies
+        // it. Max: the first finding builds the kept database from nothing.
+        let d1 = Some("d1".to_string());
+        let d2 = Some("d2".to_string());
+        for (keep_prefix_after, made) in [
+            (Duration::ZERO, [None, d1.clone(), d1.clone(), d1]),
+            (Duration::MAX, [None, None, d2.clone(), d2]),
+        ] {
+            let mut dbs = OnCluster {
+                cluster: &cluster,
+                made: vec![],
+                live: vec![],
+            };
+            let got =
+                run_steps(&mut dbs, None, &steps, &[], keep_prefix_after, |_| {}).expect("verify");
+            let outcomes: Vec<String> = got
+                .iter()
+                .map(|v| match &v.outcome {
+                    Outcome::NotReversed { differences } => format!(
+                        "{} {}",
+                        v.version,
+                        differences
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    other => format!("{} {other:?}", v.version),
+                })
+                .collect();
+            assert_eq!(
+                outcomes,
+                [
+                    "3 table public.c exists after down",
+                    "4 Reversed",
+                    "5 index public.b_id exists after down",
+                    "6 Reversed",
+                ],
+                "{keep_prefix_after:?}"
+            );
+            assert_eq!(dbs.made, made, "{keep_prefix_after:?}");
+            assert!(dbs.live.is_empty(), "{:?}", dbs.live);
+        }
+    }
+
+    fn sql_failed(phase: Phase) -> Outcome {
+        Outcome::SqlFailed {
+            phase,
+            path: "m/up.sql".into(),
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn rebuild_only_when_the_schema_may_be_wrong() {
+        let no_tx = format!("{NO_TRANSACTION_MARKER}\ndrop index concurrently i;");
+        assert!(!needs_rebuild(&Outcome::Reversed, "drop table t;"));
+        assert!(!needs_rebuild(&Outcome::NoDown, ""));
+        // A failed down rolled back: the schema is the up's, as the history says.
+        assert!(!needs_rebuild(&sql_failed(Phase::Down), "drop table t;"));
+        assert!(needs_rebuild(&sql_failed(Phase::Down), &no_tx));
+        assert!(needs_rebuild(&sql_failed(Phase::UpAgain), "drop table t;"));
+        assert!(needs_rebuild(
+            &Outcome::NotReversed {
+                differences: vec![]
+            },
+            "select 1;"
+        ));
+    }
 }
