@@ -21,7 +21,7 @@ pub struct VerifyArgs {
     /// Verify only migrations with a version at or above this one (earlier ones still run up).
     #[arg(long, value_name = "VERSION")]
     pub from: Option<Version>,
-    /// Server for the scratch database (a database is created and dropped there) instead of
+    /// Server for the scratch database (databases are created and dropped there) instead of
     /// a throwaway cluster. Also $GIT_MIGRATE_SCRATCH_URL.
     #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
     pub scratch_url: Option<String>,
@@ -117,7 +117,7 @@ impl ScratchDatabases for ScratchDbs<'_> {
 }
 
 /// What to do when the scratch server does not let us make a database.
-const SCRATCH_URL_HINT: &str = "--scratch-url names a server where the tool may create and drop a database of its own (it connects to the database in the URL only for that)";
+const SCRATCH_URL_HINT: &str = "--scratch-url names a server where the tool may create and drop databases of its own (it connects to the database in the URL only for that)";
 
 impl ScratchServer {
     /// Nothing is started until a database is needed.
@@ -257,7 +257,7 @@ fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
             path.clone(),
             format!("{} of migration {} failed in a scratch database: {message}", phase.describe(), v.version),
             match phase {
-                crate::verify::Phase::UpAgain => "the down ran but left something that stops the up from running again; make down undo everything up does".to_string(),
+                crate::verify::Phase::UpAgain => "the down ran and the schema came back, but something it left (rows, or a server-wide object such as a role) stops the up from running again; make down undo everything up does".to_string(),
                 _ => "fix the SQL; the scratch database started empty and ran the migrations before this one".to_string(),
             },
         ),

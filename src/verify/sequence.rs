@@ -7,7 +7,7 @@ use crate::check::rules::NO_TRANSACTION_MARKER;
 use crate::project::sql::is_effectively_empty;
 use crate::project::Version;
 use fingerprint::{diff, Difference, Fingerprint};
-use postgres::Client;
+use postgres::{Client, GenericClient};
 use std::time::{Duration, Instant};
 
 /// How long the migrations before the first one under test may take before their schema is
@@ -133,35 +133,88 @@ fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
             t.commit()
         })
     };
-    res.map_err(|e| {
-        let mut msg = crate::db::describe_pg_error(&e);
-        if let Some(db) = e.as_db_error() {
-            if let Some(postgres::error::ErrorPosition::Original(p)) = db.position() {
-                let (line, col) = crate::project::sql::line_col(sql, *p as usize);
-                msg = format!("line {line}, column {col}: {msg}");
-            }
+    res.map_err(|e| describe(sql, &e))
+}
+
+/// The server's error, with the line and column in `sql` when it gives a position.
+fn describe(sql: &str, e: &postgres::Error) -> String {
+    let mut msg = crate::db::describe_pg_error(e);
+    if let Some(db) = e.as_db_error() {
+        if let Some(postgres::error::ErrorPosition::Original(p)) = db.position() {
+            let (line, col) = crate::project::sql::line_col(sql, *p as usize);
+            msg = format!("line {line}, column {col}: {msg}");
         }
-        msg
-    })
+    }
+    msg
 }
 
 fn is_no_transaction(sql: &str) -> bool {
     sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER)
 }
 
-fn take(client: &mut Client, exclude: &[&str]) -> Result<Fingerprint, VerifyError> {
+/// Whether a failure or a rollback of `sql`, run by [`run_sql`] or [`run_down`], leaves
+/// nothing of it behind: it runs in a transaction and does not end that transaction itself
+/// (the `transaction-control` rule's `COMMIT`, `END`, …).
+fn rolls_back(sql: &str) -> bool {
+    !is_no_transaction(sql) && crate::project::txcontrol::transaction_control(sql).is_empty()
+}
+
+fn take(client: &mut impl GenericClient, exclude: &[&str]) -> Result<Fingerprint, VerifyError> {
     Fingerprint::take(client, exclude)
         .map_err(|e| VerifyError::Fingerprint(crate::db::describe_pg_error(&e)))
 }
 
-/// The databases of one run: where the migrations run, and a copy of the history's schema to
-/// rebuild from after a finding.
+/// Runs a down and compares the schema after it with `before`: the differences, or
+/// `Ok(Err(message))` when the down fails.
 ///
-/// The copy is made only when it is needed (at the first finding, or after a slow prefix), and
-/// it moves forward with each rebuild: the ups since the last rebuild are replayed into it, and
-/// the new working database is a copy of it. So a finding costs one `CREATE DATABASE … TEMPLATE`
-/// and the ups since the previous finding, whatever the length of the history, and a run
-/// without findings makes one database, as before.
+/// A down that runs in a transaction is fingerprinted before its commit, and rolled back
+/// instead when the schema differs: the database is then back at the up's schema, the
+/// history's, so the migrations after it need no rebuilt database (issue 12). When the schema
+/// is the same it commits, as it would on its own.
+fn run_down(
+    client: &mut Client,
+    sql: &str,
+    before: &Fingerprint,
+    exclude: &[&str],
+) -> Result<Result<Vec<Difference>, String>, VerifyError> {
+    if is_no_transaction(sql) {
+        if let Err(m) = run_sql(client, sql) {
+            return Ok(Err(m));
+        }
+        return Ok(Ok(diff(before, &take(client, exclude)?)));
+    }
+    let mut t = match client.transaction() {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(describe(sql, &e))),
+    };
+    // On an error the transaction is dropped, which rolls it back.
+    if let Err(e) = t.batch_execute(sql) {
+        return Ok(Err(describe(sql, &e)));
+    }
+    let differences = diff(before, &take(&mut t, exclude)?);
+    if differences.is_empty() {
+        if let Err(e) = t.commit() {
+            return Ok(Err(describe(sql, &e)));
+        }
+    } else {
+        t.rollback().map_err(|e| {
+            VerifyError::Scratch(format!(
+                "cannot roll back a down in the scratch database: {}",
+                crate::db::describe_pg_error(&e)
+            ))
+        })?;
+    }
+    Ok(Ok(differences))
+}
+
+/// The databases of one run: where the migrations run, and a copy of the history's schema to
+/// rebuild from after a finding that a rollback cannot undo.
+///
+/// The copy is made only when it is needed (at the first such finding, or after a slow
+/// prefix), and it moves forward with each rebuild: the ups since the last rebuild are replayed
+/// into it, and the new working database is a copy of it. So a rebuild costs one `CREATE
+/// DATABASE … TEMPLATE` and the ups since the previous one, whatever the length of the history,
+/// and a run without rebuilds makes one database, as before.
 struct Scratch<'a> {
     dbs: &'a mut dyn ScratchDatabases,
     prelude: Option<&'a str>,
@@ -254,23 +307,29 @@ impl Scratch<'_> {
 fn needs_rebuild(outcome: &Outcome, down_sql: &str) -> bool {
     match outcome {
         Outcome::Reversed | Outcome::NoDown | Outcome::NotRun { .. } => false,
-        // The down rolled back: the schema is the up's. Outside a transaction it may have
-        // done half its work.
+        // The down failed or was rolled back (see `run_down`): the schema is the up's, unless
+        // the down ran outside a transaction or ended it itself.
         Outcome::SqlFailed {
             phase: Phase::Down, ..
-        } => is_no_transaction(down_sql),
-        Outcome::SqlFailed { .. } | Outcome::NotReversed { .. } => true,
+        }
+        | Outcome::NotReversed { .. } => !rolls_back(down_sql),
+        // The down committed and the schema came back, but something the fingerprint does not
+        // see (rows, a role) stopped the up.
+        Outcome::SqlFailed { .. } => true,
     }
 }
 
 /// Runs the steps in order in scratch databases from `dbs`, and drops them again. `progress`
 /// is told about each verified migration as it finishes.
 ///
-/// After a finding that leaves the schema other than the history's (a down that leaves
-/// something behind, an up that fails after its down), the working database is rebuilt from
-/// the history and the run goes on, so that every migration is verified and every leftover
-/// named. When an up fails in a correctly built schema, the migration's own SQL is broken: the
-/// migrations after it are reported as not run, naming it, since they may depend on it.
+/// A finding does not stop the run: every migration is verified and every leftover named
+/// (issue 12). A down that leaves something behind is rolled back when it ran in a
+/// transaction, which leaves the up's schema, the history's. When that cannot be done (a
+/// no-transaction down, a down that commits itself, an up that fails again after its down
+/// because of rows or a role the down left), the working database is rebuilt to the history's
+/// schema (see [`Scratch`]). When an up fails in a correctly built schema, the migration's own
+/// SQL is broken: the migrations after it are reported as not run, naming it, since they may
+/// depend on it.
 pub fn verify_sequence(
     dbs: &mut dyn ScratchDatabases,
     prelude: Option<&str>,
@@ -413,16 +472,14 @@ fn verify_in(
         let outcome = if let Err(m) = run_sql(&mut client, &s.up.1) {
             stopped = Some(up_failed(s.version));
             fail(Phase::Up, &s.up.0, m)
-        } else if let Err(m) = run_sql(&mut client, &down.1) {
-            fail(Phase::Down, &down.0, m)
         } else {
-            let after = take(&mut client, exclude_schemas)?;
-            let differences = diff(&before, &after);
-            let again = run_sql(&mut client, &s.up.1);
-            match (differences.is_empty(), again) {
-                (true, Ok(())) => Outcome::Reversed,
-                (true, Err(m)) => fail(Phase::UpAgain, &s.up.0, m),
-                (false, _) => Outcome::NotReversed { differences },
+            match run_down(&mut client, &down.1, &before, exclude_schemas)? {
+                Err(m) => fail(Phase::Down, &down.0, m),
+                Ok(differences) if !differences.is_empty() => Outcome::NotReversed { differences },
+                Ok(_) => match run_sql(&mut client, &s.up.1) {
+                    Ok(()) => Outcome::Reversed,
+                    Err(m) => fail(Phase::UpAgain, &s.up.0, m),
+                },
             }
         };
         if stopped.is_none() && needs_rebuild(&outcome, &down.1) {
@@ -492,13 +549,15 @@ mod tests {
     #[test]
     fn goes_on_after_findings_from_a_kept_prefix_or_a_replayed_history() {
         let cluster = Cluster::start().expect("start scratch cluster");
-        // Two migrations before the first one under test; 3 and 5 leave something behind
-        // that stops their up from running again; 4 and 6 build on what 3 and 5 made and on
-        // the prefix, so they pass only in a correctly rebuilt schema.
+        // Two migrations before the first one under test. 3, 5 and 7 leave something behind
+        // that would stop their up from running again: 3 and 7 outside a transaction (the
+        // database is rebuilt), 5 inside one (rolled back). 4, 6 and 8 build on what the
+        // earlier ones made, so they pass only in the history's schema.
+        let no_tx = format!("{NO_TRANSACTION_MARKER}\nselect 1;");
         let steps = [
             step(1, "create table a(id int);", "drop table a;", false),
             step(2, "create table b(id int);", "drop table b;", false),
-            step(3, "create table c(id int);", "select 1;", true),
+            step(3, "create table c(id int);", &no_tx, true),
             step(
                 4,
                 "alter table c add x int; alter table a add y int;",
@@ -507,10 +566,13 @@ mod tests {
             ),
             step(5, "create index b_id on b(id);", "select 1;", true),
             step(6, "alter table b add z int;", "alter table b drop z;", true),
+            step(7, "create sequence s7;", &no_tx, true),
+            step(8, "alter table c add w int;", "alter table c drop w;", true),
         ];
         // Zero: the first database, with the prefix, is kept and the run goes on in a copy;
-        // each finding replays the ups since the last one into the kept database and copies
-        // it. Max: the first finding builds the kept database from nothing.
+        // each rebuild replays the ups since the last one into the kept database and copies
+        // it. Max: the first rebuild builds the kept database from nothing. The rollback
+        // makes no database.
         let d1 = Some("d1".to_string());
         let d2 = Some("d2".to_string());
         for (keep_prefix_after, made) in [
@@ -546,6 +608,8 @@ mod tests {
                     "4 Reversed",
                     "5 index public.b_id exists after down",
                     "6 Reversed",
+                    "7 sequence public.s7 exists after down",
+                    "8 Reversed",
                 ],
                 "{keep_prefix_after:?}"
             );
@@ -565,17 +629,20 @@ mod tests {
     #[test]
     fn rebuild_only_when_the_schema_may_be_wrong() {
         let no_tx = format!("{NO_TRANSACTION_MARKER}\ndrop index concurrently i;");
+        let commits = "drop table t; commit;";
+        let not_reversed = Outcome::NotReversed {
+            differences: vec![],
+        };
         assert!(!needs_rebuild(&Outcome::Reversed, "drop table t;"));
         assert!(!needs_rebuild(&Outcome::NoDown, ""));
-        // A failed down rolled back: the schema is the up's, as the history says.
-        assert!(!needs_rebuild(&sql_failed(Phase::Down), "drop table t;"));
-        assert!(needs_rebuild(&sql_failed(Phase::Down), &no_tx));
+        // A down that failed or left something was rolled back: the schema is the up's, as
+        // the history says. Not outside a transaction, or when it committed itself.
+        for outcome in [sql_failed(Phase::Down), not_reversed] {
+            assert!(!needs_rebuild(&outcome, "drop table t;"));
+            assert!(needs_rebuild(&outcome, &no_tx));
+            assert!(needs_rebuild(&outcome, commits));
+        }
+        // The down committed; what it left stopped the up.
         assert!(needs_rebuild(&sql_failed(Phase::UpAgain), "drop table t;"));
-        assert!(needs_rebuild(
-            &Outcome::NotReversed {
-                differences: vec![]
-            },
-            "select 1;"
-        ));
     }
 }
