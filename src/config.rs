@@ -92,6 +92,8 @@ pub struct HasuraConfig {
     pub migrations_directory: String,
     /// `seeds_directory` (default `seeds`).
     pub seeds_directory: String,
+    /// Keys written twice in the file (the later value was used); the reader warns.
+    pub duplicates: Vec<crate::yaml::DuplicateKey>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +127,10 @@ impl HasuraConfig {
             column: 0,
             message: format!("not valid UTF-8: {e}"),
         })?;
+        // A key written twice is an old mistake that history keeps: the later value wins and
+        // the caller warns (crate::yaml). Without one, the typed parse gives its errors with
+        // their line and column.
+        let doc = crate::yaml::parse(text).map_err(syntax)?;
         let raw: RawConfig = if text.trim().is_empty() {
             RawConfig {
                 version: None,
@@ -132,8 +138,10 @@ impl HasuraConfig {
                 migrations_directory: None,
                 seeds_directory: None,
             }
-        } else {
+        } else if doc.duplicates.is_empty() {
             yaml_serde::from_str(text).map_err(syntax)?
+        } else {
+            yaml_serde::from_value(doc.value).map_err(syntax)?
         };
         let version = match raw.version {
             None => {
@@ -179,6 +187,7 @@ impl HasuraConfig {
                 "migrations",
             )?,
             seeds_directory: clean(raw.seeds_directory, "seeds_directory", "seeds")?,
+            duplicates: doc.duplicates,
         })
     }
 
@@ -248,6 +257,29 @@ mod tests {
         assert_eq!(relative_dir("a/\\b").as_deref(), Some("a/\\b"));
         let e = HasuraConfig::parse(b"version: 7\n", "config.yaml", "HEAD").unwrap_err();
         assert!(e.to_string().contains("unsupported config version 7"));
+    }
+
+    #[test]
+    fn a_key_written_twice_keeps_the_later_value() {
+        let c = HasuraConfig::parse(
+            b"version: 2\nendpoint: http://x\nversion: 3\nmigrations_directory: a\nmigrations_directory: db\n",
+            "hasura/config.yaml",
+            "abc123",
+        )
+        .unwrap();
+        assert_eq!(c.version, 3);
+        assert_eq!(c.migrations_directory, "db");
+        let lines: Vec<(&str, usize, usize)> = c
+            .duplicates
+            .iter()
+            .map(|d| (d.key.as_str(), d.line, d.first_line))
+            .collect();
+        assert_eq!(lines, [("version", 3, 1), ("migrations_directory", 5, 4)]);
+        // Still refused: a file that does not parse, with its line.
+        let e = HasuraConfig::parse(b"version: 2\nversion: 3\nx: [\n", "config.yaml", "abc123")
+            .unwrap_err();
+        assert!(e.to_string().starts_with("config.yaml:"), "{e}");
+        assert!(!e.to_string().starts_with("config.yaml:0:"), "{e}");
     }
 }
 

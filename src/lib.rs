@@ -25,3 +25,4 @@ pub mod project;
 pub mod scratch;
 pub mod source;
 pub mod verify;
+pub mod yaml;

@@ -98,6 +98,8 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
     let project_dir = ctx.project_dir();
     let env_allow = std::env::var("GIT_MIGRATE_ALLOW").ok();
     let mut reports = Vec::new();
+    // Per range: old mistakes in the files read (a YAML key written twice), shown as notes.
+    let mut notes: Vec<Vec<String>> = Vec::new();
     for r in ranges(&ctx.repo, &spec)? {
         reports.push(check_range(
             &ctx.repo,
@@ -105,6 +107,7 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
             project_dir.as_deref(),
             env_allow.as_deref(),
         )?);
+        notes.push(crate::yaml::take_warnings());
     }
     if !ctx.config.require_down {
         // `policy.require_down: false` in git-migrate.yaml: a migration without a down is the
@@ -122,10 +125,12 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
             rep.findings.extend(found);
         }
     }
-    render(ctx, &reports)
+    render(ctx, &reports, &notes)
 }
 
-fn render(ctx: &Ctx, reports: &[RangeReport]) -> Result<(), CommandError> {
+fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(), CommandError> {
+    let no_notes = Vec::new();
+    let notes_of = |i: usize| notes.get(i).unwrap_or(&no_notes);
     let open: Vec<&Finding> = reports
         .iter()
         .flat_map(|r| &r.findings)
@@ -134,19 +139,20 @@ fn render(ctx: &Ctx, reports: &[RangeReport]) -> Result<(), CommandError> {
     if ctx.json {
         let doc = serde_json::json!({
             "ok": open.is_empty(),
-            "ranges": reports.iter().map(|r| serde_json::json!({
+            "ranges": reports.iter().enumerate().map(|(i, r)| serde_json::json!({
                 "label": r.range.label,
                 "commits": r.range.commits.len(),
                 "skipped": r.skipped,
                 "new_versions": r.new_versions,
                 "findings": r.findings,
+                "notes": notes_of(i),
                 "unreadable_allowances": r.bad_allows.iter().map(|b| serde_json::json!({"text": b.text, "source": b.source})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         ctx.ui
             .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        for r in reports {
+        for (i, r) in reports.iter().enumerate() {
             let what = if r.range.commits.is_empty() {
                 r.range.label.clone()
             } else {
@@ -200,6 +206,9 @@ fn render(ctx: &Ctx, reports: &[RangeReport]) -> Result<(), CommandError> {
                         f.path
                     )),
                 }
+            }
+            for n in notes_of(i) {
+                ctx.ui.info(&format!("  note: {n}"));
             }
             for b in &r.bad_allows {
                 ctx.ui.warn(&format!(

@@ -112,6 +112,8 @@ struct Prepared {
     adoption: Option<crate::ledger::adopt::Adoption>,
     /// The SQL of each step (read once: shown, checked, then run).
     texts: Vec<execute::StepSql>,
+    /// Old mistakes in the files read (a YAML key written twice), shown with the plan.
+    file_warnings: Vec<String>,
 }
 
 fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
@@ -280,6 +282,7 @@ fn prepare(
         db: db.redacted(),
         adoption,
         texts,
+        file_warnings: crate::yaml::take_warnings(),
     })
 }
 
@@ -341,7 +344,7 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
             ctx.ui.out(&format!("{v:<w$}  {t:<4}  {n}"));
         }
         print_no_transaction(ctx, p);
-        for w in &p.confirmed.plan.warnings {
+        for w in p.file_warnings.iter().chain(&p.confirmed.plan.warnings) {
             ctx.ui.warn(w);
         }
         return;
@@ -357,7 +360,14 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
         ctx.ui.out(&l);
     }
     print_no_transaction(ctx, p);
-    for w in &p.confirmed.plan.warnings {
+    for w in p.file_warnings.iter().chain(&p.confirmed.plan.warnings) {
+        ctx.ui.warn(w);
+    }
+}
+
+/// The file warnings of a plan that is not printed.
+fn warn_files(ctx: &Ctx, p: &Prepared) {
+    for w in &p.file_warnings {
         ctx.ui.warn(w);
     }
 }
@@ -374,6 +384,9 @@ fn plan_json(p: &Prepared, show_sql: bool) -> String {
         }
     }
     v["database"] = serde_json::Value::String(p.db.clone());
+    if let Some(w) = v.get_mut("warnings").and_then(|w| w.as_array_mut()) {
+        w.splice(0..0, p.file_warnings.iter().cloned().map(Into::into));
+    }
     v["no_transaction"] = p
         .confirmed
         .plan
@@ -436,6 +449,7 @@ pub(super) fn run_mutation(
             ctx.ui.out(&plan_json(&p, false));
         } else {
             ctx.ui.out("Nothing to apply.");
+            warn_files(ctx, &p);
         }
         return Ok(());
     }
@@ -462,6 +476,7 @@ pub(super) fn run_mutation(
             } else {
                 ctx.ui.out(&format!("Already at {at}; nothing to do."));
             }
+            warn_files(ctx, &p);
         }
         return Ok(());
     }

@@ -470,7 +470,12 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let ui = Ui::new(&cli.color, cli.quiet, cli.verbose);
     let json = cli.json;
-    match run(cli, ui.clone()) {
+    let result = run(cli, ui.clone());
+    // What reading files from history found and no command showed yet (duplicate YAML keys).
+    for w in crate::yaml::take_warnings() {
+        ui.warn(&w);
+    }
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             if json && e.kind != Kind::Findings {

@@ -126,10 +126,11 @@ fn parse_yaml(path: &str, at: &str, bytes: &[u8]) -> Result<Value, MetadataError
         path: path.to_string(),
         at: at.to_string(),
     })?;
-    if text.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    let mut v: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
+    // A key written twice keeps its later value, with a warning (crate::yaml).
+    let crate::yaml::Lenient {
+        value: mut v,
+        duplicates,
+    } = crate::yaml::parse(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -142,6 +143,9 @@ fn parse_yaml(path: &str, at: &str, bytes: &[u8]) -> Result<Value, MetadataError
             message: e.to_string(),
         }
     })?;
+    for d in &duplicates {
+        crate::yaml::warn(d.warning(path, at));
+    }
     // Config v2 has no includes: a `!include` here would become table data (`{"!include": …}`)
     // or a string where a table belongs. Most likely a config v3 folder read as v2.
     if let Some(written) = find_include(&v) {

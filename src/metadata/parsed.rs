@@ -60,6 +60,9 @@ pub(super) struct Doc {
     pub merge: bool,
     /// A string value starts with [`PLACEHOLDER`]: the JSON splice cannot tell it from an include.
     pub clash: bool,
+    /// Keys written twice in one mapping (the later value is the document's); the builder
+    /// warns, naming the file and the revision.
+    pub duplicates: Vec<crate::yaml::DuplicateKey>,
     state: Mutex<State>,
 }
 
@@ -88,11 +91,15 @@ impl Parsed {
                 includes: Vec::new(),
                 merge: false,
                 clash: false,
+                duplicates: Vec::new(),
                 state: Mutex::new(State::Json(Ok(json))),
             });
         }
-        let yaml = match parse_text(text) {
-            Ok(y) => y,
+        let crate::yaml::Lenient {
+            value: yaml,
+            duplicates,
+        } = match parse_text(text) {
+            Ok(l) => l,
             Err(e) => {
                 let (line, column) = e
                     .location()
@@ -112,17 +119,16 @@ impl Parsed {
             includes: scan.includes,
             merge: scan.merge,
             clash: scan.clash,
+            duplicates,
             state: Mutex::new(State::Yaml(yaml)),
         })
     }
 }
 
-/// An empty (or blank) file is null, as in the Hasura CLI.
-fn parse_text(text: &str) -> Result<Yaml, yaml_serde::Error> {
-    if text.trim().is_empty() {
-        return Ok(Yaml::Null);
-    }
-    yaml_serde::from_str(text)
+/// An empty (or blank) file is null, as in the Hasura CLI; a key written twice keeps its later
+/// value ([`crate::yaml::parse`]).
+fn parse_text(text: &str) -> Result<crate::yaml::Lenient, yaml_serde::Error> {
+    crate::yaml::parse(text)
 }
 
 /// The list file `hasura metadata export` writes (`tables.yaml`, `functions.yaml`): nothing but
@@ -152,6 +158,7 @@ fn include_list(bytes: &Bytes) -> Option<Doc> {
         includes,
         merge: false,
         clash: false,
+        duplicates: Vec::new(),
         state: Mutex::new(State::Json(Ok(Value::Array(items)))),
     })
 }
@@ -278,7 +285,7 @@ impl Doc {
 
     fn reparse(&self) -> Yaml {
         let text = std::str::from_utf8(&self.bytes).expect("parsed once already");
-        parse_text(text).expect("parsed once already")
+        parse_text(text).expect("parsed once already").value
     }
 
     /// The document as written (a copy).
@@ -665,14 +672,23 @@ mod tests {
             ]
             .contains(&text);
             assert_eq!(direct.is_some(), expected_direct, "{text}");
-            // Either way, parsing gives the value of the YAML route.
+            // Either way, parsing gives the value of the YAML route (a key written twice keeps
+            // its later value there).
+            let lenient = crate::yaml::parse(text)
+                .ok()
+                .and_then(|l| serde_json::to_value(&l.value).ok());
             if let Parsed::Doc(d) = Parsed::parse(Arc::new(text.as_bytes().to_vec())) {
-                assert_eq!(d.json(false).ok(), via_yaml(text), "{text}");
+                assert_eq!(d.json(false).ok(), lenient, "{text}");
             }
         }
         assert!(direct_json("a: !tag 1\n").is_none());
         assert!(direct_json("a: \"\\x41\"\n").is_none());
         assert!(direct_json("<<: {a: 1}\n").is_none());
+        let Parsed::Doc(d) = Parsed::parse(Arc::new(b"a: 1\nb: 2\na: 3\n".to_vec())) else {
+            panic!("a key written twice is not an error");
+        };
+        assert_eq!(d.json(false).unwrap(), serde_json::json!({"b": 2, "a": 3}));
+        assert_eq!((d.duplicates[0].line, d.duplicates[0].first_line), (3, 1));
     }
 
     #[test]
@@ -693,6 +709,7 @@ mod tests {
                     includes: scan.includes,
                     merge: scan.merge,
                     clash: scan.clash,
+                    duplicates: Vec::new(),
                     state: Mutex::new(State::Yaml(yaml)),
                 })
             }) else {

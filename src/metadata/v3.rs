@@ -615,7 +615,12 @@ impl<'a> Builder<'a> {
         let rel = chain.last().cloned().unwrap_or_default();
         let p = self.parsed(&rel, data);
         match &*p {
-            Parsed::Doc(_) => Ok(p),
+            Parsed::Doc(doc) => {
+                for d in &doc.duplicates {
+                    crate::yaml::warn(d.warning(&self.full(&rel), &self.at));
+                }
+                Ok(p)
+            }
             Parsed::Encoding => Err(MetadataError::Encoding {
                 path: self.full(&rel),
                 at: self.at.clone(),

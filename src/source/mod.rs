@@ -823,6 +823,9 @@ impl Repo {
             });
         };
         let config = HasuraConfig::parse(&bytes, &config_path, &at)?;
+        for d in &config.duplicates {
+            crate::yaml::warn(d.warning(&config_path, &at));
+        }
         let migrations_dir = join(&dir, &config.migrations_directory_for(&self.database));
         let metadata_dir = join(&dir, &config.metadata_directory);
         Ok(ProjectLocation {
