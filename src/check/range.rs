@@ -480,6 +480,9 @@ pub fn check_range(
             Err(e) if no_project(&e) => None,
             // A base whose config was broken: compare with nothing before.
             Err(SourceError::Config(_)) => None,
+            // A base without the --database-name database (the range adds it, or the move to
+            // config v3): everything in its folder is new.
+            Err(SourceError::Project(p)) if p.is_database() => None,
             Err(e) => return Err(e.into()),
         },
         None => None,

@@ -146,27 +146,19 @@ pub(super) use crate::project::join_path as join;
 
 /// The folder of one database inside a per-database folder setting (`migrations_directory`,
 /// `seeds_directory`): `<dir>/<database>` for config v3, `<dir>` for config v2, which has a
-/// single database.
+/// single database. The name was checked when given, and against the revision when the
+/// project was read (`source::Repo::locate_project` refuses a database other than `default`
+/// in a config v2 project).
 pub(super) fn database_folder(
     location: &ProjectLocation,
     setting: &str,
     database: Option<&str>,
 ) -> Result<String, CommandError> {
     let base = join(&location.dir, setting.trim_end_matches('/'));
-    if let Some(d) = database {
-        validate_name("database name", d)?;
-    }
     if location.config.version >= 3 {
         return Ok(join(&base, database.unwrap_or("default")));
     }
-    match database {
-        Some(d) if d != "default" => Err(CommandError::new(
-            Kind::Usage,
-            format!("--database-name {d}: this is a config v2 project, which has one database"),
-        )
-        .hint("drop --database-name (config v3 projects keep one folder per database)")),
-        _ => Ok(base),
-    }
+    Ok(base)
 }
 
 /// Rejects names that cannot be one path component.

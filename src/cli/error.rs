@@ -137,6 +137,7 @@ impl From<SourceError> for CommandError {
             SourceError::MissingCommit { .. } => ce
                 .hints
                 .push("CI clones are often shallow: use fetch-depth: 0".into()),
+            SourceError::Project(p) if p.is_database() => {}
             SourceError::Project(_) | SourceError::ProjectOutside(_) => ce
                 .hints
                 .push("pass --project <dir> to name the folder that holds config.yaml".into()),

@@ -329,71 +329,6 @@ pub(crate) fn find_env(
     })
 }
 
-/// `--database-name NAME`: a config v3 project must have `migrations/NAME/` at HEAD or in the
-/// working tree (a typo must not make every applied migration look like one to revert);
-/// config v2 projects have one database, `default`.
-fn check_database_name(
-    repo: &Repo,
-    project_dir: Option<&str>,
-    name: &str,
-    must_exist: bool,
-) -> Result<(), CommandError> {
-    if name.is_empty() || name.contains(['/', '\\']) || name.chars().any(char::is_control) {
-        return Err(CommandError::new(
-            Kind::Usage,
-            format!("--database-name {name:?} is not a database name"),
-        ));
-    }
-    if name == "default" || !must_exist {
-        return Ok(());
-    }
-    let mut found_v3 = false;
-    let mut known: Vec<String> = Vec::new();
-    for source in [Source::Rev("HEAD".into()), Source::Worktree] {
-        let Ok(tree) = repo.tree(&source) else {
-            continue;
-        };
-        let Ok(loc) = repo.locate_project(&tree, project_dir) else {
-            continue;
-        };
-        if loc.config.version < 3 {
-            continue;
-        }
-        found_v3 = true;
-        for folder in [
-            &loc.config.migrations_directory,
-            &loc.config.seeds_directory,
-        ] {
-            let base = crate::source::join_path(&loc.dir, folder);
-            if let Ok(Some(entries)) = repo.list(&tree, &base) {
-                for e in entries {
-                    if e.name == name {
-                        return Ok(());
-                    }
-                    if !known.contains(&e.name) {
-                        known.push(e.name);
-                    }
-                }
-            }
-        }
-    }
-    let mut e = CommandError::new(
-        Kind::Usage,
-        if found_v3 {
-            format!("--database-name {name}: there is no migrations/{name}/ or seeds/{name}/ folder at HEAD or in the working tree")
-        } else {
-            format!("--database-name {name}: this is not a config v3 project; a config v2 project has one database, `default`")
-        },
-    );
-    if !known.is_empty() {
-        e = e.hint(format!(
-            "databases with migrations here: {}",
-            known.join(", ")
-        ));
-    }
-    Err(e)
-}
-
 fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
     if let Command::Demo(args) = &cli.command {
         return demo::cmd_demo(&ui, args, cli.database_url.as_deref());
@@ -410,18 +345,19 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
     let config = ToolConfig::load(&repo, cli.config.as_deref())?;
     deploy::set_identity(&repo);
     if let Some(name) = &cli.database_name {
+        // Only the spelling is checked here. Whether the database exists is a fact of the
+        // revision read: every read of a project checks it there (source::Repo::locate_project),
+        // so that an old tag can be deployed after HEAD moved on, and a refusal names the
+        // revision.
+        authoring::validate_name("--database-name", name)?;
+        repo.set_database(name);
         // Writing the first migration or seed of a new database is how it starts existing.
-        let creates = matches!(
+        if matches!(
             cli.command,
             Command::Create(_) | Command::Seed(seed::SeedCommand::Create(_))
-        );
-        check_database_name(
-            &repo,
-            cli.project.as_deref().or(config.project.as_deref()),
-            name,
-            !creates,
-        )?;
-        repo.set_database(name);
+        ) {
+            repo.allow_new_database();
+        }
     }
     let env = match &cli.env {
         Some(name) => Some(find_env(&config, name)?),

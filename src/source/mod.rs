@@ -6,7 +6,7 @@
 
 mod detect;
 
-pub use detect::{detect_project_dir, ProjectDirError};
+pub use detect::{detect_project_dir, MissingDatabase, ProjectDirError};
 
 use crate::config::{HasuraConfig, HasuraConfigError};
 use crate::project::{
@@ -198,6 +198,7 @@ impl SourceError {
                 "replace the {kind} with the real files in a new commit; git-migrate never follows \
                  links or submodules (they may point outside the repository or to other content)"
             )],
+            SourceError::Project(p) => p.hints(),
             SourceError::Layout { problems, .. } => {
                 let mut out: Vec<String> = Vec::new();
                 for p in problems {
@@ -359,6 +360,8 @@ pub struct Repo {
     database: String,
     /// Whether `database` was chosen (`--database-name`), rather than the default.
     database_chosen: bool,
+    /// Whether the chosen database may not exist yet (`create`, `seed create`).
+    database_may_be_new: bool,
 }
 
 /// How far back `Repo::nearest_tag` looks along first parents.
@@ -423,6 +426,18 @@ pub fn describe_tree(tree: &TreeRef) -> String {
     }
 }
 
+/// A revision for messages: `v1.2.0 (abc1234567)` for a name, `abc1234567` for a commit id,
+/// else as [`describe_tree`] names it.
+pub fn describe_source(source_name: Option<&str>, tree: &TreeRef) -> String {
+    let here = describe_tree(tree);
+    match (source_name, tree.commit()) {
+        (Some(name), Some(c)) if !c.to_string().starts_with(name) && !name.is_empty() => {
+            format!("{name} ({here})")
+        }
+        _ => here,
+    }
+}
+
 /// First 10 characters of a commit id.
 pub fn short(id: &str) -> String {
     id.chars().take(10).collect()
@@ -460,6 +475,7 @@ impl Repo {
             tags: std::cell::OnceCell::new(),
             database: "default".into(),
             database_chosen: false,
+            database_may_be_new: false,
         }
     }
 
@@ -783,6 +799,13 @@ impl Repo {
         self.database_chosen = true;
     }
 
+    /// Lets the chosen database be one that does not exist yet at the revisions read (writing
+    /// its first migration or seed is how it starts existing). A config v2 project still has
+    /// only `default`.
+    pub fn allow_new_database(&mut self) {
+        self.database_may_be_new = true;
+    }
+
     /// Whether a database was chosen with [`Repo::set_database`].
     pub fn database_chosen(&self) -> bool {
         self.database_chosen
@@ -794,9 +817,22 @@ impl Repo {
     }
 
     /// Finds the project at a tree: detect the folder and parse config.yaml, nothing more.
+    /// The database chosen with [`Repo::set_database`] is checked at this tree.
     pub fn locate_project(
         &self,
         tree: &TreeRef,
+        project_dir: Option<&str>,
+    ) -> Result<ProjectLocation, SourceError> {
+        self.locate(tree, None, project_dir)
+    }
+
+    /// [`Repo::locate_project`]; `source_name` (`v1.2.0`) names the revision in refusals.
+    /// Everything that depends on the revision is resolved here, at the revision read: the
+    /// project folder, config.yaml (its version and folders) and the chosen database.
+    fn locate(
+        &self,
+        tree: &TreeRef,
+        source_name: Option<&str>,
         project_dir: Option<&str>,
     ) -> Result<ProjectLocation, SourceError> {
         let dir = match project_dir {
@@ -828,12 +864,23 @@ impl Repo {
         }
         let migrations_dir = join(&dir, &config.migrations_directory_for(&self.database));
         let metadata_dir = join(&dir, &config.metadata_directory);
-        Ok(ProjectLocation {
+        let loc = ProjectLocation {
             dir,
             config,
             migrations_dir,
             metadata_dir,
-        })
+        };
+        if self.database_chosen {
+            detect::check_database(
+                self,
+                tree,
+                &loc,
+                &self.database,
+                self.database_may_be_new,
+                || describe_source(source_name, tree),
+            )?;
+        }
+        Ok(loc)
     }
 
     /// Reads the project at a tree: detect the folder, parse config.yaml, list migrations.
@@ -848,7 +895,7 @@ impl Repo {
             config,
             migrations_dir,
             metadata_dir,
-        } = self.locate_project(&tree, project_dir)?;
+        } = self.locate(&tree, Some(source_name), project_dir)?;
         let at = describe_tree(&tree);
         let listing = self.migration_listing(&tree, &migrations_dir)?;
         let mut problems = listing.problems;
