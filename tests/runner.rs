@@ -24,6 +24,7 @@ mod test_pooler;
 mod test_promote;
 mod test_real_projects;
 mod test_reliability;
+mod test_revision_settings;
 mod test_rollback;
 mod test_secrets;
 mod test_seed;
