@@ -297,6 +297,9 @@ pub struct ToolConfig {
     pub prelude_sql: Option<String>,
     /// Hooks refuse new migrations without a down (`policy.require_down`, default true).
     pub require_down: bool,
+    /// Deploys record the new checksum of edited applied migrations instead of refusing
+    /// (`policy.accept_edited`, default false; `--accept-edited` for one run).
+    pub accept_edited: bool,
     /// Named environments, in file order.
     pub environments: Vec<Environment>,
     /// Where it was read from, if anywhere.
@@ -490,6 +493,7 @@ impl Default for ToolConfig {
             out_of_order: Default::default(),
             prelude_sql: None,
             require_down: true,
+            accept_edited: false,
             environments: Vec::new(),
             origin: None,
         }
@@ -503,6 +507,8 @@ struct RawPolicy {
     require_down: Option<bool>,
     #[serde(default)]
     out_of_order: Option<String>,
+    #[serde(default)]
+    accept_edited: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -644,6 +650,7 @@ impl ToolConfig {
             out_of_order,
             prelude_sql: raw.prelude_sql,
             require_down: raw.policy.require_down.unwrap_or(true),
+            accept_edited: raw.policy.accept_edited.unwrap_or(false),
             environments,
             origin: Some(path.to_string()),
         })

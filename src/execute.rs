@@ -267,6 +267,78 @@ pub struct StepSql {
     pub file: String,
     /// The file starts with `-- git-migrate:no-transaction`.
     pub no_transaction: bool,
+    /// A whole-file `BEGIN … COMMIT` wrapper blanked out of `text` (it runs inside the
+    /// deployment transaction), described as written.
+    pub wrapper: Option<String>,
+    /// Transaction control that refuses the file when it runs inside a transaction.
+    pub tx_control: Vec<crate::project::txcontrol::TxControl>,
+    /// `sha256:…` of the file as written (apply steps; the ledger's checksum).
+    pub up_sha256: Option<String>,
+    /// A legacy `up.yaml`: its `run_sql` calls are the text.
+    pub legacy_yaml: bool,
+    /// A legacy `up.yaml`'s API calls other than `run_sql`, skipped (the metadata comes from
+    /// `metadata/`).
+    pub skipped_calls: Vec<String>,
+}
+
+impl StepSql {
+    /// A step's SQL as read from `file`: a whole-file transaction wrapper (not in a
+    /// no-transaction migration, which runs as written) is blanked out, keeping positions.
+    pub fn new(raw: String, file: String) -> StepSql {
+        let no_transaction = is_no_transaction(&raw);
+        if no_transaction {
+            return StepSql {
+                text: raw,
+                file,
+                no_transaction,
+                wrapper: None,
+                tx_control: vec![],
+                up_sha256: None,
+                legacy_yaml: false,
+                skipped_calls: vec![],
+            };
+        }
+        let (text, wrapper, tx_control) = match crate::project::txcontrol::runnable(&raw) {
+            Ok((text, Some(w))) => (text.into_owned(), Some(w.describe()), vec![]),
+            Ok((_, None)) => (raw, None, vec![]),
+            Err(found) => (raw, None, found),
+        };
+        StepSql {
+            text,
+            file,
+            no_transaction,
+            wrapper,
+            tx_control,
+            up_sha256: None,
+            legacy_yaml: false,
+            skipped_calls: vec![],
+        }
+    }
+
+    /// An up file read from git: its checksum as written, a legacy YAML migration turned into
+    /// the SQL of its `run_sql` calls (the others skipped and named), then as [`StepSql::new`].
+    pub fn from_up_file(bytes: Vec<u8>, path: &str, at: &str) -> Result<StepSql, SourceError> {
+        let sha = sha256_hex(&bytes);
+        let raw = crate::source::file_text(bytes, path, at)?;
+        let legacy_yaml = crate::project::legacy::is_yaml(path);
+        let (text, skipped) = if legacy_yaml {
+            let m = crate::project::legacy::read(&raw).map_err(|message| {
+                SourceError::YamlMigration {
+                    path: path.to_string(),
+                    at: at.to_string(),
+                    message,
+                }
+            })?;
+            (m.sql, m.skipped)
+        } else {
+            (raw, vec![])
+        };
+        let mut sql = StepSql::new(text, format!("{path} @ {at}"));
+        sql.up_sha256 = Some(sha);
+        sql.legacy_yaml = legacy_yaml;
+        sql.skipped_calls = skipped;
+        Ok(sql)
+    }
 }
 
 /// Whether SQL text is marked to run outside a transaction (its first line is
@@ -288,47 +360,20 @@ pub fn read_step_sql(
 ) -> Result<Vec<StepSql>, ExecError> {
     steps
         .iter()
-        .map(|step| {
-            let (text, file) = match step {
-                Step::Revert { sql, down, .. } => (sql.clone(), down.to_string()),
-                Step::Apply {
-                    up_path, up_blob, ..
-                } => {
-                    let p = target
-                        .project
-                        .as_ref()
-                        .expect("apply steps come from a project");
-                    let at = p.at();
-                    let up = repo.read(&p.tree, up_path, Some(up_blob))?;
-                    (utf8(up, up_path, &at)?, format!("{up_path} @ {at}"))
-                }
-            };
-            Ok(StepSql {
-                no_transaction: is_no_transaction(&text),
-                text,
-                file,
-            })
+        .map(|step| match step {
+            Step::Revert { sql, down, .. } => Ok(StepSql::new(sql.clone(), down.to_string())),
+            Step::Apply {
+                up_path, up_blob, ..
+            } => {
+                let p = target
+                    .project
+                    .as_ref()
+                    .expect("apply steps come from a project");
+                let up = repo.read(&p.tree, up_path, Some(up_blob))?;
+                Ok(StepSql::from_up_file(up, up_path, &p.at())?)
+            }
         })
         .collect()
-}
-
-/// Whether `sql` has a word that starts a transaction-control statement (a cheap filter
-/// before parsing: `BEGIN`, `START`, `COMMIT`, `END`, `ROLLBACK`, `ABORT`, `SAVEPOINT`,
-/// `RELEASE`, `PREPARE`).
-fn may_control_transactions(sql: &str) -> bool {
-    const WORDS: [&str; 9] = [
-        "begin",
-        "start",
-        "commit",
-        "end",
-        "rollback",
-        "abort",
-        "savepoint",
-        "release",
-        "prepare",
-    ];
-    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|w| WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
 }
 
 /// Transaction control in the SQL that would run inside a transaction (no-transaction
@@ -336,10 +381,7 @@ fn may_control_transactions(sql: &str) -> bool {
 pub fn transaction_control_in(steps: &[Step], texts: &[StepSql]) -> Vec<TxControlFound> {
     let mut out = Vec::new();
     for (step, sql) in steps.iter().zip(texts) {
-        if runs_outside(step, sql)
-            || matches!(step, Step::Revert { noop: true, .. })
-            || !may_control_transactions(&sql.text)
-        {
+        if runs_outside(step, sql) || matches!(step, Step::Revert { noop: true, .. }) {
             continue;
         }
         let label = match step {
@@ -347,7 +389,7 @@ pub fn transaction_control_in(steps: &[Step], texts: &[StepSql]) -> Vec<TxContro
                 format!("{version}_{name}")
             }
         };
-        for t in crate::project::txcontrol::transaction_control(&sql.text) {
+        for t in sql.tx_control.iter().cloned() {
             out.push(TxControlFound {
                 label: label.clone(),
                 file: sql.file.clone(),
@@ -761,6 +803,25 @@ fn timeout_settings(options: &ExecOptions, scope: &str) -> String {
     settings.join("; ")
 }
 
+/// The new checksums of edited applied migrations the plan accepts, in the deployment's
+/// transaction (nothing of theirs runs).
+fn record_accepted_edits(
+    tx: &mut postgres::Transaction<'_>,
+    ledger: &Ledger,
+    plan: &Plan,
+) -> Result<(), ExecError> {
+    for a in &plan.accepted {
+        ledger.accept_checksum(
+            tx,
+            a.version,
+            &a.to_sha256,
+            a.to_blob.as_deref(),
+            a.to_tree.as_deref(),
+        )?;
+    }
+    Ok(())
+}
+
 /// The deployment row for `ready` (rows filled in by the caller).
 fn deployment_record(job: &Job<'_>, ready: &Ready, rows: Vec<LedgerRow>) -> DeploymentRecord {
     let plan = &ready.plan;
@@ -941,6 +1002,7 @@ fn execute_single(
     };
 
     check_and_write_metadata(&mut tx, job, &ready, on_event)?;
+    record_accepted_edits(&mut tx, ledger, &ready.plan)?;
     let record = deployment_record(job, &ready, rows);
     let id = ledger.record(&mut tx, &record, ready.state.hasura_stores())?;
     check_interrupt()?;
@@ -1080,6 +1142,7 @@ fn tx_segment(
         ledger.record_segment(tx, deployment_id, to_commit, &reverted, &rows, hasura)?;
         if last {
             check_and_write_metadata(tx, job, ready, on_event)?;
+            record_accepted_edits(tx, ledger, &ready.plan)?;
             ledger.finish_partial(tx, deployment_id, record)?;
         }
         still_locked(ledger.lock_held_by(tx, lock_pid)?)?;
@@ -1252,7 +1315,7 @@ fn run_segments(
                                 })?;
                                 runner.prelude_pending.set(false);
                             }
-                            let row = runner.apply_row(step, &sql.text)?;
+                            let row = runner.apply_row(step, sql)?;
                             ledger.mark_dirty_up(client, id, to_commit, &row, hasura)?;
                             (*version, name, DirtyDirection::Up)
                         }
@@ -1421,7 +1484,7 @@ impl StepRunner<'_> {
     }
 
     /// The ledger row an apply step writes (its down.sql read from git).
-    fn apply_row(&self, step: &Step, up_text: &str) -> Result<LedgerRow, ExecError> {
+    fn apply_row(&self, step: &Step, up: &StepSql) -> Result<LedgerRow, ExecError> {
         let Step::Apply {
             version,
             name,
@@ -1442,14 +1505,19 @@ impl StepRunner<'_> {
             Some((path, blob)) => {
                 let bytes = self.repo.read(&p.tree, path, Some(blob))?;
                 let sha = sha256_hex(&bytes);
-                (Some(sha), String::from_utf8(bytes).ok(), Some(blob.clone()))
+                // The copy is the SQL the down runs (a legacy down.yaml's run_sql calls).
+                let sql = crate::source::sql_text(bytes, path, &p.at()).ok();
+                (Some(sha), sql, Some(blob.clone()))
             }
             None => (None, None, None),
         };
         Ok(LedgerRow {
             version: *version,
             name: name.clone(),
-            up_sha256: sha256_hex(up_text.as_bytes()),
+            up_sha256: up
+                .up_sha256
+                .clone()
+                .unwrap_or_else(|| sha256_hex(up.text.as_bytes())),
             up_blob: if p.tree.is_dirty() {
                 None
             } else {
@@ -1496,7 +1564,7 @@ impl StepRunner<'_> {
                     })?;
                 }
                 Step::Apply { version, name, .. } => {
-                    let row = self.apply_row(step, &sql.text).map_err(fail)?;
+                    let row = self.apply_row(step, sql).map_err(fail)?;
                     if let Some(pre) = self.prelude.filter(|_| self.prelude_pending.get()) {
                         self.prelude_pending.set(false);
                         tx.batch_execute(pre).map_err(|e| {
@@ -1655,10 +1723,6 @@ fn locate_batch_end(statements: &[std::ops::Range<usize>], first: usize) -> usiz
 }
 
 /// SQL text of a file (not an LFS pointer, no NUL bytes, UTF-8).
-fn utf8(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
-    crate::source::sql_text(bytes, path, at)
-}
-
 fn first_bool(msgs: Vec<SimpleQueryMessage>) -> bool {
     msgs.iter().any(|m| match m {
         SimpleQueryMessage::Row(r) => r.get(0) == Some("t"),

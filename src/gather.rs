@@ -198,7 +198,8 @@ pub fn plan_for(
     if let Some(p) = target.project.as_mut().filter(|_| !metadata_only) {
         let needed = plan::needs_files(&p.migrations, live);
         let at = p.at();
-        repo.resolve(&mut p.migrations, needed, &at)?;
+        let dropped = repo.resolve(&mut p.migrations, needed, &at)?;
+        p.skipped_folders.extend(dropped);
     }
     let target = &*target;
     let migrations = target.migrations();
@@ -211,11 +212,17 @@ pub fn plan_for(
 
     // Checksums of applied migrations whose blob id differs.
     let mut target_up_sha256 = BTreeMap::new();
+    let mut layout_only_edits = BTreeSet::new();
     if let Some(p) = &target.project {
         for v in &cand.checksum {
             if let Some(up) = migrations.get(*v).and_then(|m| m.up.as_ref()) {
                 let bytes = repo.read(&p.tree, &up.path, Some(&up.blob))?;
-                target_up_sha256.insert(*v, metadata::sha256_hex(&bytes));
+                let sha = metadata::sha256_hex(&bytes);
+                let applied = &live.applied[v];
+                if sha != applied.up_sha256 && layout_only_edit(repo, applied, &up.path, bytes) {
+                    layout_only_edits.insert(*v);
+                }
+                target_up_sha256.insert(*v, sha);
             }
         }
     }
@@ -452,6 +459,7 @@ pub fn plan_for(
         out_of_order,
         metadata: metadata_fact,
         apply_without_down,
+        layout_only_edits,
     };
     let plan = plan::plan(
         &Target {
@@ -549,6 +557,30 @@ fn check_up_sql(repo: &Repo, p: &Project, plan: &Plan) -> Result<(), SourceError
         }
     }
     Ok(())
+}
+
+/// Whether the up file that ran (the blob the ledger recorded, read from this repository) and
+/// the one at the target (`bytes`, at `path`) differ only in whitespace and comments. `false`
+/// when the old blob is not here (then the edit counts as a content edit).
+fn layout_only_edit(
+    repo: &Repo,
+    applied: &plan::AppliedMigration,
+    path: &str,
+    bytes: Vec<u8>,
+) -> bool {
+    let Some(old) = applied.up_blob.as_deref().and_then(|b| repo.blob_bytes(b)) else {
+        return false;
+    };
+    if metadata::sha256_hex(&old) != applied.up_sha256 {
+        return false;
+    }
+    match (
+        crate::source::sql_text(old, path, ""),
+        crate::source::sql_text(bytes, path, ""),
+    ) {
+        (Ok(a), Ok(b)) => crate::project::sql::same_but_layout(&a, &b),
+        _ => false,
+    }
 }
 
 fn down_sql(

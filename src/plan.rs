@@ -433,6 +433,10 @@ pub struct Facts {
     pub metadata: MetadataFact,
     /// Versions to apply whose down.sql is missing or empty (for the forward warning).
     pub apply_without_down: Vec<Version>,
+    /// Applied versions (of `Candidates::checksum`) whose up file at the target differs from
+    /// the one that ran only in layout: whitespace and comments (see
+    /// [`crate::project::sql::same_but_layout`]).
+    pub layout_only_edits: BTreeSet<Version>,
 }
 
 /// The out-of-order policy (git-migrate.yaml `policy.out_of_order`).
@@ -472,6 +476,10 @@ pub struct PlanOptions {
     pub out_of_order: OutOfOrderPolicy,
     /// Empty downs become recorded no-ops instead of refusals.
     pub allow_empty_down: bool,
+    /// Applied migrations whose up file was edited since (content, not only layout) get the
+    /// new checksum recorded without running anything, instead of a refusal
+    /// (`--accept-edited`, `policy.accept_edited`).
+    pub accept_edited: bool,
 }
 
 /// One step of a plan.
@@ -522,6 +530,50 @@ impl Step {
     }
 }
 
+/// An applied migration whose up file changed since it ran, accepted: the ledger takes the new
+/// checksum in the deployment's transaction, and nothing runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AcceptedEdit {
+    /// Version.
+    pub version: Version,
+    /// Name.
+    pub name: String,
+    /// The up file at the target.
+    pub path: String,
+    /// Checksum recorded when it ran.
+    pub from_sha256: String,
+    /// Commit it was applied from.
+    pub from_commit: Option<String>,
+    /// Checksum at the target.
+    pub to_sha256: String,
+    /// Blob id at the target.
+    pub to_blob: Option<String>,
+    /// Folder tree id at the target.
+    pub to_tree: Option<String>,
+    /// Only whitespace and comments changed (accepted by itself); else `--accept-edited`.
+    pub layout_only: bool,
+}
+
+impl AcceptedEdit {
+    /// One line for plans and notes, naming both checksums and both commits.
+    pub fn describe(&self, target: &str) -> String {
+        format!(
+            "{}_{}: {} since it was applied; the ledger's checksum changes from {} (applied from {}) to {} ({} at {target}); nothing runs",
+            self.version,
+            self.name,
+            if self.layout_only {
+                "only whitespace or comments changed"
+            } else {
+                "up file edited (accepted by --accept-edited)"
+            },
+            self.from_sha256,
+            short(&self.from_commit),
+            self.to_sha256,
+            self.path,
+        )
+    }
+}
+
 /// The metadata part of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MetadataPlan {
@@ -552,12 +604,14 @@ pub struct Plan {
     pub metadata: Option<MetadataPlan>,
     /// Warnings to show before confirming.
     pub warnings: Vec<String>,
+    /// Applied migrations edited since they ran whose new checksum is recorded.
+    pub accepted: Vec<AcceptedEdit>,
 }
 
 impl Plan {
     /// Nothing to do (the ledger may still move to the target commit).
     pub fn is_noop(&self) -> bool {
-        self.steps.is_empty() && self.metadata.is_none()
+        self.steps.is_empty() && self.metadata.is_none() && self.accepted.is_empty()
     }
 
     /// Whether the plan reverts anything (needs confirmation).
@@ -618,6 +672,10 @@ impl Plan {
             "steps": steps,
             "metadata": self.metadata,
             "warnings": self.warnings,
+            "accepted_edits": self.accepted.iter().map(|a| serde_json::json!({
+                "version": a.version, "from_sha256": a.from_sha256, "to_sha256": a.to_sha256,
+                "from_commit": a.from_commit, "layout_only": a.layout_only,
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -629,6 +687,7 @@ impl Plan {
             return self.reverted() == other.reverted() && self.applied() == other.applied();
         }
         self.steps == other.steps
+            && self.accepted == other.accepted
             && self.metadata.as_ref().map(|m| &m.to_sha256)
                 == other.metadata.as_ref().map(|m| &m.to_sha256)
             && self.from_commit == other.from_commit
@@ -695,6 +754,7 @@ pub fn plan(
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut steps = Vec::new();
+    let mut accepted = Vec::new();
 
     let dirty_rows = live
         .applied
@@ -723,30 +783,47 @@ pub fn plan(
             continue;
         };
         // No checksum: adopted from Hasura's state at a revision without its files.
-        if *target_sha != a.up_sha256 && !a.up_sha256.is_empty() {
-            problems.push(Problem {
-                kind: ProblemKind::ModifiedAfterApply,
-                version: Some(*v),
-                message: format!("migration {} was modified after it was applied", m.label()),
-                causes: vec![
-                    format!(
-                        "the ledger has {} (applied from commit {})",
-                        a.up_sha256,
-                        short(&a.applied_commit)
-                    ),
-                    format!(
-                        "{} has {} ({})",
-                        target.reference,
-                        target_sha,
-                        m.up.as_ref().map(|u| u.path.as_str()).unwrap_or("up.sql")
-                    ),
-                ],
-                hints: vec![
-                    "applied migrations are immutable: revert the edit and add a new migration".into(),
-                    format!("or record the new checksum without running anything: git migrate repair --accept {v}"),
-                ],
-            });
+        if *target_sha == a.up_sha256 || a.up_sha256.is_empty() {
+            continue;
         }
+        let path = m.up.as_ref().map(|u| u.path.as_str()).unwrap_or("up.sql");
+        let layout_only = facts.layout_only_edits.contains(v);
+        if layout_only || options.accept_edited {
+            accepted.push(AcceptedEdit {
+                version: *v,
+                name: m.name.clone(),
+                path: path.to_string(),
+                from_sha256: a.up_sha256.clone(),
+                from_commit: a.applied_commit.clone(),
+                to_sha256: target_sha.clone(),
+                to_blob: m
+                    .up
+                    .as_ref()
+                    .map(|u| u.blob.clone())
+                    .filter(|_| !target.dirty),
+                to_tree: m.tree.clone().filter(|_| !target.dirty),
+                layout_only,
+            });
+            continue;
+        }
+        problems.push(Problem {
+            kind: ProblemKind::ModifiedAfterApply,
+            version: Some(*v),
+            message: format!("migration {} was modified after it was applied", m.label()),
+            causes: vec![
+                format!(
+                    "the ledger has {} (applied from commit {})",
+                    a.up_sha256,
+                    short(&a.applied_commit)
+                ),
+                format!("{} has {} ({path})", target.reference, target_sha),
+            ],
+            hints: vec![
+                "to keep the edit without running anything (as the Hasura CLI did), pass --accept-edited (or set policy.accept_edited: true in git-migrate.yaml)".into(),
+                format!("or record the new checksum of this one alone: git migrate repair --accept {v}"),
+                "or revert the edit in a new commit and put the change in a new migration".into(),
+            ],
+        });
     }
 
     for v in &cand.revert {
@@ -961,6 +1038,7 @@ pub fn plan(
         steps,
         metadata,
         warnings,
+        accepted,
     })
 }
 
@@ -1026,6 +1104,7 @@ mod tests {
             out_of_order: BTreeMap::new(),
             metadata: MetadataFact::Unchanged,
             apply_without_down: vec![],
+            layout_only_edits: BTreeSet::new(),
         }
     }
 
@@ -1048,6 +1127,7 @@ mod tests {
             mode,
             out_of_order: OutOfOrderPolicy::MergeAware,
             allow_empty_down: false,
+            accept_edited: false,
         }
     }
 

@@ -15,6 +15,7 @@ mod test_deploy;
 mod test_environments;
 mod test_fingerprint;
 mod test_hasura_catalog;
+mod test_history;
 mod test_hooks;
 mod test_hostile;
 mod test_interrupt;

@@ -531,17 +531,19 @@ fn lazily_read_folders_edited_downs_and_yaml_only_folders() {
     let m1 = migration(1, "a", "create table a (id int);", "");
     base.extend(files(&m1));
     base.push((
-        "migrations/2_v1_only/up.yaml",
+        "migrations/2_v1_only/down.yaml",
         "- type: run_sql\n  args: {sql: select 1}\n",
     ));
     repo.commit(&base, &[], "one");
     let db = TestDb::new("lazy_folders");
     let p = repo.path();
-    gm(&p, &db.url, &["deploy", "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", "--yes"])
+        .expect_code(0)
+        .expect_contains("migrations/2_v1_only holds no up.sql or up.yaml: skipped");
     assert_eq!(
         db.applied(),
         vec![1],
-        "a folder with only config v1 YAML is not a migration"
+        "a folder with only a down.yaml is not a migration"
     );
     // Writing the missing down later changes the folder's tree id but not up.sql: not a
     // modification, and the new down is what a rollback uses.

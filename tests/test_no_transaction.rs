@@ -422,12 +422,12 @@ fn repair_accept_records_the_new_checksum() {
     let old = db
         .scalar("SELECT up_sha256 FROM git_migrate.migrations WHERE version = 1")
         .unwrap();
-    // Someone reformatted the applied migration.
+    // Someone edited the applied migration.
     let c2 = repo.commit(
         &files(&migration(
             1,
             "a",
-            "CREATE TABLE a (id int);\n",
+            "CREATE TABLE a (id integer);\n",
             "drop table a;",
         )),
         &[],

@@ -155,16 +155,25 @@ fn seed_apply_from_the_worktree_a_revision_and_chosen_files() {
 fn seed_apply_refuses_transaction_control_and_empty_folders() {
     let repo = project(&[(
         "seeds/1_tx.sql",
-        "begin;\ninsert into items values (1, 'x');\ncommit;\n",
+        "insert into items values (1, 'x');\ncommit;\ninsert into items values (2, 'y');\n",
     )]);
     let p = repo.path();
     let db = TestDb::new("seed_refusals");
     gm(&p, &db.url, &["deploy", "--yes"]).expect_code(0);
     gm(&p, &db.url, &["seed", "apply"])
         .expect_code(2)
-        .expect_contains("seeds/1_tx.sql:1:1")
+        .expect_contains("seeds/1_tx.sql:2:1")
         .expect_contains("one transaction");
     assert!(names(&db).is_empty());
+    // A BEGIN … COMMIT around the whole file means what the seeds do anyway: it runs, said so.
+    let repo = project(&[(
+        "seeds/1_tx.sql",
+        "BEGIN;\ninsert into items values (1, 'x');\nCOMMIT;\n",
+    )]);
+    gm(&repo.path(), &db.url, &["seed", "apply"])
+        .expect_code(0)
+        .expect_contains("transaction wrapper ignored (BEGIN … COMMIT)");
+    assert_eq!(names(&db), vec!["x"]);
     let repo = project(&[]);
     gm(&repo.path(), &db.url, &["seed", "apply"])
         .expect_code(2)

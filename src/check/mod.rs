@@ -32,6 +32,9 @@ pub enum Rule {
     NoTransactionMixed,
     /// A migration that starts or ends a transaction itself (`COMMIT`, `BEGIN`, …).
     TransactionControl,
+    /// A note, not a finding: a whole-file `BEGIN … COMMIT` wrapper, which runs inside the
+    /// deployment transaction with the wrapper ignored.
+    TransactionWrapper,
     /// `--verify`: up, down or up again failed in the scratch database.
     VerifySql,
     /// `--verify`: the down does not bring the schema back to what it was before the up.
@@ -40,7 +43,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 12] = [
         Rule::MissingDown,
         Rule::EditedMigration,
         Rule::OutOfOrder,
@@ -50,6 +53,7 @@ impl Rule {
         Rule::MetadataInclude,
         Rule::NoTransactionMixed,
         Rule::TransactionControl,
+        Rule::TransactionWrapper,
         Rule::VerifySql,
         Rule::VerifyDown,
     ];
@@ -66,9 +70,15 @@ impl Rule {
             Rule::MetadataInclude => "metadata-include",
             Rule::NoTransactionMixed => "no-transaction-mixed",
             Rule::TransactionControl => "transaction-control",
+            Rule::TransactionWrapper => "transaction-wrapper",
             Rule::VerifySql => "verify-sql",
             Rule::VerifyDown => "verify-down",
         }
+    }
+
+    /// Whether findings of this rule are notes: shown, never failing the check.
+    pub fn is_note(self) -> bool {
+        matches!(self, Rule::TransactionWrapper)
     }
 
     /// Parses an id.

@@ -544,6 +544,7 @@ pub fn check_range(
                 migrations: MigrationSet::default(),
                 metadata_dir: loc.metadata_dir,
                 ignored_yaml: vec![],
+                skipped_folders: vec![],
             })
         };
     let tip_project = empty_project(&range.tip, tip_loc)?;

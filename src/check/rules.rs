@@ -4,7 +4,7 @@
 use super::{Finding, Rule};
 use crate::project::join_path as join;
 use crate::project::sql::{is_effectively_empty, split_statements};
-use crate::project::txcontrol::{transaction_control, HINT as TX_HINT};
+use crate::project::txcontrol::{verdict, Verdict, HINT as TX_HINT};
 use crate::project::{MigrationEntryKind, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -309,10 +309,22 @@ fn transaction_control_finding(
     version: Version,
     sql: &str,
 ) -> Option<Finding> {
-    let found = transaction_control(sql);
-    if found.is_empty() {
-        return None;
-    }
+    let found = match verdict(sql) {
+        Verdict::Clean => return None,
+        Verdict::Wrapper(w) => {
+            return Some(finding(
+                Rule::TransactionWrapper,
+                path.to_string(),
+                Some(version),
+                format!(
+                    "{file} of migration {version} is wrapped in one transaction ({}): the wrapper is ignored and the statements run inside the deployment's one transaction",
+                    w.describe()
+                ),
+                "nothing to do: this is a note".into(),
+            ))
+        }
+        Verdict::Refused(found) => found,
+    };
     let mut message = format!(
         "{file} of migration {version} starts or ends a transaction itself, which would break the one transaction a deployment runs in (a COMMIT commits what ran before it even when the deployment later fails):"
     );

@@ -44,6 +44,10 @@ pub struct ApplyArgs {
     /// Take down SQL from this revision instead of the deployed commit.
     #[arg(long, value_name = "REV")]
     pub down_from: Option<String>,
+    /// Record the new checksum of applied migrations whose up file was edited since they ran,
+    /// without running anything (what the Hasura CLI did).
+    #[arg(long)]
+    pub accept_edited: bool,
     /// Seconds to wait for another deployment's lock (exit 5 after that).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -194,6 +198,7 @@ pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
         // Hasura applies versions below the highest applied one; git tells us why they are
         // there, and the plan says so.
         allow_out_of_order: true,
+        accept_edited: args.accept_edited,
         sql: false,
         source: SourceArgs {
             staged: false,

@@ -134,7 +134,7 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
     let open: Vec<&Finding> = reports
         .iter()
         .flat_map(|r| &r.findings)
-        .filter(|f| f.allowed_by.is_none())
+        .filter(|f| f.allowed_by.is_none() && !f.rule.is_note())
         .collect();
     if ctx.json {
         let doc = serde_json::json!({
@@ -168,14 +168,19 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
                     .info(&format!("check {what}: nothing to check ({s})"));
                 continue;
             }
-            let n_open = r.findings.iter().filter(|f| f.allowed_by.is_none()).count();
+            let n_open = r
+                .findings
+                .iter()
+                .filter(|f| f.allowed_by.is_none() && !f.rule.is_note())
+                .count();
+            let n_allowed = r.findings.iter().filter(|f| f.allowed_by.is_some()).count();
             if n_open == 0 {
                 ctx.ui.info(&format!(
                     "check {what}: ok{}",
-                    if r.findings.is_empty() {
+                    if n_allowed == 0 {
                         String::new()
                     } else {
-                        format!(" ({} allowed by Migration-Allow)", r.findings.len())
+                        format!(" ({n_allowed} allowed by Migration-Allow)")
                     }
                 ));
             } else {
@@ -187,6 +192,13 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
             for f in &r.findings {
                 let commit = f.commit.as_deref().unwrap_or("");
                 match &f.allowed_by {
+                    None if f.rule.is_note() => {
+                        ctx.ui
+                            .info(&format!("  note: {} {commit} {}", f.rule.id(), f.path));
+                        for line in f.message.lines() {
+                            ctx.ui.info(&format!("    {line}"));
+                        }
+                    }
                     None => {
                         ctx.ui.out(&format!(
                             "  {}  {}  {}",

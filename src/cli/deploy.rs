@@ -22,6 +22,10 @@ pub struct PlanFlags {
     /// Apply versions lower than the highest applied one without asking git why.
     #[arg(long)]
     pub allow_out_of_order: bool,
+    /// Record the new checksum of applied migrations whose up file was edited since they ran,
+    /// without running anything (what the Hasura CLI did); the plan names each one.
+    #[arg(long)]
+    pub accept_edited: bool,
     /// Also print the SQL of each revert.
     #[arg(long)]
     pub sql: bool,
@@ -125,6 +129,7 @@ fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
             ctx.config.out_of_order
         },
         allow_empty_down: flags.allow_empty_down,
+        accept_edited: flags.accept_edited || ctx.config.accept_edited,
     }
 }
 
@@ -221,14 +226,6 @@ fn prepare(
     } else {
         None
     };
-    if let Some(p) = &target.project {
-        if !p.ignored_yaml.is_empty() && !ctx.json && ctx.ui.verbose > 0 {
-            ctx.ui.info(&format!(
-                "note: ignoring {} config v1 up.yaml/down.yaml file(s) (config v2 reads only .sql)",
-                p.ignored_yaml.len()
-            ));
-        }
-    }
     if let Some(rev) = &flags.down_from {
         // Checked up front even when no revert needs it: a typo must not pass silently.
         ctx.repo.resolve_commit(rev)?;
@@ -344,6 +341,9 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
             ctx.ui.out(&format!("{v:<w$}  {t:<4}  {n}"));
         }
         print_no_transaction(ctx, p);
+        for n in plan_notes(p) {
+            ctx.ui.out(&format!("note: {n}"));
+        }
         for w in p.file_warnings.iter().chain(&p.confirmed.plan.warnings) {
             ctx.ui.warn(w);
         }
@@ -360,9 +360,61 @@ fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
         ctx.ui.out(&l);
     }
     print_no_transaction(ctx, p);
+    for n in plan_notes(p) {
+        ctx.ui.out(&format!("note: {n}"));
+    }
     for w in p.file_warnings.iter().chain(&p.confirmed.plan.warnings) {
         ctx.ui.warn(w);
     }
+}
+
+/// What the plan does that the user should know but that needs no decision: transaction
+/// wrappers ignored, legacy YAML migrations, folders that are not migrations, edited applied
+/// migrations whose new checksum is recorded. Every such thing gets a line.
+fn plan_notes(p: &Prepared) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (step, sql) in p.confirmed.plan.steps.iter().zip(&p.texts) {
+        let (what, v, n) = match step {
+            Step::Revert { version, name, .. } => ("revert", version, name),
+            Step::Apply { version, name, .. } => ("apply", version, name),
+        };
+        if sql.legacy_yaml {
+            let skipped = if sql.skipped_calls.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; skipped {} other API call(s) ({}): the metadata comes from metadata/",
+                    sql.skipped_calls.len(),
+                    crate::project::legacy::describe_skipped(&sql.skipped_calls)
+                )
+            };
+            notes.push(format!(
+                "{what} {v}_{n}: legacy YAML migration, runs the SQL of its run_sql calls{skipped}"
+            ));
+        }
+        if let Some(w) = &sql.wrapper {
+            notes.push(format!(
+                "{what} {v}_{n}: transaction wrapper ignored ({w}): the deployment is one transaction"
+            ));
+        }
+    }
+    let target = &p.confirmed.plan.target_ref;
+    for a in &p.confirmed.plan.accepted {
+        notes.push(a.describe(target));
+    }
+    if let Some(project) = &p.target.project {
+        for f in &project.skipped_folders {
+            notes.push(format!(
+                "{f} holds no up.sql or up.yaml: skipped, it is not a migration"
+            ));
+        }
+        for f in &project.ignored_yaml {
+            notes.push(format!(
+                "{f} ignored: the .sql file of the same direction is there and runs instead"
+            ));
+        }
+    }
+    notes
 }
 
 /// The file warnings of a plan that is not printed.
@@ -399,6 +451,7 @@ fn plan_json(p: &Prepared, show_sql: bool) -> String {
     if let Some(a) = &p.adoption {
         v["adopt"] = super::adopt::adoption_json(a);
     }
+    v["notes"] = plan_notes(p).into();
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 

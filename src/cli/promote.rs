@@ -20,6 +20,10 @@ pub struct PromoteArgs {
     pub from: String,
     /// The environment to deploy it to (e.g. production).
     pub to: String,
+    /// Record the new checksum of applied migrations whose up file was edited since they ran,
+    /// without running anything (what the Hasura CLI did).
+    #[arg(long)]
+    pub accept_edited: bool,
     #[command(flatten)]
     pub exec: ExecFlags,
 }
@@ -189,7 +193,10 @@ pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
         &to_ctx,
         Mode::Deploy,
         Goal::Rev(Some(&rev)),
-        &PlanFlags::default(),
+        &PlanFlags {
+            accept_edited: args.accept_edited,
+            ..PlanFlags::default()
+        },
         &args.exec,
     )
 }
@@ -229,6 +236,7 @@ fn exactly_at(
             mode: Mode::Deploy,
             out_of_order: crate::plan::OutOfOrderPolicy::Allow,
             allow_empty_down: true,
+            accept_edited: ctx.config.accept_edited,
         },
         &GatherOptions {
             down_from: None,

@@ -111,31 +111,34 @@ fn walk(
     Ok(true)
 }
 
-/// Statements a seed must not hold: transaction control would end git-migrate's one
-/// transaction, and `COPY … FROM stdin` needs data the simple protocol cannot send.
-fn forbidden_statement(sql: &str) -> Option<(usize, String)> {
-    for r in split_statements(sql) {
-        let text = &sql[r.clone()];
-        let mut words = text
-            .split(|c: char| c.is_whitespace() || c == ';')
-            .filter(|w| !w.is_empty())
-            .map(str::to_ascii_lowercase);
-        let first = words.next().unwrap_or_default();
-        let second = words.next().unwrap_or_default();
-        let bad = match first.as_str() {
-            "begin" | "commit" | "rollback" | "end" | "abort" => true,
-            "start" => second == "transaction",
-            "copy" => {
-                let lower = text.to_ascii_lowercase();
-                lower.contains("from stdin") || lower.contains("from\nstdin")
-            }
-            _ => false,
-        };
-        if bad {
-            return Some((r.start, text.lines().next().unwrap_or_default().to_string()));
+/// The SQL of a seed file to run inside git-migrate's one transaction, with the whole-file
+/// transaction wrapper it had (blanked out, see [`crate::project::txcontrol`]), or the first
+/// statement it must not hold (byte offset, first line): transaction control anywhere else
+/// would end the transaction, and `COPY … FROM stdin` needs data the simple protocol cannot
+/// send.
+fn seed_sql(sql: &str) -> Result<(String, Option<String>), (usize, String)> {
+    let first_line = |r: std::ops::Range<usize>| {
+        let line = sql[r.clone()]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        (r.start, line)
+    };
+    let (text, wrapper) = match crate::project::txcontrol::runnable(sql) {
+        Ok((text, wrapper)) => (text.into_owned(), wrapper.map(|w| w.describe())),
+        Err(found) => return Err(first_line(found[0].span.clone())),
+    };
+    for r in split_statements(&text) {
+        let lower = text[r.clone()].to_ascii_lowercase();
+        let mut words = lower.split_whitespace();
+        if words.next() == Some("copy")
+            && (lower.contains("from stdin") || lower.contains("from\nstdin"))
+        {
+            return Err(first_line(r));
         }
     }
-    None
+    Ok((text, wrapper))
 }
 
 /// `git migrate seed apply`.
@@ -225,16 +228,26 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
                 .cause(e.to_string())
                 .hint("SQL files must be UTF-8")
         })?;
-        if let Some((byte, line)) = forbidden_statement(&sql) {
-            let (l, c) = line_col_of_byte(&sql, byte);
-            return Err(CommandError::new(
-                Kind::Usage,
-                format!("{path}:{l}:{c} @ {at}: seeds cannot hold this statement; nothing was run"),
-            )
-            .cause(format!("  | {line}"))
-            .hint("git-migrate runs all seeds in one transaction: remove BEGIN/COMMIT/ROLLBACK")
-            .hint("write rows as INSERT statements instead of COPY … FROM stdin (`git migrate seed create --from-table` does)"));
-        }
+        let sql = match seed_sql(&sql) {
+            Ok((text, wrapper)) => {
+                if let Some(w) = wrapper {
+                    ctx.ui.info(&format!(
+                        "note: {path}: transaction wrapper ignored ({w}): the seeds run in one transaction"
+                    ));
+                }
+                text
+            }
+            Err((byte, line)) => {
+                let (l, c) = line_col_of_byte(&sql, byte);
+                return Err(CommandError::new(
+                    Kind::Usage,
+                    format!("{path}:{l}:{c} @ {at}: seeds cannot hold this statement; nothing was run"),
+                )
+                .cause(format!("  | {line}"))
+                .hint("git-migrate runs all seeds in one transaction: remove the BEGIN/COMMIT/ROLLBACK (a single BEGIN … COMMIT around the whole file is accepted)")
+                .hint("write rows as INSERT statements instead of COPY … FROM stdin (`git migrate seed create --from-table` does)"));
+            }
+        };
         files.push(SeedFile { path, sql });
     }
     let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
@@ -693,15 +706,23 @@ mod tests {
 
     #[test]
     fn forbidden_statements() {
-        assert!(forbidden_statement("insert into t values (1);").is_none());
-        assert!(forbidden_statement("do $$ begin perform 1; end $$;").is_none());
+        let bad = |sql: &str| seed_sql(sql).err();
+        assert!(bad("insert into t values (1);").is_none());
+        assert!(bad("do $$ begin perform 1; end $$;").is_none());
         let sql = "insert into t values (1);\nBEGIN;\ninsert into t values (2);\nCOMMIT;\n";
-        let (byte, line) = forbidden_statement(sql).unwrap();
+        let (byte, line) = bad(sql).unwrap();
         assert_eq!(line_col_of_byte(sql, byte), (2, 1));
-        assert_eq!(line, "BEGIN;");
-        assert!(forbidden_statement("start transaction;").is_some());
-        assert!(forbidden_statement("COPY t (a) FROM stdin;\n1\n\\.\n").is_some());
-        assert!(forbidden_statement("copy t from '/tmp/x';").is_none());
+        assert_eq!(line, "BEGIN");
+        assert!(bad("select 1; start transaction;").is_some());
+        // The parser, not a word list: these were missed or misread by the old splitter.
+        assert!(bad("insert into t values (1); prepare transaction 'x';").is_some());
+        assert!(bad("create function g() returns int language sql begin atomic select 1; end;\ninsert into t values (1);").is_none());
+        assert!(bad("COPY t (a) FROM stdin;\n1\n\\.\n").is_some());
+        assert!(bad("copy t from '/tmp/x';").is_none());
+        // A whole-file wrapper is accepted, and blanked out.
+        let (text, wrapper) = seed_sql("BEGIN;\ninsert into t values (1);\nCOMMIT;\n").unwrap();
+        assert_eq!(wrapper.as_deref(), Some("BEGIN … COMMIT"));
+        assert!(!text.contains("BEGIN") && text.contains("insert into t values (1);"));
         assert!(is_sql("a.SQL") && is_sql("1_x.sql") && !is_sql(".sql") && !is_sql("x.txt"));
     }
 }

@@ -47,6 +47,8 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         mode: Mode::Deploy,
         out_of_order: ctx.config.out_of_order,
         allow_empty_down: true,
+        // `status` shows what a deploy with the team's policy would do.
+        accept_edited: ctx.config.accept_edited,
     };
     let planned = gather::plan_for(
         &ctx.repo,
@@ -99,6 +101,21 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         && unadopted.is_none();
     let at_target =
         state.live.deployed_commit.is_some() && state.live.deployed_commit == target_commit;
+    // Folders that hold no migration (no up.sql, no up.yaml), among those read: never dropped
+    // without a word.
+    let skipped_folders: Vec<String> = target
+        .project
+        .as_ref()
+        .map(|p| p.skipped_folders.clone())
+        .unwrap_or_default();
+    let accepted: Vec<String> = match &planned.plan {
+        Ok(p) => p
+            .accepted
+            .iter()
+            .map(|a| a.describe(&target.reference))
+            .collect(),
+        Err(_) => vec![],
+    };
 
     let rows = if args.table {
         version_rows(&target, &state.live)
@@ -124,6 +141,8 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             "in_sync": in_sync,
             "at_target_commit": at_target,
             "hasura": unadopted.as_ref().map(|u| u.json()),
+            "skipped_folders": skipped_folders,
+            "accepted_edits": accepted,
         });
         if let Some(env) = &ctx.env {
             doc["environment"] = env_json(ctx, env, &state, &mut client);
@@ -192,6 +211,16 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         }
         for (v, n) in &pending {
             ui.out(&format!("  pending   {v}_{n}"));
+        }
+        if !skipped_folders.is_empty() {
+            ui.out(&format!(
+                "skipped     {} folder(s) that hold no up.sql or up.yaml: {}",
+                skipped_folders.len(),
+                skipped_folders.join(", ")
+            ));
+        }
+        for a in &accepted {
+            ui.out(&format!("  edited    {a}"));
         }
         for l in problem_lines(&problems) {
             ui.out(&l);

@@ -2,7 +2,9 @@
 //!
 //! Accepted: `<version>_<name>/up.sql` + `down.sql`, and legacy flat files
 //! `<version>_<name>.up.sql` / `.down.sql`. Folders that do not start with digits and `_`
-//! (Hasura's `squashed_…`) are skipped; config v1 `up.yaml`/`down.yaml` are ignored.
+//! (Hasura's `squashed_…`) are skipped. Legacy `up.yaml`/`down.yaml` (a list of API calls,
+//! see [`super::legacy`]) stand in for the `.sql` of the same direction when it is absent, as
+//! the Hasura CLI ran them; beside a `.sql` of the same direction they are ignored, and said so.
 
 use super::join_path as join;
 use super::{LayoutProblem, Migration, MigrationFile, Version};
@@ -43,18 +45,16 @@ pub enum FolderKind {
         /// down.sql.
         down: Option<MigrationFile>,
     },
-    /// No SQL at all (config v1 leftovers): not a migration.
+    /// Neither up.sql nor up.yaml nor a down: not a migration (an empty folder, a README).
     NotAMigration,
     /// down.sql without up.sql.
     MissingUp,
 }
 
 /// Classifies the files of a migration folder at `location`; also returns the paths of
-/// ignored config v1 YAML files.
+/// YAML files ignored because a `.sql` of the same direction is there.
 pub fn classify_folder(location: &str, files: &[(String, String)]) -> (FolderKind, Vec<String>) {
-    let mut up = None;
-    let mut down = None;
-    let mut yaml = Vec::new();
+    let (mut up, mut down, mut up_yaml, mut down_yaml) = (None, None, None, None);
     for (file, blob) in files {
         let f = MigrationFile {
             path: join(location, file),
@@ -63,12 +63,25 @@ pub fn classify_folder(location: &str, files: &[(String, String)]) -> (FolderKin
         match file.as_str() {
             "up.sql" => up = Some(f),
             "down.sql" => down = Some(f),
-            "up.yaml" | "down.yaml" => yaml.push(f.path),
+            "up.yaml" => up_yaml = Some(f),
+            "down.yaml" => down_yaml = Some(f),
             _ => {}
         }
     }
+    let mut yaml = Vec::new();
+    let mut pick = |sql: Option<MigrationFile>, y: Option<MigrationFile>| match (sql, y) {
+        (Some(sql), Some(y)) => {
+            yaml.push(y.path);
+            Some(sql)
+        }
+        (sql, y) => sql.or(y),
+    };
+    let up = pick(up, up_yaml);
+    let down = pick(down, down_yaml);
     let kind = match (up, down) {
         (Some(up), down) => FolderKind::Migration { up, down },
+        // A lone down.yaml never ran anything with the Hasura CLI either.
+        (None, Some(d)) if super::legacy::is_yaml(&d.path) => FolderKind::NotAMigration,
         (None, Some(_)) => FolderKind::MissingUp,
         (None, None) => FolderKind::NotAMigration,
     };
@@ -82,8 +95,10 @@ pub struct Listing {
     pub migrations: Vec<Migration>,
     /// Problems with individual entries.
     pub problems: Vec<LayoutProblem>,
-    /// Paths of ignored config v1 `up.yaml`/`down.yaml` files.
+    /// Paths of `up.yaml`/`down.yaml` files ignored beside a `.sql` of the same direction.
     pub ignored_yaml: Vec<String>,
+    /// Versioned folders that hold no migration (no up.sql or up.yaml): skipped, and said so.
+    pub skipped_folders: Vec<String>,
 }
 
 /// Splits `<digits>_<name>` into version and name. `None` when it does not start with digits.
@@ -130,7 +145,7 @@ pub fn parse_migration_listing(dir: &str, entries: &[MigrationDirEntry]) -> List
                 let (kind, yaml) = classify_folder(&location, files);
                 out.ignored_yaml.extend(yaml);
                 match kind {
-                    FolderKind::NotAMigration => {}
+                    FolderKind::NotAMigration => out.skipped_folders.push(location),
                     FolderKind::MissingUp => {
                         out.problems.push(LayoutProblem::MissingUp { location });
                     }
@@ -246,11 +261,12 @@ mod tests {
             .collect();
         assert_eq!(v, vec![(1, "init"), (2, "with space"), (3, "flat")]);
         assert_eq!(l.migrations[1].location, "hasura/migrations/2_with space");
-        assert!(l.migrations[1].down.is_none());
+        // No down.sql: the legacy down.yaml stands in for it.
         assert_eq!(
-            l.ignored_yaml,
-            vec!["hasura/migrations/2_with space/down.yaml"]
+            l.migrations[1].down.as_ref().unwrap().path,
+            "hasura/migrations/2_with space/down.yaml"
         );
+        assert!(l.ignored_yaml.is_empty());
         assert_eq!(
             l.migrations[2].down.as_ref().unwrap().path,
             "hasura/migrations/3_flat.down.sql"
@@ -267,7 +283,40 @@ mod tests {
         assert_eq!(l.migrations[0].tree.as_deref(), Some("tree-7_later"));
         let (kind, yaml) = classify_folder("m/7_later", &[("down.yaml".into(), "b".into())]);
         assert_eq!(kind, FolderKind::NotAMigration);
-        assert_eq!(yaml, vec!["m/7_later/down.yaml"]);
+        assert!(yaml.is_empty());
+    }
+
+    #[test]
+    fn yaml_stands_in_for_missing_sql_of_the_same_direction() {
+        let f = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), format!("b-{n}")))
+                .collect()
+        };
+        let (kind, ignored) = classify_folder("m/1_x", &f(&["up.yaml", "down.yaml"]));
+        let FolderKind::Migration { up, down } = kind else {
+            panic!("{kind:?}")
+        };
+        assert_eq!(up.path, "m/1_x/up.yaml");
+        assert_eq!(down.unwrap().path, "m/1_x/down.yaml");
+        assert!(ignored.is_empty());
+        let (kind, ignored) = classify_folder("m/1_x", &f(&["up.sql", "up.yaml", "down.yaml"]));
+        let FolderKind::Migration { up, down } = kind else {
+            panic!("{kind:?}")
+        };
+        assert_eq!(up.path, "m/1_x/up.sql");
+        assert_eq!(down.unwrap().path, "m/1_x/down.yaml");
+        assert_eq!(ignored, vec!["m/1_x/up.yaml"]);
+        let l = parse_migration_listing(
+            "m",
+            &[
+                dir("5_empty", &["README.md"]),
+                dir("6_downonly", &["down.yaml"]),
+            ],
+        );
+        assert!(l.migrations.is_empty() && l.problems.is_empty());
+        assert_eq!(l.skipped_folders, vec!["m/5_empty", "m/6_downonly"]);
     }
 
     #[test]

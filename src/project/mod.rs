@@ -4,6 +4,7 @@
 //! never on git or the file system directly.
 
 mod layout;
+pub mod legacy;
 pub mod sql;
 pub mod txcontrol;
 

@@ -176,6 +176,42 @@ pub fn line_col(sql: &str, position: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Whether two SQL texts differ only in layout: whitespace and comments between tokens, the
+/// case of keywords and unquoted names, and trailing blanks on the lines of dollar-quoted
+/// bodies (a formatter's edits). Tokens are
+/// PostgreSQL's own scanner's, so strings, quoted identifiers and the rest of a dollar-quoted
+/// body are compared exactly. `false` when either text cannot be scanned.
+pub fn same_but_layout(a: &str, b: &str) -> bool {
+    match (layout_free_tokens(a), layout_free_tokens(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn layout_free_tokens(sql: &str) -> Option<Vec<String>> {
+    use pg_query::protobuf::Token;
+    let text = sql.replace('\0', " ");
+    let scanned = pg_query::scan(&text).ok()?;
+    let mut out = Vec::with_capacity(scanned.tokens.len());
+    for t in &scanned.tokens {
+        if matches!(t.token(), Token::SqlComment | Token::CComment) {
+            continue;
+        }
+        let s = text.get(usize::try_from(t.start).ok()?..usize::try_from(t.end).ok()?)?;
+        let keyword = t.keyword_kind() != pg_query::protobuf::KeywordKind::NoKeyword;
+        if s.starts_with('$') && s.len() > 1 && s.ends_with('$') {
+            let lines: Vec<&str> = s.lines().map(str::trim_end).collect();
+            out.push(lines.join("\n"));
+        } else if keyword || (t.token() == Token::Ident && !s.starts_with('"')) {
+            // Keywords and unquoted names are case-insensitive: the server folds them.
+            out.push(s.to_ascii_lowercase());
+        } else {
+            out.push(s.to_string());
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +259,36 @@ mod tests {
         assert_eq!(line_col(sql, pos), (2, 8));
         assert_eq!(line_col("é\nxy", 4), (2, 2));
         assert_eq!(line_col("abc", 1), (1, 1));
+    }
+
+    #[test]
+    fn layout_only_edits_are_recognised() {
+        let a = "CREATE TABLE t (\n  id int, -- key\n  x text   \n);   \n\n";
+        assert!(super::same_but_layout(
+            a,
+            "CREATE TABLE t (id int, x text);"
+        ));
+        assert!(super::same_but_layout(
+            a,
+            "/* header */\nCREATE TABLE t (id int,\n x text);"
+        ));
+        let f = "create function f() returns int language plpgsql as $$\nbegin   \n  return 1;\t\nend\n$$;";
+        assert!(super::same_but_layout(f, "create function f() returns int language plpgsql as $$\nbegin\n  return 1;\nend\n$$;\n"));
+        assert!(!super::same_but_layout(
+            a,
+            "CREATE TABLE t (id int, x text not null);"
+        ));
+        assert!(!super::same_but_layout("select 'a  b';", "select 'a b';"));
+        assert!(!super::same_but_layout("select \"A\";", "select \"a\";"));
+        assert!(super::same_but_layout(
+            "SELECT Name FROM T;",
+            "select name from t;"
+        ));
+        assert!(!super::same_but_layout("select 'A';", "select 'a';"));
+        assert!(!super::same_but_layout(
+            f,
+            &f.replace("return 1", "return 2")
+        ));
+        assert!(!super::same_but_layout("select 'open", "select 'open"));
     }
 }

@@ -56,6 +56,8 @@ pub struct TxControl {
     pub line: usize,
     /// 1-based column (in characters) of its start.
     pub column: usize,
+    /// Byte range of the statement in the file (from its first token, without the `;`).
+    pub span: std::ops::Range<usize>,
 }
 
 /// Every top-level transaction-control statement in `sql`, in file order.
@@ -71,6 +73,142 @@ pub fn transaction_control(sql: &str) -> Vec<TxControl> {
 #[doc(hidden)]
 pub fn transaction_control_by_tokens(sql: &str) -> Vec<TxControl> {
     with_text(sql, from_tokens)
+}
+
+/// What the transaction control of a file means for running it inside the deployment
+/// transaction. The one rule used by deploy, apply, seed, verify and check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No transaction control: run the file as it is.
+    Clean,
+    /// The whole file is wrapped in one `BEGIN … COMMIT` block (the Hasura console writes
+    /// `BEGIN TRANSACTION; … COMMIT TRANSACTION;`), with no other transaction control. Its
+    /// meaning is clear: the statements in between run together. They run inside the
+    /// deployment transaction, with the two wrapper statements blanked out.
+    Wrapper(Wrapper),
+    /// Transaction control anywhere else (a mid-file `COMMIT`, `ROLLBACK`, several blocks):
+    /// the file would commit part of a deployment early. Every statement, in file order.
+    Refused(Vec<TxControl>),
+}
+
+/// A whole-file `BEGIN … COMMIT` wrapper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wrapper {
+    /// The opening statement (`BEGIN TRANSACTION`, `START TRANSACTION ISOLATION LEVEL …`).
+    pub open: TxControl,
+    /// The closing statement (`COMMIT TRANSACTION`, `END`).
+    pub close: TxControl,
+}
+
+impl Wrapper {
+    /// `BEGIN TRANSACTION … COMMIT TRANSACTION`, for plans and notes.
+    pub fn describe(&self) -> String {
+        let first = |t: &TxControl| t.statement.split_whitespace().collect::<Vec<_>>().join(" ");
+        format!("{} … {}", first(&self.open), first(&self.close))
+    }
+
+    /// `sql` with the two wrapper statements replaced by spaces (newlines kept), so that every
+    /// line and column the server reports still points into the file as written.
+    pub fn strip(&self, sql: &str) -> String {
+        let mut bytes = sql.as_bytes().to_vec();
+        for span in [&self.open.span, &self.close.span] {
+            for b in bytes.get_mut(span.clone()).unwrap_or_default() {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+        }
+        // Whole characters were replaced by ASCII: still UTF-8.
+        String::from_utf8(bytes).unwrap_or_else(|_| sql.to_string())
+    }
+}
+
+/// The text to run inside the deployment transaction, and the wrapper that was blanked out of
+/// it, if any; `Err` with every statement when the file is refused.
+pub fn runnable(sql: &str) -> Result<(std::borrow::Cow<'_, str>, Option<Wrapper>), Vec<TxControl>> {
+    match verdict(sql) {
+        Verdict::Clean => Ok((std::borrow::Cow::Borrowed(sql), None)),
+        Verdict::Wrapper(w) => Ok((std::borrow::Cow::Owned(w.strip(sql)), Some(w))),
+        Verdict::Refused(found) => Err(found),
+    }
+}
+
+/// Decides what the transaction control of `sql` means (see [`Verdict`]).
+pub fn verdict(sql: &str) -> Verdict {
+    if !may_control_transactions(sql) {
+        return Verdict::Clean;
+    }
+    let found = transaction_control(sql);
+    match found.as_slice() {
+        [] => Verdict::Clean,
+        [open, close] if opens(open) && closes(close) && whole_file(sql, open, close) => {
+            Verdict::Wrapper(Wrapper {
+                open: open.clone(),
+                close: close.clone(),
+            })
+        }
+        _ => Verdict::Refused(found),
+    }
+}
+
+/// Whether `sql` has a word that may start a transaction-control statement: a cheap filter
+/// before parsing.
+pub fn may_control_transactions(sql: &str) -> bool {
+    const WORDS: [&str; 7] = [
+        "begin", "start", "commit", "end", "rollback", "abort", "prepare",
+    ];
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)))
+}
+
+/// The statement's keywords, lower-cased, comments skipped.
+fn keywords(statement: &str) -> Vec<String> {
+    scan(statement)
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| !is_comment(t))
+        .filter_map(|t| {
+            let (s, e) = (usize::try_from(t.start).ok()?, usize::try_from(t.end).ok()?);
+            statement.get(s..e).map(str::to_ascii_lowercase)
+        })
+        .collect()
+}
+
+/// `BEGIN [WORK | TRANSACTION] [modes]` or `START TRANSACTION [modes]`.
+fn opens(t: &TxControl) -> bool {
+    let k = keywords(&t.statement);
+    match k.first().map(String::as_str) {
+        Some("begin") => k.get(1).is_none_or(|w| w != "atomic"),
+        Some("start") => k.get(1).is_some_and(|w| w == "transaction"),
+        _ => false,
+    }
+}
+
+/// `COMMIT` or `END`, with `WORK` or `TRANSACTION` (not `AND CHAIN`, which opens another).
+fn closes(t: &TxControl) -> bool {
+    let k = keywords(&t.statement);
+    matches!(k.first().map(String::as_str), Some("commit" | "end"))
+        && k[1..].iter().all(|w| w == "work" || w == "transaction")
+}
+
+/// Whether `open` is the file's first statement and `close` its last (only `;`, comments and
+/// whitespace after it).
+fn whole_file(sql: &str, open: &TxControl, close: &TxControl) -> bool {
+    let text = sql.replace('\0', " ");
+    let Some(tokens) = scan(&text) else {
+        return false;
+    };
+    let real = |t: &&ScanToken| !is_comment(t) && t.token() != Token::Ascii59;
+    let first = tokens
+        .iter()
+        .find(real)
+        .and_then(|t| usize::try_from(t.start).ok());
+    let last_start = tokens
+        .iter()
+        .rfind(real)
+        .and_then(|t| usize::try_from(t.start).ok());
+    first == Some(open.span.start)
+        && last_start.is_some_and(|s| s >= close.span.start && s < close.span.end)
 }
 
 /// Runs `spans` (byte spans of flagged statements) on `sql` with NUL bytes read as spaces
@@ -91,6 +229,7 @@ fn with_text(sql: &str, spans: impl FnOnce(&str) -> Vec<(usize, usize)>) -> Vec<
                 statement: text.get(start..end).unwrap_or_default().trim().to_string(),
                 line,
                 column,
+                span: start..end,
             }
         })
         .collect()
@@ -365,5 +504,68 @@ mod tests {
         ] {
             assert_eq!(transaction_control_by_tokens(text), vec![], "{text:?}");
         }
+    }
+
+    fn wrapped(sql: &str) -> Option<String> {
+        match verdict(sql) {
+            Verdict::Wrapper(w) => Some(w.describe()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn whole_file_wrappers_are_recognised_in_any_spelling() {
+        for (sql, described) in [
+            // The Hasura console's "modify primary key" migration.
+            (
+                "BEGIN TRANSACTION;\nALTER TABLE \"public\".\"t\" DROP CONSTRAINT \"t_pkey\";\nALTER TABLE \"public\".\"t\"\n    ADD CONSTRAINT \"t_pkey\" PRIMARY KEY (\"id\", \"x\");\nCOMMIT TRANSACTION;\n",
+                "BEGIN TRANSACTION … COMMIT TRANSACTION",
+            ),
+            ("begin;\ncreate table a (x int);\ncommit;", "begin … commit"),
+            ("-- header\n/* c */ START TRANSACTION ISOLATION LEVEL SERIALIZABLE;\ncreate table a (x int);\nEND;\n-- trailer\n;;\n", "START TRANSACTION ISOLATION LEVEL SERIALIZABLE … END"),
+            ("Begin Work; select 1; Commit Work", "Begin Work … Commit Work"),
+            ("begin; end;", "begin … end"),
+            // A parse error inside (pg_query's grammar is not the server's): the scanner decides.
+            ("BEGIN;\nselec 1;\nCOMMIT;", "BEGIN … COMMIT"),
+        ] {
+            assert_eq!(wrapped(sql).as_deref(), Some(described), "{sql}");
+        }
+    }
+
+    #[test]
+    fn other_transaction_control_stays_refused() {
+        for sql in [
+            "create table a (x int); commit;",
+            "begin; create table a (x int); commit; create table b (x int);",
+            "create table z (x int); begin; create table a (x int); commit;",
+            "begin; create table a (x int); commit; begin; create table b (x int); commit;",
+            "begin; create table a (x int); commit; select 1;",
+            "begin; create table a (x int); rollback;",
+            "begin; create table a (x int); commit and chain;",
+            "begin; create table a (x int);",
+            "begin; commit; commit;",
+            "begin; prepare transaction 'x';",
+            "begin; create table a (x int); commit prepared 'x';",
+            "commit; begin;",
+        ] {
+            assert!(matches!(verdict(sql), Verdict::Refused(_)), "{sql}");
+        }
+        assert_eq!(verdict("create table a (x int);"), Verdict::Clean);
+        assert_eq!(verdict("select $$ begin; commit; $$;"), Verdict::Clean);
+    }
+
+    #[test]
+    fn stripping_keeps_every_position() {
+        let sql = "BEGIN TRANSACTION;\nALTER TABLE t ADD COLUMN é int;\nCOMMIT TRANSACTION;\n";
+        let (text, w) = runnable(sql).unwrap();
+        assert!(w.is_some());
+        assert_eq!(text.len(), sql.len());
+        assert_eq!(text.lines().count(), sql.lines().count());
+        assert_eq!(text.lines().nth(1), sql.lines().nth(1));
+        assert_eq!(transaction_control(&text), vec![]);
+        assert_eq!(text.trim_start().chars().next(), Some(';'));
+        let (same, none) = runnable("select 1;").unwrap();
+        assert!(matches!(same, std::borrow::Cow::Borrowed(_)) && none.is_none());
+        assert!(runnable("select 1; commit;").is_err());
     }
 }

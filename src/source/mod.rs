@@ -125,6 +125,16 @@ pub enum SourceError {
         /// What is wrong.
         problem: NotSqlProblem,
     },
+    /// A legacy `up.yaml`/`down.yaml` migration that cannot be read as a list of API calls.
+    #[error("{path} @ {at}: not a readable YAML migration: {message}")]
+    YamlMigration {
+        /// Path in the repository.
+        path: String,
+        /// Commit or source.
+        at: String,
+        /// What the YAML parser (or the API-call reader) said.
+        message: String,
+    },
     /// An entry the tool never follows: a symbolic link or a submodule where a migration folder,
     /// a migration file or a metadata file belongs.
     #[error(
@@ -214,9 +224,26 @@ impl SourceError {
     }
 }
 
-/// The text of a SQL file, or why it is not usable SQL: a Git LFS pointer, NUL bytes (PostgreSQL
-/// rejects them, and they mean a binary file), or not UTF-8. Takes the bytes without copying.
+/// The SQL a migration file runs, or why it cannot run: a Git LFS pointer, NUL bytes (PostgreSQL
+/// rejects them, and they mean a binary file), not UTF-8, or (for a legacy `up.yaml` /
+/// `down.yaml`, whose `run_sql` calls are its SQL: [`crate::project::legacy`]) unreadable YAML.
+/// Takes the bytes without copying.
 pub fn sql_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
+    let text = file_text(bytes, path, at)?;
+    if !crate::project::legacy::is_yaml(path) {
+        return Ok(text);
+    }
+    crate::project::legacy::read(&text)
+        .map(|m| m.sql)
+        .map_err(|message| SourceError::YamlMigration {
+            path: path.to_string(),
+            at: at.to_string(),
+            message,
+        })
+}
+
+/// The text of a migration file as written (no YAML conversion); see [`sql_text`].
+pub fn file_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
     let line_of = |offset: usize| bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
     let fail = |line: Option<usize>, problem| SourceError::NotSql {
         path: path.to_string(),
@@ -386,8 +413,11 @@ pub struct Project {
     pub metadata_dir: String,
     /// Git tree id of the metadata folder (equal ids mean equal metadata).
     pub metadata_tree: Option<String>,
-    /// Paths of ignored config v1 YAML migration files.
+    /// Paths of `up.yaml`/`down.yaml` files ignored beside a `.sql` of the same direction.
     pub ignored_yaml: Vec<String>,
+    /// Versioned migration folders that hold no migration (found so far: folders are read
+    /// lazily, see [`Repo::resolve`]): skipped, and every plan says so.
+    pub skipped_folders: Vec<String>,
 }
 
 impl Project {
@@ -693,6 +723,13 @@ impl Repo {
         }
     }
 
+    /// The bytes of a blob by its id, when this repository has it (e.g. the up.sql a ledger row
+    /// was applied from, to compare with an edited one).
+    pub fn blob_bytes(&self, id: &str) -> Option<Vec<u8>> {
+        let oid = Oid::from_str(id).ok()?;
+        self.repo.find_blob(oid).ok().map(|b| b.content().to_vec())
+    }
+
     /// Reads a file's bytes. `blob` is used when known (git sources).
     pub fn read(
         &self,
@@ -920,6 +957,7 @@ impl Repo {
             metadata_dir,
             metadata_tree,
             ignored_yaml: listing.ignored_yaml,
+            skipped_folders: listing.skipped_folders,
         })
     }
 
@@ -1029,15 +1067,17 @@ impl Repo {
     }
 
     /// Reads the files of the given (lazily listed) migration folders. A folder that holds no
-    /// SQL at all is not a migration and is dropped from the set; one with a down.sql but no
-    /// up.sql is a layout error.
+    /// migration at all (no up.sql, no up.yaml) is dropped from the set, and its location
+    /// returned so that the plan can say so; one with a down.sql but no up.sql is a layout
+    /// error.
     pub fn resolve(
         &self,
         migrations: &mut MigrationSet,
         versions: impl IntoIterator<Item = crate::project::Version>,
         at: &str,
-    ) -> Result<(), SourceError> {
+    ) -> Result<Vec<String>, SourceError> {
         let mut problems = Vec::new();
+        let mut dropped = Vec::new();
         for v in versions {
             let Some(m) = migrations.get_mut(v) else {
                 continue;
@@ -1062,7 +1102,7 @@ impl Repo {
                     m.resolved = true;
                 }
                 crate::project::FolderKind::NotAMigration => {
-                    migrations.remove(v);
+                    dropped.extend(migrations.remove(v).map(|m| m.location));
                 }
                 crate::project::FolderKind::MissingUp => {
                     problems.push(LayoutProblem::MissingUp {
@@ -1072,7 +1112,7 @@ impl Repo {
             }
         }
         if problems.is_empty() {
-            Ok(())
+            Ok(dropped)
         } else {
             Err(SourceError::Layout {
                 at: at.to_string(),
