@@ -1,5 +1,5 @@
 //! Running migrations up, down and up again, comparing fingerprints, and going on after a
-//! finding in a database rebuilt to the history's schema.
+//! finding in the history's schema (the down rolled back, or the database rebuilt).
 
 use super::fingerprint;
 
@@ -11,10 +11,11 @@ use postgres::{Client, GenericClient};
 use std::time::{Duration, Instant};
 
 /// How long the migrations before the first one under test may take before their schema is
-/// kept as a copy to rebuild from. Copying a small database takes 50 to 100 ms; below this,
-/// replaying those migrations after a finding costs about as much as the copy would have
-/// cost every time, so the good path stays as it was.
-const KEEP_PREFIX_AFTER: Duration = Duration::from_secs(1);
+/// kept as a copy to rebuild from. A copy costs a `CREATE DATABASE … TEMPLATE` (50 to 100 ms
+/// for a small schema, more for a larger one) on every run, while a rebuild is rare (a finding
+/// that a rollback cannot undo); below this, the copy would slow the good path by more than a
+/// few percent, and a rebuild costs at most this much more without it.
+const KEEP_PREFIX_AFTER: Duration = Duration::from_secs(5);
 
 /// One migration to run (and maybe verify).
 #[derive(Clone, Debug)]
@@ -283,7 +284,7 @@ impl Scratch<'_> {
                     .drop_database(&snapshot)
                     .map_err(VerifyError::Scratch)?;
                 return Ok(Err(format!(
-                    "{} failed when the history was replayed into a fresh scratch database after a finding: {message}",
+                    "{} failed when the history was replayed into a rebuilt scratch database after a finding: {message}",
                     s.up.0
                 )));
             }
