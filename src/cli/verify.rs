@@ -192,11 +192,15 @@ fn steps(
     let mut out = Vec::new();
     for m in project.migrations.iter().filter(|m| m.version <= last) {
         let Some(up) = &m.up else { continue };
+        // What a deployment would run: a legacy YAML migration's run_sql SQL, with a
+        // whole-file transaction wrapper blanked out (the same rules as deploy).
         let read = |f: &crate::project::MigrationFile| -> Result<(String, String), CommandError> {
             let bytes = ctx.repo.read(&project.tree, &f.path, Some(&f.blob))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                CommandError::new(Kind::Usage, format!("{} @ {at} is not UTF-8 text", f.path))
-            })?;
+            let text = crate::source::sql_text(bytes, &f.path, &at)?;
+            let text = match crate::project::txcontrol::runnable(&text) {
+                Ok((runnable, Some(_))) => runnable.into_owned(),
+                _ => text,
+            };
             Ok((f.path.clone(), text))
         };
         out.push(Step {
