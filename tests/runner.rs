@@ -27,6 +27,7 @@ mod test_real_projects;
 mod test_reliability;
 mod test_revision_settings;
 mod test_rollback;
+mod test_schema_diff;
 mod test_secrets;
 mod test_seed;
 mod test_txcontrol;
