@@ -473,7 +473,7 @@ WHERE (other.nsp IS NULL OR other.nsp IN (SELECT ns.oid FROM ns))
 /// settings; `quote_all_identifiers` changes every name. JIT is off because the query's cost
 /// estimate can pass `jit_above_cost` (catalog statistics go stale where autovacuum is off, as
 /// in scratch clusters), and compiling its hundreds of expressions then takes about a second.
-const PINNED_SETTINGS: &[(&str, &str)] = &[
+pub(crate) const PINNED_SETTINGS: &[(&str, &str)] = &[
     ("search_path", "pg_catalog, pg_temp"),
     ("jit", "off"),
     ("quote_all_identifiers", "off"),
@@ -516,16 +516,16 @@ fn batch(exclude_schemas: &[&str]) -> String {
 /// (see the module docs for what is and is not compared); [`diff`] says how they differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
-    objects: BTreeMap<ObjectKey, Object>,
+    pub(crate) objects: BTreeMap<ObjectKey, Object>,
 }
 
 /// One object's description and the object it is part of.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Object {
+pub(crate) struct Object {
     /// A JSON object of the definition's attributes, every value a string.
-    definition: String,
+    pub(crate) definition: String,
     /// The containing object (a column's table, a table's schema), if any.
-    parent: Option<ObjectKey>,
+    pub(crate) parent: Option<ObjectKey>,
 }
 
 impl Fingerprint {
@@ -754,7 +754,7 @@ pub fn diff(before: &Fingerprint, after: &Fingerprint) -> Vec<Difference> {
 
 /// `ARRAY[E'a', E'b']::text[]`, every element escaped for an `E''` string, which reads the
 /// same whatever `standard_conforming_strings` is.
-fn text_array_literal(items: &[&str]) -> String {
+pub(crate) fn text_array_literal(items: &[&str]) -> String {
     let elements: Vec<String> = items
         .iter()
         .map(|s| format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
