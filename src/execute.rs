@@ -30,6 +30,7 @@ use crate::metadata::sha256_hex;
 use crate::plan::{Plan, PlanOptions, Problem, Step};
 use crate::project::Version;
 use crate::source::{Repo, SourceError};
+use crate::verify::fingerprint::Fingerprint;
 use postgres::{Client, SimpleQueryMessage};
 use std::cell::Cell;
 use std::ops::Range;
@@ -152,6 +153,18 @@ pub enum ExecError {
         error: Box<ExecError>,
         /// What was committed, and what is dirty.
         state: Box<PartialState>,
+    },
+    /// After the steps ran, the schema differs from the one this database had the last time a
+    /// deployment left it at the target commit (rolled back: a down did not reverse its up, or
+    /// the schema was changed outside git-migrate since).
+    #[error("the schema after the plan differs from the one deployment #{deployment_id} left at {}: the end state is not proven", crate::source::short(commit))]
+    EndStateMismatch {
+        /// The deployment that recorded the expected schema.
+        deployment_id: i64,
+        /// The target commit.
+        commit: String,
+        /// What differs (expected = recorded, actual = now).
+        differences: Vec<crate::verify::fingerprint::Difference>,
     },
     /// The connection holding the deploy lock for a segmented deployment was lost.
     #[error("the connection holding the deploy lock was lost")]
@@ -434,6 +447,9 @@ pub struct ExecOptions {
     pub actor: String,
     /// Record the steps in the ledger without running their SQL (`apply --skip-execution`).
     pub skip_execution: bool,
+    /// Commit even when the end state differs from the schema recorded when this database was
+    /// last at the target commit (`--allow-mismatch`); the difference is recorded.
+    pub allow_mismatch: bool,
 }
 
 /// What was planned (and shown, and confirmed) before taking the lock.
@@ -803,6 +819,52 @@ fn timeout_settings(options: &ExecOptions, scope: &str) -> String {
     settings.join("; ")
 }
 
+/// The schema the plan left (read inside the transaction, before COMMIT), proven against the
+/// one this database had the last time a deploy or rollback left it at the target commit: a
+/// down that did not reverse its up, or a change made outside git-migrate since, would
+/// otherwise commit silently. On a difference: [`ExecError::EndStateMismatch`] (the caller
+/// rolls back), or with `--allow-mismatch` a note to record. Nothing to prove against for a
+/// commit never deployed here, a working-tree target, or `apply` (which moves migrations, not
+/// the database, to a commit).
+fn prove_end_state(
+    tx: &mut postgres::Transaction<'_>,
+    job: &Job<'_>,
+    plan: &Plan,
+) -> Result<(Fingerprint, Option<String>), ExecError> {
+    let ledger = job.ledger;
+    let now = ledger.take_schema(tx)?;
+    let provable = matches!(
+        plan.mode,
+        crate::plan::Mode::Deploy | crate::plan::Mode::Rollback
+    ) && !plan.dirty
+        && !job.options.skip_execution;
+    let Some(commit) = plan.to_commit.as_deref().filter(|_| provable) else {
+        return Ok((now, None));
+    };
+    let Some((deployment_id, expected)) = ledger.schema_at(tx, commit)? else {
+        return Ok((now, None));
+    };
+    let differences = crate::verify::fingerprint::diff(&expected, &now);
+    if differences.is_empty() {
+        return Ok((now, None));
+    }
+    if job.options.allow_mismatch {
+        let listed: Vec<String> = differences.iter().map(|d| d.to_string()).collect();
+        return Ok((
+            now,
+            Some(format!(
+                "committed with --allow-mismatch: differs from deployment #{deployment_id}: {}",
+                listed.join("; ")
+            )),
+        ));
+    }
+    Err(ExecError::EndStateMismatch {
+        deployment_id,
+        commit: commit.to_string(),
+        differences,
+    })
+}
+
 /// The new checksums of edited applied migrations the plan accepts, in the deployment's
 /// transaction (nothing of theirs runs).
 fn record_accepted_edits(
@@ -1003,8 +1065,10 @@ fn execute_single(
 
     check_and_write_metadata(&mut tx, job, &ready, on_event)?;
     record_accepted_edits(&mut tx, ledger, &ready.plan)?;
+    let (schema, mismatch) = prove_end_state(&mut tx, job, &ready.plan)?;
     let record = deployment_record(job, &ready, rows);
     let id = ledger.record(&mut tx, &record, ready.state.hasura_stores())?;
+    ledger.record_schema(&mut tx, id, &schema, mismatch.as_deref())?;
     check_interrupt()?;
     commit_tx(tx)?;
     Ok(Outcome {
@@ -1144,6 +1208,9 @@ fn tx_segment(
             check_and_write_metadata(tx, job, ready, on_event)?;
             record_accepted_edits(tx, ledger, &ready.plan)?;
             ledger.finish_partial(tx, deployment_id, record)?;
+            // Earlier segments are committed already: the end state is recorded, not proven.
+            let schema = ledger.take_schema(tx)?;
+            ledger.record_schema(tx, deployment_id, &schema, None)?;
         }
         still_locked(ledger.lock_held_by(tx, lock_pid)?)?;
         check_interrupt()

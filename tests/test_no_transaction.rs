@@ -117,7 +117,7 @@ fn concurrent_index_deploys_and_rolls_back() {
     assert_eq!(
         db.scalar("SELECT max(version) FROM git_migrate.schema_version")
             .as_deref(),
-        Some("2")
+        Some("3")
     );
     gm(&p, &db.url, &["status", "--exit-code"]).expect_code(0);
     // The lock is released.
@@ -390,6 +390,7 @@ fn a_format_1_ledger_is_upgraded_by_the_next_deploy() {
     // What git-migrate's ledger format 1 looked like.
     db.rows(
         "ALTER TABLE git_migrate.migrations DROP COLUMN dirty_direction; \
+         ALTER TABLE git_migrate.deployments DROP COLUMN schema_digest, DROP COLUMN schema_fingerprint; \
          DELETE FROM git_migrate.schema_version; INSERT INTO git_migrate.schema_version (version) VALUES (1)",
     );
     gm(&p, &db.url, &["status", "--exit-code", "v1"]).expect_code(0);
@@ -397,7 +398,13 @@ fn a_format_1_ledger_is_upgraded_by_the_next_deploy() {
     assert_eq!(
         db.scalar("SELECT max(version) FROM git_migrate.schema_version")
             .as_deref(),
-        Some("2")
+        Some("3")
+    );
+    // Format 3: the deployment records the schema it left.
+    assert_eq!(
+        db.scalar("SELECT schema_digest IS NOT NULL FROM git_migrate.deployments ORDER BY id DESC LIMIT 1")
+            .as_deref(),
+        Some("t")
     );
     assert_eq!(ledger_rows(&db).len(), 3);
 }

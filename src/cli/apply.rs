@@ -217,6 +217,8 @@ pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
         allow_inconsistent_metadata: true,
         skip_hasura_catalog: false,
         skip_execution: args.skip_execution,
+        // `apply` moves migrations, not the database, to a commit: nothing to prove.
+        allow_mismatch: false,
     };
     run_mutation(
         ctx,

@@ -64,6 +64,10 @@ pub struct ExecFlags {
     /// Do not write Hasura's hdb_catalog.hdb_metadata even when this database has it.
     #[arg(long)]
     pub skip_hasura_catalog: bool,
+    /// Commit even when the schema after the plan differs from the one recorded when this
+    /// database was last at the target commit (the difference is recorded).
+    #[arg(long)]
+    pub allow_mismatch: bool,
     /// Record the steps without running their SQL (`apply --skip-execution`).
     #[arg(skip)]
     pub skip_execution: bool,
@@ -598,6 +602,7 @@ pub(super) fn run_mutation(
         allow_inconsistent_metadata: exec.allow_inconsistent_metadata || mode == Mode::Apply,
         skip_hasura_catalog: exec.skip_hasura_catalog,
         skip_execution: exec.skip_execution,
+        allow_mismatch: exec.allow_mismatch,
     };
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
@@ -670,7 +675,9 @@ pub(super) fn run_mutation(
         Err(e) => {
             let failed_here = matches!(
                 e,
-                execute::ExecError::Migration(_) | execute::ExecError::Inconsistent(_)
+                execute::ExecError::Migration(_)
+                    | execute::ExecError::Inconsistent(_)
+                    | execute::ExecError::EndStateMismatch { .. }
             );
             let mut ce = CommandError::from(e);
             if failed_here && p.confirmed.live.ledger_exists {

@@ -267,6 +267,31 @@ impl From<ExecError> for CommandError {
             .hint(
                 "or deploy with --skip-hasura-catalog and apply the metadata with the Hasura CLI",
             ),
+            ExecError::EndStateMismatch {
+                deployment_id,
+                ref differences,
+                ..
+            } => {
+                let mut ce = CommandError::new(
+                    Kind::Refused,
+                    format!("{e}; the deployment was rolled back and nothing changed"),
+                );
+                ce.causes.push(format!(
+                    "{} object(s) differ from what deployment #{deployment_id} recorded (expected → now):",
+                    differences.len()
+                ));
+                ce.causes
+                    .extend(differences.iter().take(40).map(|d| format!("  {d}")));
+                if differences.len() > 40 {
+                    ce.causes
+                        .push(format!("  … and {} more", differences.len() - 40));
+                }
+                ce.hints.push("a down migration in the plan does not reverse its up (`git migrate verify` names which), or the schema was changed by hand since: fix the down in a new commit and pass --down-from REV".into());
+                ce.hints.push(
+                    "or pass --allow-mismatch to commit anyway; the difference is recorded".into(),
+                );
+                ce
+            }
             ExecError::Moved => CommandError::new(Kind::Refused, e.to_string())
                 .hint("run the command again to see the new plan"),
             ExecError::Refused(problems) => {

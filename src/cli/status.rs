@@ -101,6 +101,17 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         && unadopted.is_none();
     let at_target =
         state.live.deployed_commit.is_some() && state.live.deployed_commit == target_commit;
+    // The schema against the one the last deployment recorded: a change made outside
+    // git-migrate since (two round trips).
+    let drift = match ledger.last_schema(&mut client, state.schema_version)? {
+        Some((id, recorded)) => {
+            let now = ledger.take_schema(&mut client)?;
+            let differences = crate::verify::fingerprint::diff(&recorded, &now);
+            (!differences.is_empty()).then_some((id, differences))
+        }
+        None => None,
+    };
+    let in_sync = in_sync && drift.is_none();
     // Folders that hold no migration (no up.sql, no up.yaml), among those read: never dropped
     // without a word.
     let skipped_folders: Vec<String> = target
@@ -142,6 +153,10 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             "at_target_commit": at_target,
             "hasura": unadopted.as_ref().map(|u| u.json()),
             "skipped_folders": skipped_folders,
+            "schema_drift": drift.as_ref().map(|(id, d)| serde_json::json!({
+                "since_deployment": id,
+                "objects": d.iter().map(|x| serde_json::json!({"kind": x.kind, "name": x.name, "change": x.to_string()})).collect::<Vec<_>>(),
+            })),
             "accepted_edits": accepted,
         });
         if let Some(env) = &ctx.env {
@@ -211,6 +226,18 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         }
         for (v, n) in &pending {
             ui.out(&format!("  pending   {v}_{n}"));
+        }
+        if let Some((id, differences)) = &drift {
+            ui.out(&format!(
+                "drift       the schema changed outside git-migrate since deployment #{id}: {} object(s)",
+                differences.len()
+            ));
+            for d in differences.iter().take(40) {
+                ui.out(&format!("  changed   {d}"));
+            }
+            if differences.len() > 40 {
+                ui.out(&format!("  … and {} more", differences.len() - 40));
+            }
         }
         if !skipped_folders.is_empty() {
             ui.out(&format!(

@@ -14,6 +14,7 @@ pub mod hasura;
 
 use crate::plan::{AppliedMigration, LiveState};
 use crate::project::Version;
+use crate::verify::fingerprint::Fingerprint;
 pub use attempts::FailedAttempt;
 use cli_state::{HasuraState, HasuraStores};
 use postgres::types::Type;
@@ -22,7 +23,7 @@ use serde::Serialize;
 
 /// The ledger's own format version (2: `migrations.dirty_direction`, for no-transaction
 /// migrations; older ledgers are upgraded by the next deployment, [`Ledger::upgrade`]).
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// At most this many [`LedgerFinding`]s are read and reported.
 const FINDINGS_SHOWN: usize = 50;
@@ -810,7 +811,9 @@ CREATE TABLE IF NOT EXISTS {d} (
   applied bigint[] NOT NULL DEFAULT '{{}}',
   metadata_sha256 text,
   status text NOT NULL CHECK (status IN ('ok','failed','partial')),
-  plan jsonb
+  plan jsonb,
+  schema_digest text,
+  schema_fingerprint jsonb
 );
 CREATE TABLE IF NOT EXISTS {md} (
   id int PRIMARY KEY CHECK (id = 1),
@@ -827,6 +830,100 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
             md = self.t("metadata"),
         );
         c.batch_execute(&sql).map_err(q("creating the ledger"))
+    }
+
+    /// The fingerprint of the schema as deployments record it: everything but the ledger's own
+    /// schema and Hasura's catalog, which deployments write as bookkeeping. One round trip.
+    pub fn take_schema(&self, c: &mut impl GenericClient) -> Result<Fingerprint, LedgerError> {
+        Fingerprint::take(c, &[self.schema(), "hdb_catalog"])
+            .map_err(q("reading the schema's fingerprint"))
+    }
+
+    /// Records the schema a deployment left (its fingerprint and digest) on its row, and a
+    /// note in its plan when it was committed although it differs from the recorded one.
+    pub fn record_schema(
+        &self,
+        c: &mut impl GenericClient,
+        deployment_id: i64,
+        schema: &Fingerprint,
+        mismatch: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        let sql = format!(
+            "UPDATE {} SET schema_digest = $2, schema_fingerprint = $3::text::jsonb,              plan = CASE WHEN $4::text IS NULL THEN plan                     ELSE jsonb_set(coalesce(plan, '{{}}'::jsonb), '{{end_state_mismatch}}', to_jsonb($4::text)) END              WHERE id = $1",
+            self.t("deployments")
+        );
+        let json = schema.to_json().to_string();
+        c.query_typed(
+            &sql,
+            &[
+                (&deployment_id, Type::INT8),
+                (&schema.digest(), Type::TEXT),
+                (&json, Type::TEXT),
+                (&mismatch, Type::TEXT),
+            ],
+        )
+        .map_err(q("recording the schema the deployment left"))?;
+        Ok(())
+    }
+
+    /// The schema recorded by the last successful deployment that left this database at
+    /// `commit` exactly (not a working tree), with that deployment's id. `None` when no such
+    /// deployment recorded one (never there, or before ledger format 3).
+    pub fn schema_at(
+        &self,
+        c: &mut impl GenericClient,
+        commit: &str,
+    ) -> Result<Option<(i64, Fingerprint)>, LedgerError> {
+        let sql = format!(
+            "SELECT id, schema_fingerprint::text FROM {} WHERE status = 'ok' AND to_commit = $1 AND kind IN ('deploy', 'rollback') AND NOT worktree_dirty AND schema_fingerprint IS NOT NULL ORDER BY id DESC LIMIT 1",
+            self.t("deployments")
+        );
+        let rows = c
+            .query_typed(&sql, &[(&commit, Type::TEXT)])
+            .map_err(q("reading the recorded schema"))?;
+        self.parse_schema_row(rows.first())
+    }
+
+    /// The schema recorded by the last successful deployment of any kind, with its id: what
+    /// the database should look like unless something changed it outside git-migrate.
+    /// `Ok(None)` when that deployment recorded none (a repair, an adoption, an older
+    /// git-migrate), or there is none.
+    pub fn last_schema(
+        &self,
+        c: &mut impl GenericClient,
+        schema_version: Option<i32>,
+    ) -> Result<Option<(i64, Fingerprint)>, LedgerError> {
+        if schema_version.is_none_or(|v| v < 3) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT id, schema_fingerprint::text FROM {} WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+            self.t("deployments")
+        );
+        let rows = c
+            .query_typed(&sql, &[])
+            .map_err(q("reading the recorded schema"))?;
+        self.parse_schema_row(rows.first())
+    }
+
+    fn parse_schema_row(
+        &self,
+        row: Option<&postgres::Row>,
+    ) -> Result<Option<(i64, Fingerprint)>, LedgerError> {
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.get(0);
+        let Some(text) = row.get::<_, Option<String>>(1) else {
+            return Ok(None);
+        };
+        let corrupt = |detail: String| LedgerError::Corrupt {
+            table: self.t("deployments"),
+            detail: format!("schema_fingerprint of deployment #{id}: {detail}"),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        let fp = Fingerprint::from_json(&value)
+            .ok_or_else(|| corrupt("not a list of [kind, name, definition, …] rows".into()))?;
+        Ok(Some((id, fp)))
     }
 
     /// Reads the stored down SQL of applied versions (fallback when their commit is gone).

@@ -611,6 +611,47 @@ impl Fingerprint {
             .map(|o| o.definition.as_str())
     }
 
+    /// The fingerprint as JSON, to store with a deployment: an array of
+    /// `[kind, name, definition, parent kind, parent name]` rows (parents `null` when none),
+    /// sorted. [`Fingerprint::from_json`] reads it back.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.objects
+                .iter()
+                .map(|((kind, name), o)| {
+                    let (pk, pn) = match &o.parent {
+                        Some((k, n)) => (k.as_str().into(), n.as_str().into()),
+                        None => (serde_json::Value::Null, serde_json::Value::Null),
+                    };
+                    serde_json::json!([kind, name, o.definition, pk, pn])
+                })
+                .collect(),
+        )
+    }
+
+    /// Reads what [`Fingerprint::to_json`] wrote; `None` when it is not that shape.
+    pub fn from_json(value: &serde_json::Value) -> Option<Fingerprint> {
+        let mut objects = BTreeMap::new();
+        for row in value.as_array()? {
+            let row = row.as_array()?;
+            let text = |i: usize| row.get(i).and_then(|v| v.as_str()).map(str::to_string);
+            let parent = text(3).zip(text(4));
+            objects.insert(
+                (text(0)?, text(1)?),
+                Object {
+                    definition: text(2)?,
+                    parent,
+                },
+            );
+        }
+        Some(Fingerprint { objects })
+    }
+
+    /// `sha256:…` of the canonical JSON: equal digests mean equal fingerprints.
+    pub fn digest(&self) -> String {
+        crate::metadata::sha256_hex(self.to_json().to_string().as_bytes())
+    }
+
     /// Whether `key` or one of the objects it is part of is in `keys`.
     fn has_ancestor_in(&self, key: &ObjectKey, keys: &BTreeSet<&ObjectKey>) -> bool {
         let mut current = self.objects.get(key).and_then(|o| o.parent.as_ref());

@@ -1,0 +1,132 @@
+//! The proven end state: a deploy or rollback to a commit this database was at before ends
+//! with the schema recorded then, or rolls back naming what differs; `status` reports a schema
+//! changed outside git-migrate.
+
+use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::gm;
+use crate::common::pg::TestDb;
+use git2::Oid;
+
+/// A: table t. B: a trigger whose down leaves its function behind, and a dropped column
+/// whose down re-adds it without its NOT NULL (two downs the Hasura console writes).
+fn wrong_downs() -> (TestRepo, Oid, Oid) {
+    let mut r = TestRepo::new();
+    let mut f: Vec<(String, String)> = base_project()
+        .into_iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    f.extend(migration(
+        100,
+        "t",
+        "create table t (id int primary key, name text not null default '');",
+        "drop table t;",
+    ));
+    let a = r.commit(&files(&f), &[], "A");
+    let mut g = migration(
+        200,
+        "touch",
+        "create function touch() returns trigger language plpgsql as $$ begin return new; end $$;\n\
+         create trigger t_touch before update on t for each row execute function touch();",
+        "drop trigger t_touch on t;",
+    );
+    g.extend(migration(
+        300,
+        "drop_name",
+        "alter table t drop column name;",
+        "alter table t add column name text default '';",
+    ));
+    let b = r.commit(&files(&g), &[], "B");
+    (r, a, b)
+}
+
+#[test]
+fn a_rollback_whose_downs_do_not_reverse_their_ups_is_refused_naming_the_objects() {
+    let (r, a, b) = wrong_downs();
+    let db = TestDb::new("end_state_wrong_downs");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    let before = db.dump_ignoring_failed_attempts();
+    gm(&p, &db.url, &["rollback", &a.to_string(), "--yes"])
+        .expect_code(3)
+        .expect_contains("the end state is not proven")
+        .expect_contains("function public.touch()")
+        .expect_contains("public.t.name")
+        .expect_contains("--allow-mismatch");
+    assert_eq!(
+        db.dump_ignoring_failed_attempts(),
+        before,
+        "nothing changed"
+    );
+    assert_eq!(db.applied(), vec![100, 200, 300]);
+    assert_eq!(
+        db.scalar("SELECT status FROM git_migrate.deployments ORDER BY id DESC LIMIT 1")
+            .as_deref(),
+        Some("failed")
+    );
+
+    // --allow-mismatch commits, and the deployment row says what differed.
+    gm(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--yes", "--allow-mismatch"],
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![100]);
+    let note = db
+        .scalar("SELECT plan->>'end_state_mismatch' FROM git_migrate.deployments WHERE status = 'ok' ORDER BY id DESC LIMIT 1")
+        .unwrap_or_default();
+    assert!(note.contains("public.touch()"), "{note}");
+}
+
+#[test]
+fn a_faithful_round_trip_is_proven_and_every_deployment_records_its_schema() {
+    let (mut r, a, _) = wrong_downs();
+    // A third commit whose down is exact.
+    let c = r.commit(
+        &files(&migration(
+            400,
+            "u",
+            "create table u (x int not null, y text);\ncomment on table u is 'u';",
+            "drop table u;",
+        )),
+        &[],
+        "C",
+    );
+    let db = TestDb::new("end_state_round_trip");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &c.to_string(), "--yes"]).expect_code(0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM git_migrate.deployments WHERE schema_digest LIKE 'sha256:%' AND schema_fingerprint IS NOT NULL")
+            .as_deref(),
+        Some("2")
+    );
+    // Back to C's parent (B) is not proven (never deployed here); back to A is, and fails
+    // only because B's downs are wrong; C → B → C is proven and exact.
+    let b = r.repo.find_commit(c).unwrap().parent_id(0).unwrap();
+    gm(&p, &db.url, &["rollback", &b.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &c.to_string(), "--yes"]).expect_code(0);
+    assert_eq!(db.applied(), vec![100, 200, 300, 400]);
+    gm(&p, &db.url, &["status", "--exit-code"]).expect_code(0);
+}
+
+#[test]
+fn status_names_a_schema_changed_outside_git_migrate() {
+    let (r, a, _) = wrong_downs();
+    let db = TestDb::new("end_state_drift");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["status", "--exit-code", &a.to_string()]).expect_code(0);
+    db.client()
+        .batch_execute("ALTER TABLE t ADD COLUMN hand_made int")
+        .unwrap();
+    gm(&p, &db.url, &["status", "--exit-code", &a.to_string()])
+        .expect_code(1)
+        .expect_contains("the schema changed outside git-migrate since deployment #1")
+        .expect_contains("public.t.hand_made");
+    let json = gm(&p, &db.url, &["status", "--json", &a.to_string()]);
+    json.expect_code(0)
+        .expect_contains("\"since_deployment\": 1")
+        .expect_contains("public.t.hand_made");
+}
