@@ -5,8 +5,8 @@
 //!
 //! 1. **Classify** every object: created (only in `to`), dropped (only in `from`), unchanged,
 //!    altered in place (a column's type or `NOT NULL`, a default, a comment, a sequence's
-//!    options, a function's body, enum labels appended…), or dropped and recreated (anything
-//!    else that changed).
+//!    options, a function's body, an enum's labels by swapping in a new type…), or dropped and
+//!    recreated (anything else that changed).
 //! 2. **Close over dependents**: an object that depends (in `from`) on a dropped one is dropped
 //!    too, and recreated if `to` has it; a column whose type changes takes the views, policies,
 //!    triggers and defaults that use it along (PostgreSQL refuses to change the type under
@@ -37,8 +37,8 @@ pub struct Statement {
     pub action: Action,
     /// When it destroys data, what: `drops table public.t and its rows`. A plan names these.
     pub destroys: Option<String>,
-    /// A caveat for whoever runs it (an enum label added by `ALTER TYPE … ADD VALUE` cannot
-    /// be used until the transaction commits).
+    /// A caveat for whoever runs it (converting a column to an enum's new labels fails if a row
+    /// holds a label that is gone).
     pub note: Option<String>,
 }
 
@@ -107,13 +107,20 @@ fn classify(from: &Model, to: &Model) -> Result<Classification, DiffError> {
     // Objects altered in place whose users must be rebuilt around the alteration: a column
     // whose type changes, an enum replaced by a new one.
     let mut rebuilt_around = Vec::new();
+    let enums: BTreeSet<&str> = from
+        .objects
+        .values()
+        .chain(to.objects.values())
+        .filter(|o| matches!(o.spec, Spec::Enum { .. }))
+        .map(|o| o.id.name.as_str())
+        .collect();
     for (id, old) in &from.objects {
         match to.objects.get(id) {
             None => {
                 c.drop.insert(id.clone());
             }
             Some(new) if new.spec == old.spec => {}
-            Some(new) => match alter(old, new)? {
+            Some(new) => match alter(old, new, &enums)? {
                 Some(statements) => {
                     if is_retype(&old.spec, &new.spec) {
                         rebuilt_around.push((id.clone(), Mode::Retyped(id.clone())));
@@ -200,7 +207,10 @@ enum Mode {
     Swapped(ObjectId),
 }
 
-/// Whether an enum changes in a way `ADD VALUE` cannot do (a label removed, or reordered).
+/// Whether an enum's labels change. It is always replaced by a new type (see [`enum_swap`]),
+/// never extended with `ALTER TYPE … ADD VALUE`: a label added that way cannot be used until
+/// the transaction commits, and the differ's statements run inside a deployment's transaction,
+/// before the statements (defaults, views, later migrations) that may use it.
 fn is_enum_swap(old: &Spec, new: &Spec) -> bool {
     matches!((old, new), (Spec::Enum { .. }, Spec::Enum { .. }))
 }
@@ -951,7 +961,11 @@ fn drop_sql(o: &Object) -> Vec<Statement> {
 
 /// The statements that change `old` into `new` in place, or `None` when it must be dropped and
 /// recreated.
-fn alter(old: &Object, new: &Object) -> Result<Option<Vec<Statement>>, DiffError> {
+fn alter(
+    old: &Object,
+    new: &Object,
+    enums: &BTreeSet<&str>,
+) -> Result<Option<Vec<Statement>>, DiffError> {
     let id = &new.id;
     let name = &id.name;
     let st = |sql: String| statement(id, Action::Alter, sql);
@@ -984,12 +998,21 @@ fn alter(old: &Object, new: &Object) -> Result<Option<Vec<Statement>>, DiffError
                     .as_ref()
                     .map(|c| format!(" COLLATE {c}"))
                     .unwrap_or_default();
+                // An enum has casts to and from text only.
+                let via = if (enums.contains(t0.as_str()) || enums.contains(t1.as_str()))
+                    && t0 != "text"
+                    && t1 != "text"
+                {
+                    "::text"
+                } else {
+                    ""
+                };
                 out.push(Statement {
                     destroys: Some(format!(
                         "changes the type of column {name} from {t0} to {t1}; values are converted"
                     )),
                     ..st(format!(
-                        "ALTER TABLE {table} ALTER COLUMN {column} TYPE {t1}{collate} USING {column}::{t1}"
+                        "ALTER TABLE {table} ALTER COLUMN {column} TYPE {t1}{collate} USING {column}{via}::{t1}"
                     ))
                 });
             }
@@ -1044,21 +1067,6 @@ fn alter(old: &Object, new: &Object) -> Result<Option<Vec<Statement>>, DiffError
             "ALTER EXTENSION {ext} UPDATE TO {}",
             literal(v1)
         ))]),
-        (Spec::Enum { labels: l0 }, Spec::Enum { labels: l1 }) => {
-            enum_additions(name, l0, l1).map(|statements| {
-                statements
-                    .into_iter()
-                    .map(|sql| Statement {
-                        note: Some(
-                            "a label added by ALTER TYPE … ADD VALUE cannot be used before \
-                             the transaction commits"
-                                .to_string(),
-                        ),
-                        ..st(sql)
-                    })
-                    .collect()
-            })
-        }
         (
             Spec::RowSecurity {
                 enabled: e0,
@@ -1140,37 +1148,342 @@ fn alter(old: &Object, new: &Object) -> Result<Option<Vec<Statement>>, DiffError
     })
 }
 
-/// `ALTER TYPE … ADD VALUE` statements that turn labels `old` into `new`, when `new` only
-/// adds labels (anywhere) and keeps the others in order; `None` otherwise.
-fn enum_additions(name: &str, old: &[String], new: &[String]) -> Option<Vec<String>> {
-    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
-    if kept.len() != old.len() || kept.iter().zip(old).any(|(a, b)| *a != b) {
-        return None;
-    }
-    let mut out = Vec::new();
-    for (i, label) in new.iter().enumerate() {
-        if old.contains(label) {
-            continue;
-        }
-        // Place it after the label before it, which exists by now (old, or added just before);
-        // a new first label goes before the first old one.
-        let position = match i.checked_sub(1).and_then(|p| new.get(p)) {
-            Some(prev) => format!(" AFTER {}", literal(prev)),
-            None => match old.first() {
-                Some(first) => format!(" BEFORE {}", literal(first)),
-                None => String::new(),
-            },
-        };
-        out.push(format!(
-            "ALTER TYPE {name} ADD VALUE {}{position}",
-            literal(label)
-        ));
-    }
-    Some(out)
-}
-
 impl fmt::Display for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{};", self.sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Unsupported;
+
+    fn id(kind: Kind, name: &str) -> ObjectId {
+        ObjectId::new(kind, name)
+    }
+
+    /// An object with `parent` (also a dependency and an owner) and further dependencies.
+    fn obj(
+        kind: Kind,
+        name: &str,
+        spec: Spec,
+        parent: Option<ObjectId>,
+        deps: &[ObjectId],
+    ) -> Object {
+        let mut depends_on: BTreeSet<ObjectId> = deps.iter().cloned().collect();
+        let mut owners = BTreeSet::new();
+        if let Some(p) = &parent {
+            depends_on.insert(p.clone());
+            owners.insert(p.clone());
+        }
+        Object {
+            id: id(kind, name),
+            spec,
+            parent,
+            depends_on,
+            owners,
+            position: 0,
+        }
+    }
+
+    fn table(name: &str) -> Object {
+        obj(
+            Kind::Table,
+            name,
+            Spec::Table {
+                partition_by: None,
+                partition_of: None,
+                unlogged: false,
+                options: None,
+            },
+            None,
+            &[],
+        )
+    }
+
+    fn column(table: &str, name: &str, data_type: &str, deps: &[ObjectId]) -> Object {
+        obj(
+            Kind::Column,
+            &format!("{table}.{name}"),
+            Spec::Column {
+                table: table.into(),
+                name: name.into(),
+                data_type: data_type.into(),
+                collation: None,
+                not_null: false,
+                identity: None,
+                generated: None,
+            },
+            Some(id(Kind::Table, table)),
+            deps,
+        )
+    }
+
+    fn view(name: &str, definition: &str, deps: &[ObjectId]) -> Object {
+        obj(
+            Kind::View,
+            name,
+            Spec::View {
+                definition: definition.into(),
+                options: None,
+                materialized: false,
+                populated: true,
+            },
+            None,
+            deps,
+        )
+    }
+
+    fn model(objects: Vec<Object>) -> Model {
+        let mut m = Model::default();
+        for o in objects {
+            m.insert(o);
+        }
+        m
+    }
+
+    fn sql(statements: &[Statement]) -> Vec<String> {
+        statements.iter().map(|s| s.sql.clone()).collect()
+    }
+
+    /// Index of the statement that contains `needle`.
+    #[track_caller]
+    fn at(statements: &[String], needle: &str) -> usize {
+        statements
+            .iter()
+            .position(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no statement contains {needle:?}: {statements:#?}"))
+    }
+
+    #[test]
+    fn foreign_keys_between_two_dropped_tables_go_first() {
+        let fk = |name: &str, on: &str, to: &str| {
+            obj(
+                Kind::Constraint,
+                &format!("{name} on {on}"),
+                Spec::Constraint {
+                    table: on.into(),
+                    name: name.into(),
+                    definition: format!("FOREIGN KEY (x) REFERENCES {to}(id)"),
+                },
+                Some(id(Kind::Table, on)),
+                &[id(Kind::Table, to)],
+            )
+        };
+        let from = model(vec![
+            table("a"),
+            table("b"),
+            fk("a_b", "a", "b"),
+            fk("b_a", "b", "a"),
+        ]);
+        let s = sql(&diff(&from, &Model::default()).unwrap());
+        assert_eq!(s.len(), 4, "{s:#?}");
+        assert!(at(&s, "DROP CONSTRAINT a_b") < at(&s, "DROP TABLE b"));
+        assert!(at(&s, "DROP CONSTRAINT b_a") < at(&s, "DROP TABLE a"));
+        // Created the other way round: tables, then the constraints.
+        let s = sql(&diff(&Model::default(), &from).unwrap());
+        assert!(at(&s, "CREATE TABLE b") < at(&s, "ADD CONSTRAINT a_b"));
+        assert!(at(&s, "CREATE TABLE a") < at(&s, "ADD CONSTRAINT b_a"));
+    }
+
+    #[test]
+    fn a_view_on_a_dropped_column_is_recreated_around_the_drop() {
+        let c = id(Kind::Column, "t.b");
+        let from = model(vec![
+            table("t"),
+            column("t", "a", "integer", &[]),
+            column("t", "b", "integer", &[]),
+            view(
+                "v",
+                " SELECT a, b FROM t;",
+                &[id(Kind::Column, "t.a"), c.clone()],
+            ),
+            view("w", " SELECT a FROM v;", &[id(Kind::View, "v")]),
+        ]);
+        let to = model(vec![
+            table("t"),
+            column("t", "a", "integer", &[]),
+            view("v", " SELECT a FROM t;", &[id(Kind::Column, "t.a")]),
+            view("w", " SELECT a FROM v;", &[id(Kind::View, "v")]),
+        ]);
+        let statements = diff(&from, &to).unwrap();
+        let s = sql(&statements);
+        assert_eq!(
+            s,
+            [
+                "DROP VIEW w",
+                "DROP VIEW v",
+                "ALTER TABLE t DROP COLUMN b",
+                "CREATE VIEW v AS SELECT a FROM t",
+                "CREATE VIEW w AS SELECT a FROM v",
+            ]
+        );
+        let destroying: Vec<&str> = statements
+            .iter()
+            .filter_map(|s| s.destroys.as_deref())
+            .collect();
+        assert_eq!(destroying, ["drops column t.b and its values"]);
+    }
+
+    #[test]
+    fn a_new_table_comes_after_the_sequence_its_default_uses() {
+        let seq = obj(
+            Kind::Sequence,
+            "s",
+            Spec::Sequence {
+                options: "AS bigint".into(),
+            },
+            None,
+            &[],
+        );
+        let default = obj(
+            Kind::Default,
+            "t.a",
+            Spec::Default {
+                table: "t".into(),
+                column: "a".into(),
+                expression: "nextval('s'::regclass)".into(),
+            },
+            Some(id(Kind::Column, "t.a")),
+            &[id(Kind::Sequence, "s")],
+        );
+        let to = model(vec![
+            table("t"),
+            column("t", "a", "bigint", &[]),
+            default,
+            seq,
+        ]);
+        let s = sql(&diff(&Model::default(), &to).unwrap());
+        assert_eq!(
+            s,
+            [
+                "CREATE SEQUENCE s AS bigint",
+                "CREATE TABLE t (a bigint DEFAULT nextval('s'::regclass))",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_column_leaves_an_enum_before_the_enum_is_dropped() {
+        let e = obj(
+            Kind::Type,
+            "e",
+            Spec::Enum {
+                labels: vec!["x".into()],
+            },
+            None,
+            &[],
+        );
+        let from = model(vec![
+            table("t"),
+            column("t", "a", "e", &[id(Kind::Type, "e")]),
+            e,
+        ]);
+        let to = model(vec![table("t"), column("t", "a", "text", &[])]);
+        let s = sql(&diff(&from, &to).unwrap());
+        assert_eq!(
+            s,
+            [
+                "ALTER TABLE t ALTER COLUMN a TYPE text USING a::text",
+                "DROP TYPE e"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_type_change_rebuilds_the_views_that_use_the_column() {
+        let c = id(Kind::Column, "t.a");
+        let from = model(vec![
+            table("t"),
+            column("t", "a", "integer", &[]),
+            view("v", " SELECT a FROM t;", std::slice::from_ref(&c)),
+        ]);
+        let to = model(vec![
+            table("t"),
+            column("t", "a", "bigint", &[]),
+            view("v", " SELECT a FROM t;", std::slice::from_ref(&c)),
+        ]);
+        let statements = diff(&from, &to).unwrap();
+        assert_eq!(
+            sql(&statements),
+            [
+                "DROP VIEW v",
+                "ALTER TABLE t ALTER COLUMN a TYPE bigint USING a::bigint",
+                "CREATE VIEW v AS SELECT a FROM t",
+            ]
+        );
+        assert!(statements[1].destroys.is_some());
+    }
+
+    #[test]
+    fn an_enum_with_new_labels_is_swapped_with_its_columns_converted() {
+        let e = |labels: &[&str]| {
+            obj(
+                Kind::Type,
+                "s.e",
+                Spec::Enum {
+                    labels: labels.iter().map(|l| l.to_string()).collect(),
+                },
+                None,
+                &[],
+            )
+        };
+        let columns = || column("t", "a", "s.e", &[id(Kind::Type, "s.e")]);
+        let from = model(vec![table("t"), columns(), e(&["x", "y"])]);
+        let to = model(vec![table("t"), columns(), e(&["y", "z"])]);
+        assert_eq!(
+            sql(&diff(&from, &to).unwrap()),
+            [
+                "ALTER TYPE s.e RENAME TO git_migrate_replaced_enum",
+                "CREATE TYPE s.e AS ENUM ('y', 'z')",
+                "ALTER TABLE t ALTER COLUMN a TYPE s.e USING a::text::s.e",
+                "DROP TYPE s.git_migrate_replaced_enum",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_an_error_naming_the_objects() {
+        let from = Model::default();
+        let to = model(vec![
+            view("v", "x", &[id(Kind::View, "w")]),
+            view("w", "y", &[id(Kind::View, "v")]),
+        ]);
+        let e = diff(&from, &to).unwrap_err().to_string();
+        assert!(
+            e.contains("create view v") && e.contains("create view w"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn objects_outside_the_model_refuse_the_diff_by_name() {
+        let mut to = Model::default();
+        to.unsupported.insert(
+            ("rule".into(), "r on public.t".into()),
+            Unsupported {
+                kind: "rule".into(),
+                name: "r on public.t".into(),
+                definition: "{}".into(),
+                parent: None,
+            },
+        );
+        let e = diff(&Model::default(), &to).unwrap_err().to_string();
+        assert!(e.contains("rule r on public.t"), "{e}");
+        // The same object on both sides needs no DDL.
+        assert_eq!(diff(&to, &to).unwrap(), []);
+    }
+
+    #[test]
+    fn schema_of_a_quoted_name() {
+        assert_eq!(schema_of(r#""my.schema"."t.x""#), r#""my.schema""#);
+        assert_eq!(schema_of("public.t"), "public");
+    }
+
+    #[test]
+    fn literals_are_escaped() {
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal(r"a\b"), r"E'a\\b'");
     }
 }
