@@ -399,6 +399,16 @@ struct GCol {
     not_null: bool,
     default: Option<String>,
     comment: Option<String>,
+    /// `BY DEFAULT` or `ALWAYS`.
+    identity: Option<&'static str>,
+    /// `GENERATED ALWAYS AS (id * 2) STORED` (type bigint).
+    generated: bool,
+}
+
+impl GCol {
+    fn plain(&self) -> bool {
+        self.identity.is_none() && !self.generated
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -417,7 +427,8 @@ struct GTable {
     /// (name, column) `CHECK (column >= 0)` on numeric columns.
     checks: Vec<(String, String)>,
     uniques: Vec<(String, String)>,
-    indexes: Vec<(String, Vec<String>)>,
+    /// (name, columns, partial with an expression).
+    indexes: Vec<(String, Vec<String>, bool)>,
     triggers: Vec<(String, String, bool)>,
     policies: Vec<(String, String, i64)>,
     rls: bool,
@@ -429,6 +440,9 @@ struct GTable {
 struct GView {
     name: String,
     table: String,
+    /// A view over this earlier view instead of the table (selecting `id`).
+    base: Option<String>,
+    materialized: bool,
     cols: Vec<String>,
     min_id: i64,
     comment: Option<String>,
@@ -445,6 +459,8 @@ struct GSchema {
     seqs: Vec<GSeq>,
     /// (name, body variant) trigger functions.
     funcs: Vec<(String, u8)>,
+    /// (name, minimum) `CREATE DOMAIN name AS integer CHECK (VALUE >= minimum)`.
+    domains: Vec<(String, i64)>,
     tables: Vec<GTable>,
     views: Vec<GView>,
 }
@@ -467,6 +483,10 @@ impl GSchema {
         }
         for _ in 0..r.below(3) {
             s.add_func(r);
+        }
+        for _ in 0..r.below(2) {
+            let name = s.fresh("d");
+            s.domains.push((name, r.below(3) as i64));
         }
         for _ in 0..1 + r.below(4) {
             s.add_table(r);
@@ -496,6 +516,10 @@ impl GSchema {
     }
 
     fn random_type(&self, r: &mut Lcg) -> String {
+        if !self.domains.is_empty() && r.chance(10) {
+            let (d, _) = &self.domains[r.below(self.domains.len())];
+            return format!("app.{d}");
+        }
         if !self.enums.is_empty() && r.chance(20) {
             let (e, _) = &self.enums[r.below(self.enums.len())];
             return format!("app.{e}");
@@ -521,6 +545,7 @@ impl GSchema {
             "jsonb" => "'{}'::jsonb".into(),
             "integer[]" => "'{1,2}'".into(),
             "text[]" => "'{}'".into(),
+            d if d.starts_with("app.d") => format!("{}", 5 + r.below(5)),
             e if e.starts_with("app.") => {
                 let labels = &self.enums.iter().find(|(n, _)| format!("app.{n}") == e)?.1;
                 format!("'{}'", labels.first()?)
@@ -531,14 +556,28 @@ impl GSchema {
 
     fn new_col(&mut self, r: &mut Lcg) -> GCol {
         let name = self.fresh("c");
-        let ty = self.random_type(r);
-        let default = self.random_default(r, &ty);
+        let (ty, identity, generated) = match r.below(10) {
+            0 => ("bigint".to_string(), None, true),
+            1 => (
+                ["integer", "bigint"][r.below(2)].to_string(),
+                Some(["BY DEFAULT", "ALWAYS"][r.below(2)]),
+                false,
+            ),
+            _ => (self.random_type(r), None, false),
+        };
+        let default = if identity.is_none() && !generated {
+            self.random_default(r, &ty)
+        } else {
+            None
+        };
         GCol {
             name,
             not_null: r.chance(30),
             default,
             comment: r.chance(15).then(|| format!("column note {}", r.below(5))),
             ty,
+            identity,
+            generated,
         }
     }
 
@@ -568,7 +607,7 @@ impl GSchema {
     fn mutate_one(&mut self, r: &mut Lcg, weight_new: u64) {
         let nt = self.tables.len();
         let ti = r.below(nt.max(1));
-        match r.below(22) {
+        match r.below(25) {
             0 => self.add_table(r),
             1 if nt > 1 && !r.chance(weight_new) => {
                 self.tables.remove(ti);
@@ -583,6 +622,9 @@ impl GSchema {
             }
             4 if nt > 0 && !self.tables[ti].cols.is_empty() => {
                 let ci = r.below(self.tables[ti].cols.len());
+                if !self.tables[ti].cols[ci].plain() {
+                    return;
+                }
                 let old = self.tables[ti].cols[ci].ty.clone();
                 let new = match TYPE_GROUPS.iter().find(|g| g.contains(&old.as_str())) {
                     Some(g) => g[r.below(g.len())].to_string(),
@@ -602,6 +644,9 @@ impl GSchema {
             }
             6 if nt > 0 && !self.tables[ti].cols.is_empty() => {
                 let ci = r.below(self.tables[ti].cols.len());
+                if !self.tables[ti].cols[ci].plain() {
+                    return;
+                }
                 let ty = self.tables[ti].cols[ci].ty.clone();
                 self.tables[ti].cols[ci].default = self.random_default(r, &ty);
             }
@@ -616,7 +661,8 @@ impl GSchema {
                         cols.insert(0, "id".into());
                     }
                     let name = self.fresh("i");
-                    self.tables[ti].indexes.push((name, cols));
+                    let partial = r.chance(30);
+                    self.tables[ti].indexes.push((name, cols, partial));
                 }
             }
             8 if nt > 0 => {
@@ -652,6 +698,8 @@ impl GSchema {
                         not_null: false,
                         default: None,
                         comment: None,
+                        identity: None,
+                        generated: false,
                     });
                     t.fks.push(GFk { name, col, to });
                 }
@@ -670,9 +718,22 @@ impl GSchema {
                     }
                     let table = t.name.clone();
                     let name = self.fresh("v");
+                    let plain: Vec<String> = self
+                        .views
+                        .iter()
+                        .filter(|v| !v.materialized)
+                        .map(|v| v.name.clone())
+                        .collect();
+                    let base = (!plain.is_empty() && r.chance(25))
+                        .then(|| plain[r.below(plain.len())].clone());
+                    if base.is_some() {
+                        cols = vec!["id".to_string()];
+                    }
                     self.views.push(GView {
                         name,
                         table,
+                        base,
+                        materialized: r.chance(20),
                         cols,
                         min_id: r.below(3) as i64,
                         comment: r.chance(20).then(|| "a view".to_string()),
@@ -785,6 +846,34 @@ impl GSchema {
                     self.tables[ti].uniques.push((name, col));
                 }
             }
+            22 if nt > 0 => {
+                let t = &mut self.tables[ti];
+                let candidates: Vec<usize> = (0..t.cols.len())
+                    .filter(|i| {
+                        let c = &t.cols[*i];
+                        !c.generated
+                            && c.default.is_none()
+                            && matches!(c.ty.as_str(), "integer" | "bigint")
+                            && !t.fks.iter().any(|f| f.col == c.name)
+                    })
+                    .collect();
+                if !candidates.is_empty() {
+                    let c = &mut t.cols[candidates[r.below(candidates.len())]];
+                    c.identity = match c.identity {
+                        None => Some("BY DEFAULT"),
+                        Some("BY DEFAULT") => Some("ALWAYS"),
+                        Some(_) => None,
+                    };
+                }
+            }
+            23 if !self.domains.is_empty() => {
+                let i = r.below(self.domains.len());
+                self.domains[i].1 = (self.domains[i].1 + 1) % 3;
+            }
+            24 => {
+                let name = self.fresh("d");
+                self.domains.push((name, 0));
+            }
             _ => {}
         }
     }
@@ -794,6 +883,7 @@ impl GSchema {
         let enums = self.enums.clone();
         let seqs: Vec<String> = self.seqs.iter().map(|s| s.0.clone()).collect();
         let funcs: Vec<String> = self.funcs.iter().map(|f| f.0.clone()).collect();
+        let domains: Vec<String> = self.domains.iter().map(|d| d.0.clone()).collect();
         let tables: Vec<(String, Vec<String>)> = self
             .tables
             .iter()
@@ -825,7 +915,11 @@ impl GSchema {
                         }
                     }
                 }
-                if let Some(e) = c.ty.strip_prefix("app.") {
+                if let Some(d) = c.ty.strip_prefix("app.d") {
+                    if !domains.iter().any(|x| x.strip_prefix('d') == Some(d)) {
+                        c.ty = "integer".into();
+                    }
+                } else if let Some(e) = c.ty.strip_prefix("app.") {
                     match enums.iter().find(|(n, _)| n == e) {
                         Some((_, labels)) => {
                             if c.default.is_some() {
@@ -849,12 +943,23 @@ impl GSchema {
             });
             t.uniques.retain(|(_, c)| has_col(&tn, c));
             t.indexes
-                .retain(|(_, cs)| cs.iter().all(|c| has_col(&tn, c)));
+                .retain(|(_, cs, _)| cs.iter().all(|c| has_col(&tn, c)));
             t.triggers.retain(|(_, f, _)| funcs.contains(f));
         }
-        self.views.retain(|v| {
-            tables.iter().any(|(n, _)| *n == v.table) && v.cols.iter().all(|c| has_col(&v.table, c))
-        });
+        let mut kept: Vec<GView> = Vec::new();
+        for v in std::mem::take(&mut self.views) {
+            let ok = match &v.base {
+                Some(b) => kept.iter().any(|k| k.name == *b),
+                None => {
+                    tables.iter().any(|(n, _)| *n == v.table)
+                        && v.cols.iter().all(|c| has_col(&v.table, c))
+                }
+            };
+            if ok {
+                kept.push(v);
+            }
+        }
+        self.views = kept;
         for s in &mut self.seqs {
             if let Some((t, c)) = &s.2 {
                 if !has_col(t, c) {
@@ -869,6 +974,9 @@ impl GSchema {
         for (name, labels) in &self.enums {
             let labels: Vec<String> = labels.iter().map(|l| format!("'{l}'")).collect();
             out += &format!("CREATE TYPE app.{name} AS ENUM ({});\n", labels.join(", "));
+        }
+        for (name, min) in &self.domains {
+            out += &format!("CREATE DOMAIN app.{name} AS integer CHECK (VALUE >= {min});\n");
         }
         for (name, inc, _) in &self.seqs {
             out += &format!("CREATE SEQUENCE app.{name} INCREMENT {inc};\n");
@@ -887,6 +995,12 @@ impl GSchema {
             let mut cols = vec![format!("id {} PRIMARY KEY", t.id_type)];
             for c in &t.cols {
                 let mut d = format!("{} {}", c.name, c.ty);
+                if c.generated {
+                    d += " GENERATED ALWAYS AS (id * 2) STORED";
+                }
+                if let Some(i) = c.identity {
+                    d += &format!(" GENERATED {i} AS IDENTITY");
+                }
                 if let Some(x) = &c.default {
                     d += &format!(" DEFAULT {x}");
                 }
@@ -911,8 +1025,15 @@ impl GSchema {
                     fk.name, fk.col, fk.to
                 );
             }
-            for (name, cols) in &t.indexes {
-                out += &format!("CREATE INDEX {name} ON app.{n} ({});\n", cols.join(", "));
+            for (name, cols, partial) in &t.indexes {
+                if *partial {
+                    out += &format!(
+                        "CREATE INDEX {name} ON app.{n} ((id + 1), {}) WHERE id > 0;\n",
+                        cols.join(", ")
+                    );
+                } else {
+                    out += &format!("CREATE INDEX {name} ON app.{n} ({});\n", cols.join(", "));
+                }
             }
             for (name, f, before) in &t.triggers {
                 out += &format!(
@@ -948,15 +1069,20 @@ impl GSchema {
             }
         }
         for v in &self.views {
+            let kind = if v.materialized {
+                "MATERIALIZED VIEW"
+            } else {
+                "VIEW"
+            };
             out += &format!(
-                "CREATE VIEW app.{} AS SELECT {} FROM app.{} WHERE id > {};\n",
+                "CREATE {kind} app.{} AS SELECT {} FROM app.{} WHERE id > {};\n",
                 v.name,
                 v.cols.join(", "),
-                v.table,
+                v.base.as_ref().unwrap_or(&v.table),
                 v.min_id
             );
             if let Some(c) = &v.comment {
-                out += &format!("COMMENT ON VIEW app.{} IS '{c}';\n", v.name);
+                out += &format!("COMMENT ON {kind} app.{} IS '{c}';\n", v.name);
             }
         }
         out

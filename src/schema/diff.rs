@@ -989,10 +989,16 @@ fn alter(
                 generated: g1,
             },
         ) => {
-            if i0 != i1 || g0 != g1 {
+            if g0 != g1 {
+                // A generated column's values are derived: recreating it loses nothing.
                 return Ok(None);
             }
             let mut out = Vec::new();
+            if i0.is_some() && i1.is_none() {
+                out.push(st(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {column} DROP IDENTITY"
+                )));
+            }
             if t0 != t1 || c0 != c1 {
                 let collate = c1
                     .as_ref()
@@ -1021,6 +1027,16 @@ fn alter(
                     "ALTER TABLE {table} ALTER COLUMN {column} {} NOT NULL",
                     if *n1 { "SET" } else { "DROP" }
                 )));
+            }
+            // After NOT NULL, which an identity needs.
+            match (i0, i1) {
+                (None, Some(i)) => out.push(st(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {column} ADD GENERATED {i} AS IDENTITY"
+                ))),
+                (Some(a), Some(b)) if a != b => out.push(st(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {column} SET GENERATED {b}"
+                ))),
+                _ => {}
             }
             Some(out)
         }

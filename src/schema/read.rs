@@ -148,11 +148,12 @@ SELECT json_build_object(
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
   WHERE rel.relkind IN ('r', 'p')),
+-- a constraint trigger's constraint row is the trigger's
 'constraints', (SELECT json_agg(json_build_object('oid', c.oid, 'rel', c.conrelid,
     'name', quote_ident(c.conname), 'type', c.contype::text, 'def', pg_get_constraintdef(c.oid),
     'index', c.conindid, 'inherited', NOT c.conislocal OR c.conparentid <> 0))
   FROM pg_constraint c JOIN rel ON rel.oid = c.conrelid
-  WHERE rel.relkind IN ('r', 'p') AND c.contype <> 'n'),
+  WHERE rel.relkind IN ('r', 'p') AND c.contype NOT IN ('n', 't')),
 'indexes', (SELECT json_agg(json_build_object('oid', i.indexrelid, 'rel', i.indrelid,
     'name', ic.qname, 'def', pg_get_indexdef(i.indexrelid),
     'child', EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid),
