@@ -332,20 +332,25 @@ fn schema_diff_refuses_objects_outside_the_model() {
     let e = schema::diff(&b, &a).expect_err("refused").to_string();
     assert!(e.contains("rule t_log on public.t"), "{e}");
 
-    // A grant (not modelled) on a table the diff recreates would be lost: refused.
+    // A statistics object (not modelled) on a table the diff recreates would be lost: refused.
     c.batch_execute(
         "DROP RULE t_log ON t; DROP AGGREGATE mysum(int);
-         CREATE TABLE g (id int) PARTITION BY LIST (id); GRANT SELECT ON g TO PUBLIC;",
+         CREATE TABLE g (id int, v int) PARTITION BY LIST (id);
+         CREATE STATISTICS g_stats ON id, v FROM g;",
     )
     .unwrap();
     let a = model(&mut c);
     c.batch_execute(
-        "DROP TABLE g; CREATE TABLE g (id int) PARTITION BY HASH (id); GRANT SELECT ON g TO PUBLIC;",
+        "DROP TABLE g; CREATE TABLE g (id int, v int) PARTITION BY HASH (id);
+         CREATE STATISTICS g_stats ON id, v FROM g;",
     )
     .unwrap();
     let b = model(&mut c);
     let e = schema::diff(&a, &b).expect_err("refused").to_string();
-    assert!(e.contains("public.g") && e.contains("grant"), "{e}");
+    assert!(
+        e.contains("g_stats") && e.contains("public.g is dropped"),
+        "{e}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1132,4 +1137,55 @@ fn schema_diff_generated_pairs_2() {
 #[test]
 fn schema_diff_generated_pairs_3() {
     generated("sd_gen3", 36..48);
+}
+
+#[test]
+fn schema_diff_extensions_and_quoted_names() {
+    fixture(
+        "sd_quoted",
+        r#"CREATE EXTENSION citext;
+           CREATE SCHEMA "My Schema";
+           CREATE TYPE "My Schema"."Odd.Enum" AS ENUM ('x', 'it''s');
+           CREATE TABLE "My Schema"."Weird.Table" ("Col A" citext, "e" "My Schema"."Odd.Enum");
+           CREATE INDEX "Idx One" ON "My Schema"."Weird.Table" (lower("Col A"));"#,
+        r#"CREATE EXTENSION citext;
+           CREATE EXTENSION pg_trgm;
+           CREATE SCHEMA "My Schema";
+           CREATE TYPE "My Schema"."Odd.Enum" AS ENUM ('it''s', 'y');
+           CREATE TABLE "My Schema"."Weird.Table" ("Col A" citext NOT NULL, "e" "My Schema"."Odd.Enum",
+             "Col B" text DEFAULT 'a\b');
+           CREATE INDEX "Idx One" ON "My Schema"."Weird.Table" USING gin ("Col B" gin_trgm_ops);
+           COMMENT ON COLUMN "My Schema"."Weird.Table"."Col A" IS 'back\slash';"#,
+    );
+}
+
+#[test]
+fn schema_diff_grants() {
+    let db = TestDb::new("sd_grants_roles");
+    db.rows(
+        "DO $$ BEGIN
+           CREATE ROLE sd_reader; CREATE ROLE sd_writer;
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    );
+    fixture(
+        "sd_grants",
+        "CREATE TABLE t (id int, a text, b text);
+         CREATE SEQUENCE s;
+         CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+         GRANT SELECT ON t TO sd_reader;
+         GRANT SELECT (a), UPDATE (a) ON t TO sd_writer;
+         GRANT USAGE ON SEQUENCE s TO sd_writer;",
+        "CREATE TABLE t (id int, a text, b text);
+         CREATE SEQUENCE s;
+         CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+         CREATE VIEW v AS SELECT id FROM t;
+         GRANT SELECT, INSERT ON t TO sd_reader WITH GRANT OPTION;
+         GRANT SELECT (a, b) ON t TO sd_writer;
+         GRANT SELECT ON t TO sd_writer;
+         GRANT SELECT ON v TO PUBLIC;
+         REVOKE EXECUTE ON FUNCTION f() FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION f() TO sd_reader;
+         GRANT USAGE ON SCHEMA public TO sd_reader;
+         REVOKE ALL ON SEQUENCE s FROM sd_writer;",
+    );
 }

@@ -397,6 +397,7 @@ fn rank(kind: Kind) -> u8 {
         Kind::RowSecurity => 14,
         Kind::SequenceOwnership => 15,
         Kind::Comment => 16,
+        Kind::Grant => 17,
     }
 }
 
@@ -876,7 +877,86 @@ fn create_sql(to: &Model, o: &Object) -> Result<Vec<Statement>, DiffError> {
             Ok(out)
         }
         Spec::Comment { target, text } => one(format!("COMMENT ON {target} IS {}", literal(text))),
+        Spec::Grant {
+            target,
+            column,
+            grantee,
+            privileges,
+            defaults,
+        } => Ok(grant_sql(
+            id,
+            Action::Create,
+            target,
+            column,
+            grantee,
+            defaults,
+            privileges,
+        )),
     }
+}
+
+/// `REVOKE` and `GRANT` statements that take `grantee`'s privileges on `target` from `have`
+/// to `want`, touching only what differs (revoking a table privilege also revokes it on every
+/// column, so nothing is revoked that stays).
+fn grant_sql(
+    id: &ObjectId,
+    action: Action,
+    target: &str,
+    column: &Option<String>,
+    grantee: &str,
+    have: &[String],
+    want: &[String],
+) -> Vec<Statement> {
+    const OPTION: &str = " WITH GRANT OPTION";
+    let cols = column
+        .as_ref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    let plain = |p: &str| p.trim_end_matches(OPTION).to_string();
+    let wanted_plain: BTreeSet<String> = want.iter().map(|p| plain(p)).collect();
+    let (mut revoke, mut revoke_option) = (Vec::new(), Vec::new());
+    for p in have.iter().filter(|p| !want.contains(p)) {
+        if p.ends_with(OPTION) && wanted_plain.contains(&plain(p)) {
+            revoke_option.push(format!("{}{cols}", plain(p)));
+        } else if !wanted_plain.contains(&plain(p)) {
+            revoke.push(format!("{}{cols}", plain(p)));
+        }
+    }
+    let (mut grant, mut grant_option) = (Vec::new(), Vec::new());
+    for p in want.iter().filter(|p| !have.contains(p)) {
+        if p.ends_with(OPTION) {
+            grant_option.push(format!("{}{cols}", plain(p)));
+        } else if !have.iter().any(|h| plain(h) == *p) {
+            grant.push(format!("{p}{cols}"));
+        }
+    }
+    let mut out = Vec::new();
+    let mut push = |sql: String| out.push(statement(id, action, sql));
+    if !revoke_option.is_empty() {
+        push(format!(
+            "REVOKE GRANT OPTION FOR {} ON {target} FROM {grantee}",
+            revoke_option.join(", ")
+        ));
+    }
+    if !revoke.is_empty() {
+        push(format!(
+            "REVOKE {} ON {target} FROM {grantee}",
+            revoke.join(", ")
+        ));
+    }
+    if !grant.is_empty() {
+        push(format!(
+            "GRANT {} ON {target} TO {grantee}",
+            grant.join(", ")
+        ));
+    }
+    if !grant_option.is_empty() {
+        push(format!(
+            "GRANT {} ON {target} TO {grantee} WITH GRANT OPTION",
+            grant_option.join(", ")
+        ));
+    }
+    out
 }
 
 /// The statements that drop `o` (its parts go with it).
@@ -955,6 +1035,23 @@ fn drop_sql(o: &Object) -> Vec<Statement> {
             return out;
         }
         Spec::Comment { target, .. } => format!("COMMENT ON {target} IS NULL"),
+        Spec::Grant {
+            target,
+            column,
+            grantee,
+            privileges,
+            defaults,
+        } => {
+            return grant_sql(
+                id,
+                Action::Drop,
+                target,
+                column,
+                grantee,
+                privileges,
+                defaults,
+            )
+        }
     };
     vec![statement(id, Action::Drop, sql)]
 }

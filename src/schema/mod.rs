@@ -62,6 +62,8 @@ pub enum Kind {
     SequenceOwnership,
     /// `COMMENT ON`.
     Comment,
+    /// One grantee's privileges on an object, where they differ from the built-in default.
+    Grant,
 }
 
 impl Kind {
@@ -85,6 +87,7 @@ impl Kind {
             Kind::RowSecurity => "row level security",
             Kind::SequenceOwnership => "sequence ownership",
             Kind::Comment => "comment",
+            Kind::Grant => "grant",
         }
     }
 }
@@ -285,6 +288,21 @@ pub enum Spec {
         enabled: bool,
         /// `FORCE ROW LEVEL SECURITY`.
         forced: bool,
+    },
+    /// One grantee's privileges on an object (or a column), where they differ from the default
+    /// an object gets when it is created.
+    Grant {
+        /// What `GRANT … ON` names: `TABLE public.t`, `FUNCTION public.f(integer)`, `SCHEMA s`.
+        target: String,
+        /// For column privileges, the column's quoted name.
+        column: Option<String>,
+        /// The role, quoted, or `PUBLIC`.
+        grantee: String,
+        /// The privileges it has, sorted: `SELECT`, `UPDATE WITH GRANT OPTION`, …
+        privileges: Vec<String>,
+        /// The privileges it would have by default (the owner's, `PUBLIC`'s `EXECUTE` on a
+        /// function), which its absence means.
+        defaults: Vec<String>,
     },
     /// A comment.
     Comment {

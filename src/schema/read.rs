@@ -50,13 +50,14 @@ const COVERED_FINGERPRINT_KINDS: &[&str] = &[
     "trigger",
     "policy",
     "comment",
+    "grant",
 ];
 
 /// The catalog query: one JSON object with an array per catalog area. `@EXCLUDED@` becomes a
 /// `text[]` literal of the caller's schemas. Needs PostgreSQL 13 or later (`regcollation`).
 const QUERY: &str = r#"WITH
 ns AS MATERIALIZED (
-  SELECT n.oid, quote_ident(n.nspname) AS qname FROM pg_namespace n
+  SELECT n.oid, quote_ident(n.nspname) AS qname, n.nspowner, n.nspacl FROM pg_namespace n
   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
     AND n.nspname !~ '^pg_(toast|temp)'
     AND n.nspname <> ALL (@EXCLUDED@)
@@ -68,7 +69,7 @@ member AS MATERIALIZED (
 rel AS MATERIALIZED (
   SELECT c.oid, c.relkind, c.reltype, c.relpersistence, c.reloptions, c.relrowsecurity,
     c.relforcerowsecurity, c.relispartition, c.relpartbound, c.reloftype, c.relispopulated,
-    c.relreplident, ns.qname || '.' || quote_ident(c.relname) AS qname
+    c.relreplident, c.relowner, c.relacl, ns.qname || '.' || quote_ident(c.relname) AS qname
   FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
   WHERE c.oid NOT IN (SELECT m.objid FROM member m WHERE m.class = 'pg_class')
 )
@@ -183,6 +184,39 @@ SELECT json_build_object(
     'using', pg_get_expr(p.polqual, p.polrelid),
     'check', pg_get_expr(p.polwithcheck, p.polrelid)))
   FROM pg_policy p JOIN rel ON rel.oid = p.polrelid),
+'grants', (SELECT json_agg(json_build_object('class', a.class, 'oid', a.oid, 'sub', a.sub,
+    'grantee', g.grantee, 'privileges', g.privs, 'defaults', g.dprivs))
+  FROM (
+    SELECT 'pg_class' AS class, rel.oid, 0 AS sub, rel.relacl AS acl,
+      acldefault(CASE rel.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", rel.relowner) AS dflt
+    FROM rel WHERE rel.relacl IS NOT NULL AND rel.relkind IN ('r', 'p', 'v', 'm', 'S')
+    UNION ALL
+    SELECT 'pg_class', a.attrelid, a.attnum, a.attacl, acldefault('c', rel.relowner)
+    FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
+    WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT 'pg_proc', p.oid, 0, p.proacl, acldefault('f', p.proowner)
+    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace WHERE p.proacl IS NOT NULL
+    UNION ALL
+    SELECT 'pg_namespace', ns.oid, 0, ns.nspacl, acldefault('n', ns.nspowner)
+    FROM ns WHERE ns.nspacl IS NOT NULL
+    UNION ALL
+    SELECT 'pg_type', t.oid, 0, t.typacl, acldefault('T', t.typowner)
+    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace WHERE t.typacl IS NOT NULL
+  ) a CROSS JOIN LATERAL (
+    SELECT CASE WHEN COALESCE(x.grantee, d.grantee) = 0 THEN 'PUBLIC'
+        ELSE quote_ident(pg_get_userbyid(COALESCE(x.grantee, d.grantee))) END AS grantee,
+      x.privs, d.privs AS dprivs
+    FROM (SELECT e.grantee, json_agg(DISTINCT e.privilege_type
+              || CASE WHEN e.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS privs
+          FROM aclexplode(a.acl) e GROUP BY e.grantee) x
+    FULL JOIN
+         (SELECT e.grantee, json_agg(DISTINCT e.privilege_type
+              || CASE WHEN e.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS privs
+          FROM aclexplode(a.dflt) e GROUP BY e.grantee) d
+    ON x.grantee = d.grantee
+  ) g
+  WHERE g.privs::text IS DISTINCT FROM g.dprivs::text),
 'rules', (SELECT json_agg(json_build_array(r.oid, r.ev_class, r.rulename = '_RETURN'))
   FROM pg_rewrite r JOIN rel ON rel.oid = r.ev_class),
 'depends', (SELECT json_agg(json_build_array(d.classid::regclass::text, d.objid, d.objsubid,
@@ -298,6 +332,8 @@ struct Catalog {
     triggers: Vec<TriggerRow>,
     #[serde(default, deserialize_with = "list")]
     policies: Vec<PolicyRow>,
+    #[serde(default, deserialize_with = "list")]
+    grants: Vec<GrantRow>,
     #[serde(default, deserialize_with = "list")]
     rules: Vec<(Oid, Oid, bool)>,
     #[serde(default, deserialize_with = "list")]
@@ -425,6 +461,18 @@ struct TriggerRow {
 }
 
 #[derive(Deserialize)]
+struct GrantRow {
+    class: String,
+    oid: Oid,
+    sub: i32,
+    grantee: String,
+    #[serde(default, deserialize_with = "list")]
+    privileges: Vec<String>,
+    #[serde(default, deserialize_with = "list")]
+    defaults: Vec<String>,
+}
+
+#[derive(Deserialize)]
 struct PolicyRow {
     oid: Oid,
     rel: Oid,
@@ -444,6 +492,7 @@ fn build(catalog: Catalog, fingerprint: &Fingerprint) -> Model {
     b.objects(&catalog);
     b.dependencies(&catalog);
     b.comments(&catalog);
+    b.grants(&catalog);
     for ((kind, name), object) in &fingerprint.objects {
         if !COVERED_FINGERPRINT_KINDS.contains(&kind.as_str()) {
             b.unsupported(kind, name, &object.definition, object.parent.clone());
@@ -914,6 +963,76 @@ impl Builder {
                 if deptype == "a" || deptype == "i" {
                     o.owners.insert(b);
                 }
+            }
+        }
+    }
+
+    fn grants(&mut self, catalog: &Catalog) {
+        for g in &catalog.grants {
+            let Some(target) = self.resolve(&g.class, g.oid, g.sub) else {
+                continue;
+            };
+            let Some(object) = self.model.objects.get(&target) else {
+                continue;
+            };
+            let (on, column) = match (&object.spec, target.kind) {
+                (Spec::Column { table, name, .. }, _) => (format!("TABLE {table}"), Some(name)),
+                (_, Kind::Table | Kind::View | Kind::MaterializedView) if g.sub == 0 => {
+                    (format!("TABLE {}", target.name), None)
+                }
+                (_, Kind::Sequence) => (format!("SEQUENCE {}", target.name), None),
+                (Spec::Function { result: None, .. }, _) => {
+                    (format!("PROCEDURE {}", target.name), None)
+                }
+                (_, Kind::Function) => (format!("FUNCTION {}", target.name), None),
+                (_, Kind::Schema) => (format!("SCHEMA {}", target.name), None),
+                (_, Kind::Type) if g.class == "pg_type" => (format!("TYPE {}", target.name), None),
+                _ => {
+                    // Privileges on a part the model folds into another object (a view's
+                    // column, an identity sequence, an extension's member).
+                    let what = format!("on {target} part {} to {}", g.sub, g.grantee);
+                    self.unsupported("grant", &what, &g.privileges.join(", "), None);
+                    continue;
+                }
+            };
+            let id = ObjectId::new(Kind::Grant, format!("on {target} to {}", g.grantee));
+            let (mut privileges, mut defaults) = (g.privileges.clone(), g.defaults.clone());
+            privileges.sort();
+            defaults.sort();
+            self.add(
+                id,
+                Spec::Grant {
+                    target: on,
+                    column: column.cloned(),
+                    grantee: g.grantee.clone(),
+                    privileges,
+                    defaults,
+                },
+                Some(target),
+                0,
+            );
+        }
+        // Revoking a table privilege revokes it on the columns too: column grants are made
+        // after, and remade with, the same grantee's grant on the table.
+        let column_grants: Vec<(ObjectId, ObjectId)> = self
+            .model
+            .objects
+            .values()
+            .filter_map(|o| match (&o.spec, &o.parent) {
+                (Spec::Grant { grantee, .. }, Some(column)) if column.kind == Kind::Column => {
+                    let table = self.model.objects.get(column)?.parent.as_ref()?;
+                    let on_table = ObjectId::new(Kind::Grant, format!("on {table} to {grantee}"));
+                    self.model
+                        .objects
+                        .contains_key(&on_table)
+                        .then(|| (o.id.clone(), on_table))
+                }
+                _ => None,
+            })
+            .collect();
+        for (column_grant, table_grant) in column_grants {
+            if let Some(o) = self.model.objects.get_mut(&column_grant) {
+                o.depends_on.insert(table_grant);
             }
         }
     }
