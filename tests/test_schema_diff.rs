@@ -439,6 +439,8 @@ struct GTable {
     rls: bool,
     force_rls: bool,
     comment: Option<String>,
+    /// `GRANT privilege [(column)] ON table TO PUBLIC`.
+    grants: Vec<(&'static str, Option<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -605,6 +607,7 @@ impl GSchema {
             rls: false,
             force_rls: false,
             comment: r.chance(20).then(|| "a table".to_string()),
+            grants: Vec::new(),
         });
     }
 
@@ -612,7 +615,7 @@ impl GSchema {
     fn mutate_one(&mut self, r: &mut Lcg, weight_new: u64) {
         let nt = self.tables.len();
         let ti = r.below(nt.max(1));
-        match r.below(25) {
+        match r.below(26) {
             0 => self.add_table(r),
             1 if nt > 1 && !r.chance(weight_new) => {
                 self.tables.remove(ti);
@@ -875,6 +878,20 @@ impl GSchema {
                 let i = r.below(self.domains.len());
                 self.domains[i].1 = (self.domains[i].1 + 1) % 3;
             }
+            25 if nt > 0 => {
+                let t = &mut self.tables[ti];
+                if !t.grants.is_empty() && r.chance(40) {
+                    let i = r.below(t.grants.len());
+                    t.grants.remove(i);
+                } else {
+                    let privilege = ["SELECT", "INSERT", "UPDATE", "DELETE"][r.below(4)];
+                    let column = (!t.cols.is_empty() && privilege != "DELETE" && r.chance(40))
+                        .then(|| t.cols[r.below(t.cols.len())].name.clone());
+                    if !t.grants.contains(&(privilege, column.clone())) {
+                        t.grants.push((privilege, column));
+                    }
+                }
+            }
             24 => {
                 let name = self.fresh("d");
                 self.domains.push((name, 0));
@@ -950,6 +967,8 @@ impl GSchema {
             t.indexes
                 .retain(|(_, cs, _)| cs.iter().all(|c| has_col(&tn, c)));
             t.triggers.retain(|(_, f, _)| funcs.contains(f));
+            t.grants
+                .retain(|(_, c)| c.as_ref().is_none_or(|c| has_col(&tn, c)));
         }
         let mut kept: Vec<GView> = Vec::new();
         for v in std::mem::take(&mut self.views) {
@@ -1051,6 +1070,13 @@ impl GSchema {
             }
             if t.rls {
                 out += &format!("ALTER TABLE app.{n} ENABLE ROW LEVEL SECURITY;\n");
+            }
+            for (privilege, column) in &t.grants {
+                let column = column
+                    .as_ref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                out += &format!("GRANT {privilege}{column} ON app.{n} TO PUBLIC;\n");
             }
             if t.force_rls {
                 out += &format!("ALTER TABLE app.{n} FORCE ROW LEVEL SECURITY;\n");
