@@ -31,11 +31,13 @@ fn main() {
     let mut code = String::from("/// Every file under `fixtures/`: (relative path, bytes).\npub static FILES: &[(&str, &[u8])] = &[\n");
     for f in &files {
         println!("cargo:rerun-if-changed=fixtures/{f}");
-        let abs = root.join(f);
+        // The path is resolved when the crate compiles, not baked in here: a target directory
+        // shared by two checkouts (a worktree) would otherwise embed the other checkout's files,
+        // or fail once it is gone, since this script does not rerun for a new checkout.
         writeln!(
             code,
-            "    ({f:?}, include_bytes!({:?})),",
-            abs.to_string_lossy()
+            "    ({f:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/fixtures/{f}")
         )
         .unwrap();
     }

@@ -844,7 +844,7 @@ fn prove_end_state(
     let Some((deployment_id, expected)) = ledger.schema_at(tx, commit)? else {
         return Ok((now, None));
     };
-    let differences = crate::verify::fingerprint::diff(&expected, &now);
+    let differences = crate::verify::fingerprint::diff_ignoring_column_order(&expected, &now);
     if differences.is_empty() {
         return Ok((now, None));
     }

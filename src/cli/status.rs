@@ -102,11 +102,18 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
     let at_target =
         state.live.deployed_commit.is_some() && state.live.deployed_commit == target_commit;
     // The schema against the one the last deployment recorded: a change made outside
-    // git-migrate since (two round trips).
-    let drift = match ledger.last_schema(&mut client, state.schema_version)? {
+    // git-migrate since. One query compares a digest of the catalog; only when it moved is the
+    // fingerprint taken, to name what changed (and to ignore what the proof ignores).
+    let moved = ledger.catalog_changed_since_last(&mut client, state.schema_version)?;
+    let recorded = match moved {
+        Some(_) => ledger.last_schema(&mut client, state.schema_version)?,
+        None => None,
+    };
+    let drift = match recorded {
         Some((id, recorded)) => {
             let now = ledger.take_schema(&mut client)?;
-            let differences = crate::verify::fingerprint::diff(&recorded, &now);
+            let differences =
+                crate::verify::fingerprint::diff_ignoring_column_order(&recorded, &now);
             (!differences.is_empty()).then_some((id, differences))
         }
         None => None,

@@ -97,13 +97,15 @@ impl Ledger {
         }
         // Format 1 → 2: `dirty_direction` for no-transaction migrations (`dirty` exists since
         // format 1; added here too for ledgers created by hand from older docs).
-        // Format 2 → 3: the schema each deployment left (`schema_digest`, `schema_fingerprint`).
+        // Format 2 → 3: the schema each deployment left (`schema_digest`, `schema_fingerprint`,
+        // `catalog_digest`).
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {sv} (version int NOT NULL, installed_at timestamptz NOT NULL DEFAULT now());
 ALTER TABLE {m} ADD COLUMN IF NOT EXISTS dirty boolean NOT NULL DEFAULT false;
 ALTER TABLE {m} ADD COLUMN IF NOT EXISTS dirty_direction text CHECK (dirty_direction IN ('up','down'));
 ALTER TABLE {d} ADD COLUMN IF NOT EXISTS schema_digest text;
 ALTER TABLE {d} ADD COLUMN IF NOT EXISTS schema_fingerprint jsonb;
+ALTER TABLE {d} ADD COLUMN IF NOT EXISTS catalog_digest text;
 INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM {sv} WHERE version >= {SCHEMA_VERSION});",
             m = self.t("migrations"),
             d = self.t("deployments"),

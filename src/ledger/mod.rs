@@ -813,7 +813,8 @@ CREATE TABLE IF NOT EXISTS {d} (
   status text NOT NULL CHECK (status IN ('ok','failed','partial')),
   plan jsonb,
   schema_digest text,
-  schema_fingerprint jsonb
+  schema_fingerprint jsonb,
+  catalog_digest text
 );
 CREATE TABLE IF NOT EXISTS {md} (
   id int PRIMARY KEY CHECK (id = 1),
@@ -849,8 +850,12 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         mismatch: Option<&str>,
     ) -> Result<(), LedgerError> {
         let sql = format!(
-            "UPDATE {} SET schema_digest = $2, schema_fingerprint = $3::text::jsonb,              plan = CASE WHEN $4::text IS NULL THEN plan                     ELSE jsonb_set(coalesce(plan, '{{}}'::jsonb), '{{end_state_mismatch}}', to_jsonb($4::text)) END              WHERE id = $1",
-            self.t("deployments")
+            "UPDATE {} SET schema_digest = $2, schema_fingerprint = $3::text::jsonb, catalog_digest = {}, \
+             plan = CASE WHEN $4::text IS NULL THEN plan \
+               ELSE jsonb_set(coalesce(plan, '{{}}'::jsonb), '{{end_state_mismatch}}', to_jsonb($4::text)) END \
+             WHERE id = $1",
+            self.t("deployments"),
+            self.catalog_digest_sql()
         );
         let json = schema.to_json().to_string();
         c.query_typed(
@@ -882,6 +887,65 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
             .query_typed(&sql, &[(&commit, Type::TEXT)])
             .map_err(q("reading the recorded schema"))?;
         self.parse_schema_row(rows.first())
+    }
+
+    /// A scalar subquery: an md5 over the catalog rows of the user schemas (what the fingerprint
+    /// covers, by OID and raw attributes, no deparsing), which any DDL changes. Cheap enough
+    /// for `status` to compare with the one the last deployment recorded on every run; only
+    /// when they differ is the full fingerprint taken to name what changed. OIDs make it
+    /// useless across a drop and re-create, which is why proofs use the fingerprint.
+    fn catalog_digest_sql(&self) -> String {
+        format!(
+            r#"(WITH ns AS MATERIALIZED (
+  SELECT oid FROM pg_catalog.pg_namespace
+  WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_(toast|temp)'
+    AND nspname NOT IN ({ledger}, 'hdb_catalog')),
+rel AS MATERIALIZED (SELECT c.* FROM pg_catalog.pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns))
+SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+  SELECT concat_ws('|', 'n', n.oid, n.nspname, n.nspowner, n.nspacl) FROM pg_catalog.pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
+  UNION ALL SELECT concat_ws('|', 'c', c.oid, c.relname, c.relkind, c.relnatts, c.relchecks, c.relhastriggers, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence, c.reloptions, c.relacl, c.relowner) FROM rel c
+  UNION ALL SELECT concat_ws('|', 'a', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.atthasdef, a.attisdropped, a.attidentity, a.attgenerated, a.attcollation, a.attacl) FROM pg_catalog.pg_attribute a WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0
+  UNION ALL SELECT concat_ws('|', 'd', d.oid, d.adrelid, d.adnum) FROM pg_catalog.pg_attrdef d WHERE d.adrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT concat_ws('|', 'k', k.oid, k.conname, k.convalidated, k.condeferrable, k.condeferred) FROM pg_catalog.pg_constraint k WHERE k.connamespace IN (SELECT oid FROM ns)
+  UNION ALL SELECT concat_ws('|', 'i', i.indexrelid, i.indisvalid) FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT concat_ws('|', 's', s.seqrelid, s.seqtypid, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle) FROM pg_catalog.pg_sequence s WHERE s.seqrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT concat_ws('|', 'p', p.oid, p.proname, md5(coalesce(p.prosrc, '')), p.proconfig, p.proacl, p.provolatile, p.proowner) FROM pg_catalog.pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns)
+  UNION ALL SELECT concat_ws('|', 't', t.oid, t.typname, t.typnotnull, t.typacl) FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns)
+  UNION ALL SELECT concat_ws('|', 'e', e.oid, e.enumlabel, e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns))
+  UNION ALL SELECT concat_ws('|', 'g', g.oid, g.tgname, g.tgenabled) FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT concat_ws('|', 'r', r.oid, md5(r.ev_action::text)) FROM pg_catalog.pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM rel)
+  UNION ALL SELECT concat_ws('|', 'o', o.oid, o.polname, o.polcmd, o.polpermissive, o.polroles, md5(coalesce(o.polqual::text, '') || coalesce(o.polwithcheck::text, ''))) FROM pg_catalog.pg_policy o WHERE o.polrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT concat_ws('|', 'm', m.classoid, m.objoid, m.objsubid, md5(m.description)) FROM pg_catalog.pg_description m WHERE m.objoid >= 16384
+  UNION ALL SELECT concat_ws('|', 'x', x.oid, x.extname, x.extversion) FROM pg_catalog.pg_extension x
+) q(x))"#,
+            ledger = quote_literal(&self.schema)
+        )
+    }
+
+    /// Whether the catalog changed since the last successful deployment recorded its digest:
+    /// `Some(id)` of that deployment when it did, `None` when it did not or there is nothing
+    /// to compare with (no such deployment, or a ledger older than format 3). One query.
+    pub fn catalog_changed_since_last(
+        &self,
+        c: &mut impl GenericClient,
+        schema_version: Option<i32>,
+    ) -> Result<Option<i64>, LedgerError> {
+        if schema_version.is_none_or(|v| v < 3) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT id, catalog_digest IS DISTINCT FROM {} FROM {} \
+             WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+            self.catalog_digest_sql(),
+            self.t("deployments")
+        );
+        let rows = c
+            .query_typed(&sql, &[])
+            .map_err(q("comparing the catalog with the last deployment"))?;
+        Ok(rows
+            .first()
+            .filter(|r| r.get::<_, bool>(1))
+            .map(|r| r.get(0)))
     }
 
     /// The schema recorded by the last successful deployment of any kind, with its id: what

@@ -793,6 +793,31 @@ pub fn diff(before: &Fingerprint, after: &Fingerprint) -> Vec<Difference> {
     out
 }
 
+/// [`diff`] with the columns' positions left out: what a deployment's end state is held to.
+/// A rollback cannot put a re-added column back in its old place without rebuilding the table
+/// (and the schema differ does not try), so the order of columns is not part of the proof;
+/// `verify` still compares it.
+pub fn diff_ignoring_column_order(before: &Fingerprint, after: &Fingerprint) -> Vec<Difference> {
+    diff(&without_column_order(before), &without_column_order(after))
+}
+
+fn without_column_order(f: &Fingerprint) -> Fingerprint {
+    let mut out = f.clone();
+    for ((kind, _), o) in out.objects.iter_mut() {
+        if kind != "column" {
+            continue;
+        }
+        if let Ok(serde_json::Value::Object(mut attributes)) =
+            serde_json::from_str::<serde_json::Value>(&o.definition)
+        {
+            if attributes.remove("position").is_some() {
+                o.definition = serde_json::Value::Object(attributes).to_string();
+            }
+        }
+    }
+    out
+}
+
 /// `ARRAY[E'a', E'b']::text[]`, every element escaped for an `E''` string, which reads the
 /// same whatever `standard_conforming_strings` is.
 pub(crate) fn text_array_literal(items: &[&str]) -> String {
