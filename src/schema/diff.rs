@@ -322,18 +322,11 @@ fn check_unsupported(
     let dropped_names: BTreeSet<(&str, &str)> = dropped
         .iter()
         .flat_map(|id| {
-            let kinds: &[&str] = match id.kind {
-                Kind::Function => &["function", "procedure"],
-                Kind::Type => &["type"],
-                Kind::Schema => &["schema"],
-                Kind::Table => &["table"],
-                Kind::Column => &["column"],
-                Kind::View => &["view"],
-                Kind::MaterializedView => &["materialized view"],
-                Kind::Sequence => &["sequence"],
-                _ => &[],
-            };
-            kinds.iter().map(move |k| (*k, id.name.as_str()))
+            let procedure = (id.kind == Kind::Function).then_some("procedure");
+            [Some(id.kind.as_str()), procedure]
+                .into_iter()
+                .flatten()
+                .map(move |k| (k, id.name.as_str()))
         })
         .collect();
     for key in keys {

@@ -69,7 +69,7 @@ member AS MATERIALIZED (
 rel AS MATERIALIZED (
   SELECT c.oid, c.relkind, c.reltype, c.relpersistence, c.reloptions, c.relrowsecurity,
     c.relforcerowsecurity, c.relispartition, c.relpartbound, c.reloftype, c.relispopulated,
-    c.relreplident, c.relowner, c.relacl, ns.qname || '.' || quote_ident(c.relname) AS qname
+    c.relreplident, c.relowner, c.relacl, c.reltablespace, c.relam, ns.qname || '.' || quote_ident(c.relname) AS qname
   FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
   WHERE c.oid NOT IN (SELECT m.objid FROM member m WHERE m.class = 'pg_class')
 )
@@ -122,6 +122,8 @@ SELECT json_build_object(
     'inherits', NOT rel.relispartition AND EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = rel.oid),
     'typed', rel.reloftype <> 0,
     'replica_identity', rel.relreplident::text,
+    'unusual', rel.reltablespace <> 0
+      OR (rel.relam <> 0 AND rel.relam <> (SELECT a.oid FROM pg_am a WHERE a.amname = 'heap')),
     'view', CASE WHEN rel.relkind IN ('v', 'm') THEN pg_get_viewdef(rel.oid) END,
     'populated', rel.relispopulated))
   FROM rel WHERE rel.relkind IN ('r', 'p', 'v', 'm')),
@@ -158,7 +160,7 @@ SELECT json_build_object(
 'indexes', (SELECT json_agg(json_build_object('oid', i.indexrelid, 'rel', i.indrelid,
     'name', ic.qname, 'def', pg_get_indexdef(i.indexrelid),
     'child', EXISTS (SELECT FROM pg_inherits h WHERE h.inhrelid = i.indexrelid),
-    'unusual', i.indisclustered OR i.indisreplident OR NOT i.indisvalid))
+    'unusual', i.indisclustered OR i.indisreplident OR NOT i.indisvalid OR ic.reltablespace <> 0))
   FROM pg_index i JOIN rel ic ON ic.oid = i.indexrelid JOIN rel t ON t.oid = i.indrelid
   WHERE t.relkind IN ('r', 'p', 'm')),
 'functions', (SELECT json_agg(json_build_object('oid', p.oid, 'name', p.oid::regprocedure::text,
@@ -388,6 +390,7 @@ struct RelationRow {
     inherits: bool,
     typed: bool,
     replica_identity: String,
+    unusual: bool,
     view: Option<String>,
     populated: bool,
 }
@@ -550,6 +553,14 @@ impl Builder {
         );
     }
 
+    /// Records that a covered object has an attribute the model does not carry (a replica
+    /// identity, a disabled trigger, a tablespace…). The object is its own parent, so a diff
+    /// that would drop and recreate it refuses rather than lose the attribute.
+    fn unsupported_attribute(&mut self, kind: &str, name: &str, what: &str) {
+        let itself = Some((kind.to_string(), name.to_string()));
+        self.unsupported(kind, name, what, itself);
+    }
+
     fn objects(&mut self, catalog: &Catalog) {
         for s in &catalog.schemas {
             let id = ObjectId::new(Kind::Schema, &s.name);
@@ -643,18 +654,25 @@ impl Builder {
                 ),
             };
             let id = ObjectId::new(kind, &r.name);
+            if r.unusual {
+                self.unsupported_attribute(
+                    kind.as_str(),
+                    &r.name,
+                    "a tablespace or access method set",
+                );
+            }
             self.by_oid.insert(("pg_class", r.oid), id.clone());
             self.by_oid.insert(("pg_type", r.rowtype), id.clone());
             self.relations.insert(r.oid, id.clone());
             if kind == Kind::Table {
                 if r.inherits {
-                    self.unsupported("table", &r.name, "inherits from another table", None);
+                    self.unsupported_attribute("table", &r.name, "inherits from another table");
                 }
                 if r.typed {
-                    self.unsupported("table", &r.name, "a typed table (OF type)", None);
+                    self.unsupported_attribute("table", &r.name, "a typed table (OF type)");
                 }
                 if r.replica_identity != "d" {
-                    self.unsupported("table", &r.name, "a replica identity set", None);
+                    self.unsupported_attribute("table", &r.name, "a replica identity set");
                 }
                 if r.rls || r.force_rls {
                     let rls = ObjectId::new(Kind::RowSecurity, &r.name);
@@ -705,11 +723,10 @@ impl Builder {
             }
             let name = format!("{} on {}", t.name, table.name);
             if t.enabled != "O" {
-                self.unsupported(
+                self.unsupported_attribute(
                     "trigger",
                     &name,
                     "enabled state other than the default",
-                    None,
                 );
             }
             let id = ObjectId::new(Kind::Trigger, &name);
@@ -776,13 +793,13 @@ impl Builder {
             let id = ObjectId::new(Kind::Column, &name);
             self.columns.insert((c.rel, c.num), id.clone());
             if c.unusual {
-                self.unsupported("column", &name, "storage or options set", None);
+                self.unsupported_attribute("column", &name, "storage or options set");
             }
             let generated = match c.generated.as_str() {
                 "" => None,
                 "s" => c.expression.clone(),
                 _ => {
-                    self.unsupported("column", &name, "a virtual generated column", None);
+                    self.unsupported_attribute("column", &name, "a virtual generated column");
                     c.expression.clone()
                 }
             };
@@ -831,7 +848,7 @@ impl Builder {
             let id = ObjectId::new(Kind::Sequence, &s.name);
             self.by_oid.insert(("pg_class", s.oid), id.clone());
             if s.unlogged {
-                self.unsupported("sequence", &s.name, "an unlogged sequence", None);
+                self.unsupported_attribute("sequence", &s.name, "an unlogged sequence");
             }
             self.add(
                 id.clone(),
@@ -897,11 +914,10 @@ impl Builder {
             };
             let id = ObjectId::new(Kind::Index, &i.name);
             if i.unusual {
-                self.unsupported(
+                self.unsupported_attribute(
                     "index",
                     &i.name,
                     "clustered, replica identity or invalid",
-                    None,
                 );
             }
             self.by_oid.insert(("pg_class", i.oid), id.clone());
