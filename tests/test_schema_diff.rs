@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use git_migrate::schema::{self, Model, Statement};
+use git_migrate::schema::diff::Action;
+use git_migrate::schema::{self, Kind, Model, Statement};
 use git_migrate::verify::fingerprint::Fingerprint;
 use postgres::Client;
 
@@ -77,6 +78,38 @@ fn differences(
     out
 }
 
+/// A table or column dropped (with its rows) must be one `to` does not have: nothing is
+/// rebuilt that could have been altered. The one exception is a column whose composite or
+/// domain type is itself rebuilt (a new attribute, a new base type); the drop names it.
+#[track_caller]
+fn assert_no_needless_data_loss(statements: &[Statement], from: &Model, to: &Model, context: &str) {
+    let rebuilt_types: Vec<&git_migrate::schema::ObjectId> = statements
+        .iter()
+        .filter(|s| s.action == Action::Drop && s.object.kind == Kind::Type)
+        .map(|s| &s.object)
+        .collect();
+    for s in statements
+        .iter()
+        .filter(|s| s.destroys.is_some() && s.action == Action::Drop)
+    {
+        let kept = match s.object.kind {
+            Kind::Table | Kind::Column => to.objects.contains_key(&s.object),
+            _ => false,
+        };
+        let type_rebuilt = from
+            .objects
+            .get(&s.object)
+            .is_some_and(|o| rebuilt_types.iter().any(|t| o.depends_on.contains(*t)));
+        assert!(
+            !kept || type_rebuilt,
+            "{context}: {} destroys data though the target keeps {}:\n{}",
+            s.sql,
+            s.object,
+            script(statements)
+        );
+    }
+}
+
 /// Two databases reused across cases: each case resets them with `reset`.
 struct Pair {
     a: Client,
@@ -117,6 +150,7 @@ impl Pair {
             let statements = schema::diff(from, to)
                 .unwrap_or_else(|e| panic!("{label} {direction}: diff refused: {e}"));
             count += statements.len();
+            assert_no_needless_data_loss(&statements, from, to, &format!("{label} {direction}"));
             let context =
                 format!("{label} {direction}\n--- from:\n{from_sql}\n--- to:\n{to_sql}\n");
             apply(client, &statements, &context);

@@ -734,7 +734,28 @@ fn create_sql(to: &Model, o: &Object) -> Result<Vec<Statement>, DiffError> {
                 .join(", ")
         )),
         Spec::Composite { attributes } => one(format!("CREATE TYPE {name} AS ({attributes})")),
-        Spec::Domain { definition } => one(format!("CREATE DOMAIN {name} {definition}")),
+        Spec::Domain {
+            base,
+            collation,
+            default,
+            not_null,
+            constraints,
+        } => {
+            let mut sql = format!("CREATE DOMAIN {name} AS {base}");
+            if let Some(c) = collation {
+                sql.push_str(&format!(" COLLATE {c}"));
+            }
+            if let Some(d) = default {
+                sql.push_str(&format!(" DEFAULT {d}"));
+            }
+            if *not_null {
+                sql.push_str(" NOT NULL");
+            }
+            for (n, def) in constraints {
+                sql.push_str(&format!(" CONSTRAINT {n} {def}"));
+            }
+            one(sql)
+        }
         Spec::Range { options } => one(format!("CREATE TYPE {name} AS RANGE ({options})")),
         Spec::Sequence { options } => one(format!("CREATE SEQUENCE {name} {options}")),
         Spec::SequenceOwnership { sequence, column } => {
@@ -1142,6 +1163,48 @@ fn alter(
                     })
                     .collect()
             })
+        }
+        (
+            Spec::Domain {
+                base: b0,
+                collation: c0,
+                default: d0,
+                not_null: n0,
+                constraints: k0,
+            },
+            Spec::Domain {
+                base: b1,
+                collation: c1,
+                default: d1,
+                not_null: n1,
+                constraints: k1,
+            },
+        ) if b0 == b1 && c0 == c1 => {
+            // In place, so the columns of the domain keep their values.
+            let mut out = Vec::new();
+            for (n, def) in k0 {
+                if !k1.contains(&(n.clone(), def.clone())) {
+                    out.push(st(format!("ALTER DOMAIN {name} DROP CONSTRAINT {n}")));
+                }
+            }
+            if d0 != d1 {
+                out.push(st(match d1 {
+                    Some(d) => format!("ALTER DOMAIN {name} SET DEFAULT {d}"),
+                    None => format!("ALTER DOMAIN {name} DROP DEFAULT"),
+                }));
+            }
+            if n0 != n1 {
+                out.push(st(format!(
+                    "ALTER DOMAIN {name} {} NOT NULL",
+                    if *n1 { "SET" } else { "DROP" }
+                )));
+            }
+            for (n, def) in k1 {
+                if !k0.contains(&(n.clone(), def.clone())) {
+                    out.push(st(format!("ALTER DOMAIN {name} ADD CONSTRAINT {n} {def}")));
+                }
+            }
+            Some(out)
         }
         (Spec::Sequence { .. }, Spec::Sequence { options }) => {
             Some(vec![st(format!("ALTER SEQUENCE {name} {options}"))])

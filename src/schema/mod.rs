@@ -161,10 +161,18 @@ pub enum Spec {
         /// The attribute list.
         attributes: String,
     },
-    /// A domain: everything after `CREATE DOMAIN name`.
+    /// A domain.
     Domain {
-        /// `AS base [COLLATE c] [DEFAULT e] [NOT NULL] [CONSTRAINT n CHECK (…)]…`.
-        definition: String,
+        /// `format_type` of the base type.
+        base: String,
+        /// Its collation, when not the base type's.
+        collation: Option<String>,
+        /// `DEFAULT` expression.
+        default: Option<String>,
+        /// `NOT NULL`.
+        not_null: bool,
+        /// Constraints by name: `(name, pg_get_constraintdef)`, sorted.
+        constraints: Vec<(String, String)>,
     },
     /// A range type: the options inside `CREATE TYPE name AS RANGE (…)`.
     Range {

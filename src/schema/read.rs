@@ -89,14 +89,14 @@ SELECT json_build_object(
         THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END, ', ' ORDER BY a.attnum)
       FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
       WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END,
-    'domain', CASE WHEN t.typtype = 'd' THEN concat_ws(' ',
-      'AS ' || format_type(t.typbasetype, t.typtypmod),
-      'COLLATE ' || CASE WHEN t.typcollation <> bt.typcollation THEN t.typcollation::regcollation::text END,
-      'DEFAULT ' || pg_get_expr(t.typdefaultbin, 0),
-      CASE WHEN t.typnotnull THEN 'NOT NULL' END,
-      (SELECT string_agg('CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid),
-         ' ' ORDER BY c.conname)
-       FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype <> 'n')) END,
+    'base', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+    'collation', CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation
+      THEN t.typcollation::regcollation::text END,
+    'default', CASE WHEN t.typtype = 'd' THEN pg_get_expr(t.typdefaultbin, 0) END,
+    'not_null', t.typnotnull,
+    'checks', (SELECT json_agg(json_build_array(quote_ident(c.conname), pg_get_constraintdef(c.oid))
+        ORDER BY c.conname)
+      FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype <> 'n'),
     'domain_constraints', (SELECT json_agg(c.oid) FROM pg_constraint c WHERE c.contypid = t.oid),
     'range', CASE WHEN t.typtype = 'r' THEN (SELECT concat_ws(', ',
         'SUBTYPE = ' || format_type(g.rngsubtype, NULL),
@@ -367,7 +367,12 @@ struct TypeRow {
     name: String,
     labels: Option<Vec<String>>,
     attributes: Option<String>,
-    domain: Option<String>,
+    base: Option<String>,
+    collation: Option<String>,
+    default: Option<String>,
+    not_null: bool,
+    #[serde(default, deserialize_with = "list")]
+    checks: Vec<(String, String)>,
     #[serde(default, deserialize_with = "list")]
     domain_constraints: Vec<Oid>,
     range: Option<String>,
@@ -596,7 +601,11 @@ impl Builder {
                     attributes: t.attributes.clone().unwrap_or_default(),
                 },
                 "d" => Spec::Domain {
-                    definition: t.domain.clone().unwrap_or_default(),
+                    base: t.base.clone().unwrap_or_default(),
+                    collation: t.collation.clone(),
+                    default: t.default.clone(),
+                    not_null: t.not_null,
+                    constraints: t.checks.clone(),
                 },
                 "r" if t.canonical != Some(true) => Spec::Range {
                     options: t.range.clone().unwrap_or_default(),
