@@ -889,35 +889,38 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         self.parse_schema_row(rows.first())
     }
 
-    /// A scalar subquery: an md5 over the catalog rows of the user schemas (what the fingerprint
-    /// covers, by OID and raw attributes, no deparsing), which any DDL changes. Cheap enough
-    /// for `status` to compare with the one the last deployment recorded on every run; only
-    /// when they differ is the full fingerprint taken to name what changed. OIDs make it
-    /// useless across a drop and re-create, which is why proofs use the fingerprint.
+    /// A scalar subquery: a digest (the count and the sum of 64-bit hashes, which needs no
+    /// sort) over the identity (OID, or table and column number) and the `xmin` of every
+    /// catalog row of the user schemas. Any DDL inserts, deletes or updates
+    /// such rows, and an update gives the row a new `xmin`; what the server changes in place
+    /// (VACUUM and ANALYZE statistics) keeps it. No text is deparsed or hashed row by row, so
+    /// `status` can compare it with the one the last deployment recorded on every run (a few
+    /// milliseconds); only when it moved is the fingerprint taken, to name what changed. A
+    /// `TRUNCATE` moves it too (a new relfilenode); the fingerprint then finds nothing.
     fn catalog_digest_sql(&self) -> String {
         format!(
             r#"(WITH ns AS MATERIALIZED (
   SELECT oid FROM pg_catalog.pg_namespace
   WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_(toast|temp)'
     AND nspname NOT IN ({ledger}, 'hdb_catalog')),
-rel AS MATERIALIZED (SELECT c.* FROM pg_catalog.pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns))
-SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
-  SELECT concat_ws('|', 'n', n.oid, n.nspname, n.nspowner, n.nspacl) FROM pg_catalog.pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
-  UNION ALL SELECT concat_ws('|', 'c', c.oid, c.relname, c.relkind, c.relnatts, c.relchecks, c.relhastriggers, c.relrowsecurity, c.relforcerowsecurity, c.relpersistence, c.reloptions, c.relacl, c.relowner) FROM rel c
-  UNION ALL SELECT concat_ws('|', 'a', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.atthasdef, a.attisdropped, a.attidentity, a.attgenerated, a.attcollation, a.attacl) FROM pg_catalog.pg_attribute a WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0
-  UNION ALL SELECT concat_ws('|', 'd', d.oid, d.adrelid, d.adnum) FROM pg_catalog.pg_attrdef d WHERE d.adrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT concat_ws('|', 'k', k.oid, k.conname, k.convalidated, k.condeferrable, k.condeferred) FROM pg_catalog.pg_constraint k WHERE k.connamespace IN (SELECT oid FROM ns)
-  UNION ALL SELECT concat_ws('|', 'i', i.indexrelid, i.indisvalid) FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT concat_ws('|', 's', s.seqrelid, s.seqtypid, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle) FROM pg_catalog.pg_sequence s WHERE s.seqrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT concat_ws('|', 'p', p.oid, p.proname, md5(coalesce(p.prosrc, '')), p.proconfig, p.proacl, p.provolatile, p.proowner) FROM pg_catalog.pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns)
-  UNION ALL SELECT concat_ws('|', 't', t.oid, t.typname, t.typnotnull, t.typacl) FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns)
-  UNION ALL SELECT concat_ws('|', 'e', e.oid, e.enumlabel, e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns))
-  UNION ALL SELECT concat_ws('|', 'g', g.oid, g.tgname, g.tgenabled) FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT concat_ws('|', 'r', r.oid, md5(r.ev_action::text)) FROM pg_catalog.pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM rel)
-  UNION ALL SELECT concat_ws('|', 'o', o.oid, o.polname, o.polcmd, o.polpermissive, o.polroles, md5(coalesce(o.polqual::text, '') || coalesce(o.polwithcheck::text, ''))) FROM pg_catalog.pg_policy o WHERE o.polrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT concat_ws('|', 'm', m.classoid, m.objoid, m.objsubid, md5(m.description)) FROM pg_catalog.pg_description m WHERE m.objoid >= 16384
-  UNION ALL SELECT concat_ws('|', 'x', x.oid, x.extname, x.extversion) FROM pg_catalog.pg_extension x
-) q(x))"#,
+rel AS MATERIALIZED (SELECT c.oid, c.xmin FROM pg_catalog.pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns))
+SELECT count(*) || ':' || coalesce(sum(h), 0) FROM (
+  SELECT pg_catalog.hashint8extended((1::int8 << 40) + n.oid::int8, n.xmin::text::int8) FROM pg_catalog.pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
+  UNION ALL SELECT pg_catalog.hashint8extended((2::int8 << 40) + c.oid::int8, c.xmin::text::int8) FROM rel c
+  UNION ALL SELECT pg_catalog.hashint8extended((3::int8 << 56) + (a.attrelid::int8 << 16) + a.attnum, a.xmin::text::int8) FROM pg_catalog.pg_attribute a WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0
+  UNION ALL SELECT pg_catalog.hashint8extended((4::int8 << 40) + d.oid::int8, d.xmin::text::int8) FROM pg_catalog.pg_attrdef d WHERE d.adrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT pg_catalog.hashint8extended((5::int8 << 40) + k.oid::int8, k.xmin::text::int8) FROM pg_catalog.pg_constraint k WHERE k.connamespace IN (SELECT oid FROM ns)
+  UNION ALL SELECT pg_catalog.hashint8extended((6::int8 << 40) + i.indexrelid::int8, i.xmin::text::int8) FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT pg_catalog.hashint8extended((7::int8 << 40) + s.seqrelid::int8, s.xmin::text::int8) FROM pg_catalog.pg_sequence s WHERE s.seqrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT pg_catalog.hashint8extended((8::int8 << 40) + p.oid::int8, p.xmin::text::int8) FROM pg_catalog.pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns)
+  UNION ALL SELECT pg_catalog.hashint8extended((9::int8 << 40) + t.oid::int8, t.xmin::text::int8) FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns)
+  UNION ALL SELECT pg_catalog.hashint8extended((10::int8 << 40) + e.oid::int8, e.xmin::text::int8) FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns))
+  UNION ALL SELECT pg_catalog.hashint8extended((11::int8 << 40) + g.oid::int8, g.xmin::text::int8) FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT pg_catalog.hashint8extended((12::int8 << 40) + r.oid::int8, r.xmin::text::int8) FROM pg_catalog.pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM rel)
+  UNION ALL SELECT pg_catalog.hashint8extended((13::int8 << 40) + o.oid::int8, o.xmin::text::int8) FROM pg_catalog.pg_policy o WHERE o.polrelid IN (SELECT oid FROM rel)
+  UNION ALL SELECT pg_catalog.hashint8extended((14::int8 << 56) + (m.objoid::int8 << 20) + (m.classoid::int8 % 4096) * 256 + m.objsubid, m.xmin::text::int8) FROM pg_catalog.pg_description m WHERE m.objoid >= 16384
+  UNION ALL SELECT pg_catalog.hashint8extended((15::int8 << 40) + x.oid::int8, x.xmin::text::int8) FROM pg_catalog.pg_extension x
+) q(h))"#,
             ledger = quote_literal(&self.schema)
         )
     }
