@@ -12,9 +12,27 @@
 //! names) and the objects whose drop takes it along (`pg_depend` auto and internal
 //! dependencies, and the object it is part of).
 //!
-//! What is not compared: column order (a column added by `ALTER TABLE … ADD COLUMN` goes last,
-//! and reordering would mean rebuilding the table and losing its rows), owners (the differ runs
-//! as one role), and the current value of sequences.
+//! **Covered**: schemas, extensions (by name, schema and version), enum, composite, domain and
+//! range types, sequences and their `OWNED BY`, tables (partitioned tables and partitions,
+//! `UNLOGGED`, storage parameters), columns (type, collation, default, `NOT NULL`, identity,
+//! stored generated), constraints (primary key, unique, foreign key, check, exclusion, with
+//! `NOT VALID` and `DEFERRABLE` as the server prints them), indexes, views, materialized views,
+//! functions and procedures, triggers, policies, the row level security flags, comments, and
+//! grants on tables, columns, sequences, functions, schemas and types.
+//!
+//! **Refused** (collected as [`Unsupported`] so the differ names them): every other kind the
+//! fingerprint knows (rules, event triggers, foreign tables, aggregates, operators, casts,
+//! collations, text search objects, statistics objects, publications, foreign servers, default
+//! privileges, …), base and shell types, and covered objects with something the model does not
+//! carry (inheritance, typed tables, a replica identity, a tablespace or table access method, a
+//! disabled trigger, column storage or options, an unlogged sequence, a virtual generated
+//! column). They refuse a diff when they differ or when the diff would drop the object they
+//! belong to; when they are the same on both sides and untouched, they need no DDL.
+//!
+//! **Not compared**: column order (a column added by `ALTER TABLE … ADD COLUMN` goes last, and
+//! reordering would mean rebuilding the table and losing its rows; the fingerprint records a
+//! column's position, so a comparison with it must leave `position` out), owners (the differ's
+//! statements run as one role and create objects it owns), and the current value of sequences.
 
 pub mod diff;
 pub mod read;
