@@ -68,10 +68,36 @@ pub enum DiffError {
 }
 
 /// The statements that turn a database whose model is `from` into one whose model is `to`.
+///
+/// The statements are meant to run inside one transaction (a deployment's). When they create
+/// or replace functions, they are bracketed by `SET LOCAL check_function_bodies = off` and
+/// `SET LOCAL check_function_bodies TO DEFAULT`, as pg_dump does: a `LANGUAGE sql` body is
+/// checked when it is created, and the functions and tables it names are not in `pg_depend`, so
+/// no order can be relied on to have made them first.
 pub fn diff(from: &Model, to: &Model) -> Result<Vec<Statement>, DiffError> {
     let plan = classify(from, to)?;
     check_unsupported(from, to, &plan.drop)?;
-    order(from, to, &plan)
+    let mut statements = order(from, to, &plan)?;
+    let function = statements
+        .iter()
+        .find(|s| s.object.kind == Kind::Function && s.action != Action::Drop)
+        .map(|s| s.object.clone());
+    if let Some(function) = function {
+        let setting = |value: &str| Statement {
+            note: Some(
+                "function bodies are checked when they run, not when the diff creates them"
+                    .to_string(),
+            ),
+            ..statement(
+                &function,
+                Action::Alter,
+                format!("SET LOCAL check_function_bodies {value}"),
+            )
+        };
+        statements.insert(0, setting("= off"));
+        statements.push(setting("TO DEFAULT"));
+    }
+    Ok(statements)
 }
 
 /// What happens to each object that changes.
@@ -1642,6 +1668,37 @@ mod tests {
         assert!(e.contains("rule r on public.t"), "{e}");
         // The same object on both sides needs no DDL.
         assert_eq!(diff(&to, &to).unwrap(), []);
+    }
+
+    #[test]
+    fn function_bodies_are_not_checked_while_functions_are_made() {
+        let f = obj(
+            Kind::Function,
+            "f()",
+            Spec::Function {
+                definition:
+                    "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT g()'\n"
+                        .into(),
+                arguments: String::new(),
+                result: Some("integer".into()),
+            },
+            None,
+            &[],
+        );
+        let to = model(vec![f]);
+        assert_eq!(
+            sql(&diff(&Model::default(), &to).unwrap()),
+            [
+                "SET LOCAL check_function_bodies = off",
+                "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT g()'",
+                "SET LOCAL check_function_bodies TO DEFAULT",
+            ]
+        );
+        // Dropping needs no such bracket.
+        assert_eq!(
+            sql(&diff(&to, &Model::default()).unwrap()),
+            ["DROP FUNCTION f()"]
+        );
     }
 
     #[test]
