@@ -200,12 +200,16 @@ fn schema_diff_changes_enum_values() {
     fixture(
         "sd_enum",
         "CREATE TYPE mood AS ENUM ('sad', 'ok');
-         CREATE TABLE person (id int PRIMARY KEY, m mood NOT NULL DEFAULT 'ok', ms mood[]);
+         CREATE TABLE person (id int PRIMARY KEY, m mood NOT NULL DEFAULT 'ok', ms mood[],
+           CONSTRAINT not_sad CHECK (m <> 'sad'), UNIQUE (id, m));
+         CREATE INDEX person_ok ON person (id) WHERE m = 'ok';
          CREATE VIEW happy AS SELECT id FROM person WHERE m = 'ok';
          CREATE FUNCTION best() RETURNS mood LANGUAGE sql AS $$ SELECT 'ok'::mood $$;
          CREATE TYPE unused AS ENUM ('x', 'y', 'z');",
         "CREATE TYPE mood AS ENUM ('awful', 'sad', 'meh', 'ok', 'happy');
-         CREATE TABLE person (id int PRIMARY KEY, m mood NOT NULL DEFAULT 'ok', ms mood[]);
+         CREATE TABLE person (id int PRIMARY KEY, m mood NOT NULL DEFAULT 'ok', ms mood[],
+           CONSTRAINT not_sad CHECK (m <> 'sad'), UNIQUE (id, m));
+         CREATE INDEX person_ok ON person (id) WHERE m = 'ok';
          CREATE VIEW happy AS SELECT id FROM person WHERE m = 'ok';
          CREATE FUNCTION best() RETURNS mood LANGUAGE sql AS $$ SELECT 'ok'::mood $$;
          CREATE TYPE unused AS ENUM ('z', 'x');",
