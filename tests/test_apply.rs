@@ -2,17 +2,14 @@
 //! down` reverts only V, `--goto V` keeps V applied, `--up 2` applies two, `--skip-execution`
 //! writes state only, `--down N` refuses before running anything when a down is missing.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::gm;
 use crate::common::pg::TestDb;
 
 /// Five migrations 1..=5 creating tables t1..t5, and a Hasura state table.
 fn setup(name: &str) -> (TestRepo, TestDb) {
     let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = base_project()
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), c.to_string()))
-        .collect();
+    let mut f = base_project_with(&[]);
     for v in 1..=5 {
         f.extend(migration(
             v,

@@ -1,7 +1,7 @@
 //! `git migrate check`: each rule from real git history, hook inputs (pre-push, pre-receive in a
 //! bare repository driven by a real `git push`), the index, and `Migration-Allow` trailers.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::{gm, gm_env, Run};
 use git2::Oid;
 use std::path::Path;
@@ -10,10 +10,7 @@ use std::process::Command;
 /// A repository with a project and two good migrations; returns it and the base commit.
 fn project() -> (TestRepo, Oid) {
     let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = base_project()
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), c.to_string()))
-        .collect();
+    let mut f = base_project_with(&[]);
     f.extend(migration(
         100,
         "a",

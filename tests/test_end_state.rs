@@ -2,7 +2,7 @@
 //! with the schema recorded then, or rolls back naming what differs; `status` reports a schema
 //! changed outside git-migrate.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::gm;
 use crate::common::pg::TestDb;
 use git2::Oid;
@@ -11,11 +11,7 @@ use git2::Oid;
 /// whose down re-adds it without its NOT NULL (two downs the Hasura console writes).
 fn wrong_downs() -> (TestRepo, Oid, Oid) {
     let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = base_project()
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), c.to_string()))
-        .collect();
-    f.extend(migration(
+    let f = base_project_with(&migration(
         100,
         "t",
         "create table t (id int primary key, name text not null default '');",

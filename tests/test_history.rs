@@ -1,7 +1,7 @@
 //! Real histories the Hasura CLI accepted: whole-file transaction wrappers, legacy `up.yaml`
 //! migrations and edited applied migrations deploy and roll back.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::gm;
 use crate::common::pg::TestDb;
 use git2::Oid;
@@ -9,12 +9,7 @@ use git2::Oid;
 /// A repository with the base project and `extra` files in one commit.
 fn repo_with(extra: &[(String, String)]) -> (TestRepo, Oid) {
     let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = base_project()
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), c.to_string()))
-        .collect();
-    f.extend(extra.iter().cloned());
-    let c = r.commit(&files(&f), &[], "base");
+    let c = r.commit(&files(&base_project_with(extra)), &[], "base");
     (r, c)
 }
 

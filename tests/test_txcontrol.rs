@@ -2,7 +2,7 @@
 //! flagged at its line; what only looks like one (a `BEGIN ATOMIC` body, `$$ COMMIT $$`, a
 //! comment) is not; a `Migration-Allow` trailer allows it; no-transaction migrations are exempt.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::{gm, Run};
 use git2::Oid;
 use std::path::Path;
@@ -10,10 +10,7 @@ use std::path::Path;
 /// A repository with a project and one good migration; returns it and the base commit.
 fn project() -> (TestRepo, Oid) {
     let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = base_project()
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), c.to_string()))
-        .collect();
+    let mut f = base_project_with(&[]);
     f.extend(migration(
         100,
         "a",

@@ -1,17 +1,14 @@
 //! `check --verify` and `git migrate verify`: each new migration runs up, down and up again in a
 //! scratch database, and a down that leaves something behind is named object by object.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::{gm_env, Run};
 use git2::Oid;
 
 fn project() -> (TestRepo, Oid) {
     let mut r = TestRepo::new();
-    let mut f: Vec<(String, String)> = base_project()
-        .into_iter()
-        .map(|(p, c)| (p.to_string(), c.to_string()))
-        .collect();
+    let mut f = base_project_with(&[]);
     f.extend(migration(
         100,
         "orders",

@@ -178,6 +178,17 @@ pub fn base_project() -> Vec<File<'static>> {
     ]
 }
 
+/// The base project's files as owned pairs, with `extra` added (to extend with [`migration`]s
+/// and commit through [`files`]).
+pub fn base_project_with(extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = base_project()
+        .into_iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    f.extend(extra.iter().cloned());
+    f
+}
+
 /// A migration's two files.
 pub fn migration(version: i64, name: &str, up: &str, down: &str) -> Vec<(String, String)> {
     vec![
