@@ -1,7 +1,7 @@
 //! Reading a [`Model`] from a database: the I/O edge of the schema module.
 //!
 //! Two round trips. The first is one simple-protocol batch that pins the settings the
-//! deparsed text depends on (the fingerprint's [`PINNED_SETTINGS`]: `search_path` above all, so
+//! deparsed text depends on (the fingerprint's `PINNED_SETTINGS`: `search_path` above all, so
 //! every name the server prints is schema-qualified), runs one query that returns the whole
 //! catalog of the user schemas as a single JSON document, and restores the caller's settings.
 //! The second is [`Fingerprint::take`], whose objects of kinds the model does not cover become
@@ -20,7 +20,7 @@ use postgres::{GenericClient, SimpleQueryMessage};
 use serde::{Deserialize, Deserializer};
 
 use super::{Kind, Model, Object, ObjectId, Spec, Unsupported};
-use crate::verify::fingerprint::{text_array_literal, Fingerprint, PINNED_SETTINGS};
+use crate::verify::fingerprint::{pinned_batch, text_array_literal, Fingerprint};
 
 /// Why a model could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -258,29 +258,11 @@ pub fn read(client: &mut impl GenericClient, exclude_schemas: &[&str]) -> Result
     Ok(build(catalog, &fingerprint))
 }
 
-/// Saves the session's values of [`PINNED_SETTINGS`], pins them, runs [`QUERY`] (statement 2),
-/// restores them: the approach of the fingerprint's batch.
+/// The reader's batch: [`pinned_batch`] around [`QUERY`] (statement 2).
 fn batch(exclude_schemas: &[&str]) -> String {
-    let each = |f: &dyn Fn(&str, &str) -> String| {
-        PINNED_SETTINGS
-            .iter()
-            .map(|(name, value)| f(name, value))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let saved = |name: &str| format!("git_migrate.schema_saved_{name}");
-    format!(
-        "SELECT {};\nSELECT {};\n{};\nSELECT {};",
-        each(&|name, _| format!(
-            "set_config('{}', current_setting('{name}'), false)",
-            saved(name)
-        )),
-        each(&|name, value| format!("set_config('{name}', '{value}', false)")),
-        QUERY.replace("@EXCLUDED@", &text_array_literal(exclude_schemas)),
-        each(&|name, _| format!(
-            "set_config('{name}', current_setting('{}'), false)",
-            saved(name)
-        )),
+    pinned_batch(
+        &QUERY.replace("@EXCLUDED@", &text_array_literal(exclude_schemas)),
+        "schema",
     )
 }
 

@@ -473,7 +473,7 @@ WHERE (other.nsp IS NULL OR other.nsp IN (SELECT ns.oid FROM ns))
 /// settings; `quote_all_identifiers` changes every name. JIT is off because the query's cost
 /// estimate can pass `jit_above_cost` (catalog statistics go stale where autovacuum is off, as
 /// in scratch clusters), and compiling its hundreds of expressions then takes about a second.
-pub(crate) const PINNED_SETTINGS: &[(&str, &str)] = &[
+const PINNED_SETTINGS: &[(&str, &str)] = &[
     ("search_path", "pg_catalog, pg_temp"),
     ("jit", "off"),
     ("quote_all_identifiers", "off"),
@@ -483,10 +483,20 @@ pub(crate) const PINNED_SETTINGS: &[(&str, &str)] = &[
     ("extra_float_digits", "3"),
 ];
 
-/// The batch [`Fingerprint::take`] sends: save the session's values of [`PINNED_SETTINGS`] in
-/// custom settings, pin them, run [`QUERY`] (statement 2), restore them. If the query fails,
-/// the batch's implicit transaction (or the caller's, when it rolls back) undoes the changes.
+/// The batch [`Fingerprint::take`] sends: [`pinned_batch`] around [`QUERY`].
 fn batch(exclude_schemas: &[&str]) -> String {
+    pinned_batch(
+        &QUERY.replace("@EXCLUDED@", &text_array_literal(exclude_schemas)),
+        "fingerprint",
+    )
+}
+
+/// A simple-protocol batch that saves the session's values of [`PINNED_SETTINGS`] in custom
+/// settings (`git_migrate.<tag>_saved_<name>`), pins them, runs `query` (statement 2, counted
+/// from 0), and restores them. If the query fails, the batch's implicit transaction (or the
+/// caller's, when it rolls back) undoes the changes. Shared by the fingerprint and the schema
+/// model's reader, whose deparsed text depends on the same settings.
+pub(crate) fn pinned_batch(query: &str, tag: &str) -> String {
     let each = |f: &dyn Fn(&str, &str) -> String| {
         PINNED_SETTINGS
             .iter()
@@ -494,15 +504,14 @@ fn batch(exclude_schemas: &[&str]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let saved = |name: &str| format!("git_migrate.fingerprint_saved_{name}");
+    let saved = |name: &str| format!("git_migrate.{tag}_saved_{name}");
     format!(
-        "SELECT {};\nSELECT {};\n{};\nSELECT {};",
+        "SELECT {};\nSELECT {};\n{query};\nSELECT {};",
         each(&|name, _| format!(
             "set_config('{}', current_setting('{name}'), false)",
             saved(name)
         )),
         each(&|name, value| format!("set_config('{name}', '{value}', false)")),
-        QUERY.replace("@EXCLUDED@", &text_array_literal(exclude_schemas)),
         each(&|name, _| format!(
             "set_config('{name}', current_setting('{}'), false)",
             saved(name)
