@@ -889,45 +889,51 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
         self.parse_schema_row(rows.first())
     }
 
-    /// A scalar subquery: a digest (the count and the sum of 64-bit hashes, which needs no
-    /// sort) over the identity (OID, or table and column number) and the `xmin` of every
-    /// catalog row of the user schemas. Any DDL inserts, deletes or updates
-    /// such rows, and an update gives the row a new `xmin`; what the server changes in place
-    /// (VACUUM and ANALYZE statistics) keeps it. No text is deparsed or hashed row by row, so
-    /// `status` can compare it with the one the last deployment recorded on every run (a few
-    /// milliseconds); only when it moved is the fingerprint taken, to name what changed. A
-    /// `TRUNCATE` moves it too (a new relfilenode); the fingerprint then finds nothing.
+    /// `(count, newest)` over the catalog rows of everything made after initdb (OIDs from
+    /// 16384): how many rows there are, and the smallest `age(xmin)` among them. Only
+    /// counts and ages, no joins, no deparsing: ~55 ms on 3,334 tables, a few ms on 200.
+    const CATALOG_ROWS: &'static str = "SELECT sum(n) AS n, min(a) AS a FROM (
+  SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_class WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_attribute WHERE attrelid >= 16384 AND attnum > 0
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_attrdef WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_constraint WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_index WHERE indexrelid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_sequence WHERE seqrelid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_proc WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_type WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_enum WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_trigger WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_rewrite WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_policy WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_description WHERE objoid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_namespace WHERE oid >= 16384
+  UNION ALL SELECT count(*), min(age(xmin)) FROM pg_catalog.pg_extension WHERE oid >= 16384
+) q(n, a)";
+
+    /// A scalar subquery for the deployment row: `<rows>:<xid>`, the number of catalog rows
+    /// made after initdb and a transaction id past the deployment's own (the snapshot's `xmax`
+    /// counts completed transactions only, so it can be the deployment's own id; a
+    /// `SAVEPOINT` inside a migration can still leave a newer subtransaction id, which only
+    /// costs `status` a fingerprint). Any DDL since inserts, deletes or updates catalog rows, and an insert or
+    /// update gives the row an `xmin` at or after that id, while what the server changes in
+    /// place (VACUUM and ANALYZE statistics) keeps it; a drop alone changes the count. So
+    /// `status` can tell in one cheap query whether anything may have changed
+    /// ([`Ledger::catalog_changed_since_last`]), and takes the fingerprint only then. It may
+    /// say "changed" for nothing (a `TRUNCATE`, a `SAVEPOINT` in a migration, DDL in the
+    /// ledger's own schema); the fingerprint then finds no difference.
     fn catalog_digest_sql(&self) -> String {
         format!(
-            r#"(WITH ns AS MATERIALIZED (
-  SELECT oid FROM pg_catalog.pg_namespace
-  WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_(toast|temp)'
-    AND nspname NOT IN ({ledger}, 'hdb_catalog')),
-rel AS MATERIALIZED (SELECT c.oid, c.xmin FROM pg_catalog.pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns))
-SELECT count(*) || ':' || coalesce(sum(h), 0) FROM (
-  SELECT pg_catalog.hashint8extended((1::int8 << 40) + n.oid::int8, n.xmin::text::int8) FROM pg_catalog.pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
-  UNION ALL SELECT pg_catalog.hashint8extended((2::int8 << 40) + c.oid::int8, c.xmin::text::int8) FROM rel c
-  UNION ALL SELECT pg_catalog.hashint8extended((3::int8 << 56) + (a.attrelid::int8 << 16) + a.attnum, a.xmin::text::int8) FROM pg_catalog.pg_attribute a WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0
-  UNION ALL SELECT pg_catalog.hashint8extended((4::int8 << 40) + d.oid::int8, d.xmin::text::int8) FROM pg_catalog.pg_attrdef d WHERE d.adrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT pg_catalog.hashint8extended((5::int8 << 40) + k.oid::int8, k.xmin::text::int8) FROM pg_catalog.pg_constraint k WHERE k.connamespace IN (SELECT oid FROM ns)
-  UNION ALL SELECT pg_catalog.hashint8extended((6::int8 << 40) + i.indexrelid::int8, i.xmin::text::int8) FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT pg_catalog.hashint8extended((7::int8 << 40) + s.seqrelid::int8, s.xmin::text::int8) FROM pg_catalog.pg_sequence s WHERE s.seqrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT pg_catalog.hashint8extended((8::int8 << 40) + p.oid::int8, p.xmin::text::int8) FROM pg_catalog.pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns)
-  UNION ALL SELECT pg_catalog.hashint8extended((9::int8 << 40) + t.oid::int8, t.xmin::text::int8) FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns)
-  UNION ALL SELECT pg_catalog.hashint8extended((10::int8 << 40) + e.oid::int8, e.xmin::text::int8) FROM pg_catalog.pg_enum e WHERE e.enumtypid IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns))
-  UNION ALL SELECT pg_catalog.hashint8extended((11::int8 << 40) + g.oid::int8, g.xmin::text::int8) FROM pg_catalog.pg_trigger g WHERE g.tgrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT pg_catalog.hashint8extended((12::int8 << 40) + r.oid::int8, r.xmin::text::int8) FROM pg_catalog.pg_rewrite r WHERE r.ev_class IN (SELECT oid FROM rel)
-  UNION ALL SELECT pg_catalog.hashint8extended((13::int8 << 40) + o.oid::int8, o.xmin::text::int8) FROM pg_catalog.pg_policy o WHERE o.polrelid IN (SELECT oid FROM rel)
-  UNION ALL SELECT pg_catalog.hashint8extended((14::int8 << 56) + (m.objoid::int8 << 20) + (m.classoid::int8 % 4096) * 256 + m.objsubid, m.xmin::text::int8) FROM pg_catalog.pg_description m WHERE m.objoid >= 16384
-  UNION ALL SELECT pg_catalog.hashint8extended((15::int8 << 40) + x.oid::int8, x.xmin::text::int8) FROM pg_catalog.pg_extension x
-) q(h))"#,
-            ledger = quote_literal(&self.schema)
+            "((SELECT n FROM ({}) rows) || ':' || \
+              (greatest(pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8, \
+                        pg_catalog.pg_current_xact_id()::text::int8 + 1) % 4294967296))",
+            Self::CATALOG_ROWS
         )
     }
 
-    /// Whether the catalog changed since the last successful deployment recorded its digest:
-    /// `Some(id)` of that deployment when it did, `None` when it did not or there is nothing
-    /// to compare with (no such deployment, or a ledger older than format 3). One query.
+    /// Whether the catalog may have changed since the last successful deployment recorded its
+    /// digest: `Some(id)` of that deployment when it may have, `None` when it did not or there
+    /// is nothing to compare with (no such deployment, or one that recorded no digest). One
+    /// query (see [`Ledger::catalog_digest_sql`]).
     pub fn catalog_changed_since_last(
         &self,
         c: &mut impl GenericClient,
@@ -937,17 +943,21 @@ SELECT count(*) || ':' || coalesce(sum(h), 0) FROM (
             return Ok(None);
         }
         let sql = format!(
-            "SELECT id, catalog_digest IS DISTINCT FROM {} FROM {} \
-             WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
-            self.catalog_digest_sql(),
-            self.t("deployments")
+            "WITH last AS (SELECT id, catalog_digest AS d FROM {} WHERE status = 'ok' ORDER BY id DESC LIMIT 1),
+ now AS ({})
+SELECT last.id, now.n::text IS DISTINCT FROM split_part(last.d, ':', 1)
+       OR now.a <= age(split_part(last.d, ':', 2)::xid)
+FROM last, now
+WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4294967296",
+            self.t("deployments"),
+            Self::CATALOG_ROWS
         );
         let rows = c
             .query_typed(&sql, &[])
             .map_err(q("comparing the catalog with the last deployment"))?;
         Ok(rows
             .first()
-            .filter(|r| r.get::<_, bool>(1))
+            .filter(|r| r.get::<_, Option<bool>>(1).unwrap_or(true))
             .map(|r| r.get(0)))
     }
 
