@@ -128,3 +128,46 @@ fn status_names_a_schema_changed_outside_git_migrate() {
         .expect_contains("\"since_deployment\": 1")
         .expect_contains("public.t.hand_made");
 }
+
+/// Production deploy roles are rarely superusers (a managed server has none): the end state is
+/// read and proven with what any role may read of the catalog.
+#[test]
+fn an_owner_role_that_is_not_a_superuser_deploys_proves_and_sees_drift() {
+    let (r, a, b) = wrong_downs();
+    let db = TestDb::new("end_state_owner_role");
+    let role = format!("gm_owner_{}", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; GRANT CREATE ON DATABASE {} TO {role}; \
+             GRANT CREATE, USAGE ON SCHEMA public TO {role}",
+            db.name
+        ))
+        .unwrap();
+    let url = db.url.replace("user=postgres", &format!("user={role}"));
+    assert_ne!(url, db.url, "unexpected test URL {}", db.url);
+    let p = r.path();
+    gm(
+        &p,
+        &url,
+        &["deploy", &a.to_string(), "--yes", "--no-prelude"],
+    )
+    .expect_code(0);
+    gm(
+        &p,
+        &url,
+        &["deploy", &b.to_string(), "--yes", "--no-prelude"],
+    )
+    .expect_code(0);
+    gm(&p, &url, &["rollback", &a.to_string(), "--yes"])
+        .expect_code(3)
+        .expect_contains("function public.touch()");
+    gm(&p, &url, &["status", "--exit-code", &b.to_string()]).expect_code(0);
+    db.client()
+        .batch_execute(&format!(
+            "SET ROLE {role}; ALTER TABLE t ADD COLUMN by_hand int"
+        ))
+        .unwrap();
+    gm(&p, &url, &["status", "--exit-code", &b.to_string()])
+        .expect_code(1)
+        .expect_contains("public.t.by_hand");
+}

@@ -152,7 +152,9 @@ other AS (
       'owner=' || pg_get_userbyid(s.srvowner)), NULL, NULL
   FROM pg_foreign_server s
   UNION ALL
-  SELECT 'pg_user_mapping'::regclass, u.oid, NULL, '', NULL, NULL FROM pg_user_mapping u
+  -- The pg_user_mappings view, not the table: any role may read it (deployments run as the
+  -- schema's owner, rarely a superuser), and `umid` is the mapping's OID.
+  SELECT 'pg_user_mapping'::regclass, u.umid, NULL, '', NULL, NULL FROM pg_user_mappings u
   UNION ALL
   SELECT 'pg_publication'::regclass, p.oid, NULL, concat_ws(E'\x1f',
       'definition=' || (to_jsonb(p) - ARRAY['oid', 'pubname', 'pubowner'])::text,
