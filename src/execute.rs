@@ -849,7 +849,7 @@ fn prove_end_state(
         return Ok((now, None));
     }
     if job.options.allow_mismatch {
-        let listed: Vec<String> = differences.iter().map(|d| d.to_string()).collect();
+        let listed: Vec<String> = differences.iter().map(|d| d.against_recorded()).collect();
         return Ok((
             now,
             Some(format!(

@@ -280,8 +280,12 @@ impl From<ExecError> for CommandError {
                     "{} object(s) differ from what deployment #{deployment_id} recorded (expected → now):",
                     differences.len()
                 ));
-                ce.causes
-                    .extend(differences.iter().take(40).map(|d| format!("  {d}")));
+                ce.causes.extend(
+                    differences
+                        .iter()
+                        .take(40)
+                        .map(|d| format!("  {}", d.against_recorded())),
+                );
                 if differences.len() > 40 {
                     ce.causes
                         .push(format!("  … and {} more", differences.len() - 40));

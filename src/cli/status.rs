@@ -162,7 +162,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             "skipped_folders": skipped_folders,
             "schema_drift": drift.as_ref().map(|(id, d)| serde_json::json!({
                 "since_deployment": id,
-                "objects": d.iter().map(|x| serde_json::json!({"kind": x.kind, "name": x.name, "change": x.to_string()})).collect::<Vec<_>>(),
+                "objects": d.iter().map(|x| serde_json::json!({"kind": x.kind, "name": x.name, "change": x.against_recorded()})).collect::<Vec<_>>(),
             })),
             "accepted_edits": accepted,
         });
@@ -240,7 +240,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
                 differences.len()
             ));
             for d in differences.iter().take(40) {
-                ui.out(&format!("  changed   {d}"));
+                ui.out(&format!("  changed   {}", d.against_recorded()));
             }
             if differences.len() > 40 {
                 ui.out(&format!("  … and {} more", differences.len() - 40));

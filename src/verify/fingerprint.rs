@@ -727,6 +727,15 @@ impl fmt::Display for Difference {
     /// (none)`. A grant, whose name says only whose it is, also shows its privileges:
     /// `grant on table public.orders to app_reader exists after down (INSERT, SELECT)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line("exists after down", "is missing after down"))
+    }
+}
+
+impl Difference {
+    /// The line [`Difference`]'s `Display` writes, with other words for an object that is only
+    /// in the second fingerprint (`extra`) or only in the first (`missing`): against a recorded
+    /// end state, `is there now, not in the recorded schema`.
+    pub fn line(&self, extra: &str, missing: &str) -> String {
         let privileges = |description: &str| {
             parse_attributes(description)
                 .filter(|_| self.kind == "grant" || self.kind == "default privileges")
@@ -735,28 +744,33 @@ impl fmt::Display for Difference {
                 .unwrap_or_default()
         };
         match &self.change {
-            Change::Extra { after } => write!(
-                f,
-                "{} {} exists after down{}",
-                self.kind,
-                self.name,
-                privileges(after)
-            ),
-            Change::Missing { before } => write!(
-                f,
-                "{} {} is missing after down{}",
-                self.kind,
-                self.name,
-                privileges(before)
-            ),
-            Change::Changed { before, after } => write!(
-                f,
+            Change::Extra { after } => {
+                format!("{} {} {extra}{}", self.kind, self.name, privileges(after))
+            }
+            Change::Missing { before } => {
+                format!(
+                    "{} {} {missing}{}",
+                    self.kind,
+                    self.name,
+                    privileges(before)
+                )
+            }
+            Change::Changed { before, after } => format!(
                 "{} {}: {}",
                 self.kind,
                 self.name,
                 describe_change(before, after)
             ),
         }
+    }
+
+    /// [`Difference::line`] against a recorded end state (the first fingerprint recorded, the
+    /// second read now).
+    pub fn against_recorded(&self) -> String {
+        self.line(
+            "is there now, not in the recorded schema",
+            "is in the recorded schema, not there now",
+        )
     }
 }
 
