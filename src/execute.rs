@@ -299,21 +299,15 @@ impl StepSql {
     /// no-transaction migration, which runs as written) is blanked out, keeping positions.
     pub fn new(raw: String, file: String) -> StepSql {
         let no_transaction = is_no_transaction(&raw);
-        if no_transaction {
-            return StepSql {
-                text: raw,
-                file,
-                no_transaction,
-                wrapper: None,
-                tx_control: vec![],
-                up_sha256: None,
-                legacy_yaml: false,
-                skipped_calls: vec![],
-            };
-        }
-        let (text, wrapper, tx_control) = match crate::project::txcontrol::runnable(&raw) {
-            Ok((text, Some(w))) => (text.into_owned(), Some(w.describe()), vec![]),
-            Ok((_, None)) => (raw, None, vec![]),
+        // A no-transaction migration runs statement by statement, as written: not parsed.
+        let unwrapped = match no_transaction {
+            true => Ok(None),
+            false => crate::project::txcontrol::runnable(&raw)
+                .map(|(text, w)| w.map(|w| (text.into_owned(), w.describe()))),
+        };
+        let (text, wrapper, tx_control) = match unwrapped {
+            Ok(Some((text, w))) => (text, Some(w), vec![]),
+            Ok(None) => (raw, None, vec![]),
             Err(found) => (raw, None, found),
         };
         StepSql {
@@ -332,20 +326,8 @@ impl StepSql {
     /// the SQL of its `run_sql` calls (the others skipped and named), then as [`StepSql::new`].
     pub fn from_up_file(bytes: Vec<u8>, path: &str, at: &str) -> Result<StepSql, SourceError> {
         let sha = sha256_hex(&bytes);
-        let raw = crate::source::file_text(bytes, path, at)?;
         let legacy_yaml = crate::project::legacy::is_yaml(path);
-        let (text, skipped) = if legacy_yaml {
-            let m = crate::project::legacy::read(&raw).map_err(|message| {
-                SourceError::YamlMigration {
-                    path: path.to_string(),
-                    at: at.to_string(),
-                    message,
-                }
-            })?;
-            (m.sql, m.skipped)
-        } else {
-            (raw, vec![])
-        };
+        let (text, skipped) = crate::source::migration_sql(bytes, path, at)?;
         let mut sql = StepSql::new(text, format!("{path} @ {at}"));
         sql.up_sha256 = Some(sha);
         sql.legacy_yaml = legacy_yaml;

@@ -197,10 +197,7 @@ fn steps(
         let read = |f: &crate::project::MigrationFile| -> Result<(String, String), CommandError> {
             let bytes = ctx.repo.read(&project.tree, &f.path, Some(&f.blob))?;
             let text = crate::source::sql_text(bytes, &f.path, &at)?;
-            let text = match crate::project::txcontrol::runnable(&text) {
-                Ok((runnable, Some(_))) => runnable.into_owned(),
-                _ => text,
-            };
+            let text = crate::execute::StepSql::new(text, f.path.clone()).text;
             Ok((f.path.clone(), text))
         };
         out.push(Step {

@@ -229,12 +229,22 @@ impl SourceError {
 /// `down.yaml`, whose `run_sql` calls are its SQL: [`crate::project::legacy`]) unreadable YAML.
 /// Takes the bytes without copying.
 pub fn sql_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
+    migration_sql(bytes, path, at).map(|(sql, _)| sql)
+}
+
+/// [`sql_text`], with the API calls a legacy YAML migration skips (by type, in order; empty
+/// for `.sql` files).
+pub fn migration_sql(
+    bytes: Vec<u8>,
+    path: &str,
+    at: &str,
+) -> Result<(String, Vec<String>), SourceError> {
     let text = file_text(bytes, path, at)?;
     if !crate::project::legacy::is_yaml(path) {
-        return Ok(text);
+        return Ok((text, vec![]));
     }
     crate::project::legacy::read(&text)
-        .map(|m| m.sql)
+        .map(|m| (m.sql, m.skipped))
         .map_err(|message| SourceError::YamlMigration {
             path: path.to_string(),
             at: at.to_string(),
