@@ -402,9 +402,16 @@ fn plan_notes(p: &Prepared) -> Vec<String> {
             ));
         }
     }
-    let target = &p.confirmed.plan.target_ref;
-    for a in &p.confirmed.plan.accepted {
-        notes.push(a.describe(target));
+    // Both commits: the one each edit was applied from, and the target's.
+    let plan = &p.confirmed.plan;
+    let target = match &plan.to_commit {
+        Some(c) if !c.starts_with(&plan.target_ref) => {
+            format!("{} ({})", plan.target_ref, crate::source::short(c))
+        }
+        _ => plan.target_ref.clone(),
+    };
+    for a in &plan.accepted {
+        notes.push(a.describe(&target));
     }
     if let Some(project) = &p.target.project {
         for f in &project.skipped_folders {
