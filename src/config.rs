@@ -300,6 +300,9 @@ pub struct ToolConfig {
     /// Deploys record the new checksum of edited applied migrations instead of refusing
     /// (`policy.accept_edited`, default false; `--accept-edited` for one run).
     pub accept_edited: bool,
+    /// Which downs deploys and rollbacks compute from the schema (`policy.compute_downs`:
+    /// `true` for missing and empty ones, `all`, default false; `--compute-downs` for one run).
+    pub compute_downs: crate::plan::ComputeDowns,
     /// Named environments, in file order.
     pub environments: Vec<Environment>,
     /// Where it was read from, if anywhere.
@@ -494,6 +497,7 @@ impl Default for ToolConfig {
             prelude_sql: None,
             require_down: true,
             accept_edited: false,
+            compute_downs: Default::default(),
             environments: Vec::new(),
             origin: None,
         }
@@ -509,6 +513,16 @@ struct RawPolicy {
     out_of_order: Option<String>,
     #[serde(default)]
     accept_edited: Option<bool>,
+    #[serde(default)]
+    compute_downs: Option<RawComputeDowns>,
+}
+
+/// `policy.compute_downs`: a boolean, or `all`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawComputeDowns {
+    Flag(bool),
+    Word(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -626,6 +640,16 @@ impl ToolConfig {
                 )))
             }
         };
+        let compute_downs = match raw.policy.compute_downs {
+            None | Some(RawComputeDowns::Flag(false)) => crate::plan::ComputeDowns::Off,
+            Some(RawComputeDowns::Flag(true)) => crate::plan::ComputeDowns::Gaps,
+            Some(RawComputeDowns::Word(w)) if w == "all" => crate::plan::ComputeDowns::All,
+            Some(RawComputeDowns::Word(w)) => {
+                return Err(err(format!(
+                    "policy.compute_downs must be true, false or all, not {w:?}"
+                )))
+            }
+        };
         let ledger_schema = raw.ledger_schema.unwrap_or_else(|| "git_migrate".into());
         if ledger_schema.is_empty()
             || !ledger_schema
@@ -651,6 +675,7 @@ impl ToolConfig {
             prelude_sql: raw.prelude_sql,
             require_down: raw.policy.require_down.unwrap_or(true),
             accept_edited: raw.policy.accept_edited.unwrap_or(false),
+            compute_downs,
             environments,
             origin: Some(path.to_string()),
         })
@@ -715,6 +740,18 @@ mod tool_tests {
         .unwrap();
         assert_eq!(c.project.as_deref(), Some("hasura"));
         assert_eq!(c.out_of_order, crate::plan::OutOfOrderPolicy::Error);
+        assert_eq!(c.compute_downs, crate::plan::ComputeDowns::Off);
+        for (text, want) in [
+            ("true", crate::plan::ComputeDowns::Gaps),
+            ("all", crate::plan::ComputeDowns::All),
+            ("false", crate::plan::ComputeDowns::Off),
+        ] {
+            let c = ToolConfig::parse(&format!("policy:\n  compute_downs: {text}\n"), "g.yaml")
+                .unwrap();
+            assert_eq!(c.compute_downs, want, "{text}");
+        }
+        let e = ToolConfig::parse("policy:\n  compute_downs: some\n", "g.yaml").unwrap_err();
+        assert!(e.to_string().contains("true, false or all"), "{e}");
         let e = ToolConfig::parse("policy:\n  out_of_order: sometimes\n", "g.yaml").unwrap_err();
         assert!(e.to_string().contains("sometimes"));
         let e = ToolConfig::parse("projcet: x\n", "g.yaml").unwrap_err();

@@ -717,12 +717,14 @@ fn under_lock(
         snapshot,
         metadata_sha256,
         metadata_tree,
+        ..
     } = if state.live == confirmed.live {
         Planned {
             plan: Ok(confirmed.plan.clone()),
             snapshot: confirmed.snapshot.clone(),
             metadata_sha256: confirmed.metadata_sha256.clone(),
             metadata_tree: confirmed.metadata_tree.clone(),
+            needs_replay: vec![],
         }
     } else {
         gather::plan_for(
@@ -1017,6 +1019,8 @@ fn execute_single(
         skip_execution: options.skip_execution,
         prelude,
         prelude_pending: Cell::new(prelude.is_some()),
+        capture_exclude: [ledger.schema(), "hdb_catalog"],
+        last_model: Default::default(),
     };
     let steps = &ready.plan.steps;
     let rows = match runner.run(&mut tx, steps, 0..steps.len(), on_event) {
@@ -1050,6 +1054,7 @@ fn execute_single(
     let (schema, mismatch) = prove_end_state(&mut tx, job, &ready.plan)?;
     let record = deployment_record(job, &ready, rows);
     let id = ledger.record(&mut tx, &record, ready.state.hasura_stores())?;
+    ledger.store_computed_downs(&mut tx, &record.rows)?;
     ledger.record_schema(&mut tx, id, &schema, mismatch.as_deref())?;
     check_interrupt()?;
     commit_tx(tx)?;
@@ -1186,6 +1191,7 @@ fn tx_segment(
                   on_event: &mut dyn FnMut(Event<'_>)|
      -> Result<(), ExecError> {
         ledger.record_segment(tx, deployment_id, to_commit, &reverted, &rows, hasura)?;
+        ledger.store_computed_downs(tx, &rows)?;
         if last {
             check_and_write_metadata(tx, job, ready, on_event)?;
             record_accepted_edits(tx, ledger, &ready.plan)?;
@@ -1240,6 +1246,8 @@ fn run_segments(
         skip_execution: false,
         prelude,
         prelude_pending: Cell::new(prelude.is_some()),
+        capture_exclude: [ledger.schema(), "hdb_catalog"],
+        last_model: Default::default(),
     };
     let steps = &ready.plan.steps;
     let local = timeout_settings(options, "LOCAL");
@@ -1513,6 +1521,30 @@ struct StepRunner<'a> {
     prelude_pending: Cell<bool>,
     /// Record only; run no SQL.
     skip_execution: bool,
+    /// The schemas left out of the models read around an up that has no usable down, to
+    /// compute and store its down (the ledger's and Hasura's).
+    capture_exclude: [&'a str; 2],
+    /// The model read after step `.0` ran, when it was captured: the next step's "before".
+    last_model: std::cell::RefCell<Option<(usize, crate::schema::Model)>>,
+}
+
+/// The schema model, read in a savepoint: a failed read (a server older than PostgreSQL 13)
+/// leaves the deployment's transaction usable, and the computed down records why.
+fn read_model(
+    tx: &mut impl postgres::GenericClient,
+    exclude: &[&str],
+) -> Result<crate::schema::Model, String> {
+    let mut savepoint = tx.transaction().map_err(|e| e.to_string())?;
+    match crate::schema::read(&mut savepoint, exclude) {
+        Ok(model) => {
+            savepoint.commit().map_err(|e| e.to_string())?;
+            Ok(model)
+        }
+        Err(e) => {
+            let _ = savepoint.rollback();
+            Err(e.to_string())
+        }
+    }
 }
 
 /// Where a runtime error happened inside a migration file.
@@ -1576,7 +1608,41 @@ impl StepRunner<'_> {
             down_sql,
             down_blob,
             folder_tree,
+            computed_down: None,
         })
+    }
+
+    /// The model of the schema before step `i` runs: the one read after step `i - 1` when that
+    /// step was captured (nothing ran since), else read now.
+    fn model_before(
+        &self,
+        tx: &mut impl postgres::GenericClient,
+        i: usize,
+    ) -> Result<crate::schema::Model, String> {
+        match self.last_model.borrow_mut().take() {
+            Some((j, model)) if j + 1 == i => Ok(model),
+            _ => read_model(tx, &self.capture_exclude),
+        }
+    }
+
+    /// The down of step `i`, computed from the model `before` it and the one read now (kept
+    /// for the next step).
+    fn capture(
+        &self,
+        tx: &mut impl postgres::GenericClient,
+        i: usize,
+        before: Result<crate::schema::Model, String>,
+    ) -> crate::schema::ComputedDown {
+        use crate::schema::{ComputedAt, ComputedDown};
+        let after = read_model(tx, &self.capture_exclude);
+        let down = match (&before, &after) {
+            (Ok(b), Ok(a)) => crate::schema::inverse(b, a, ComputedAt::Apply),
+            (Err(e), _) | (_, Err(e)) => ComputedDown::failed(ComputedAt::Apply, e.clone()),
+        };
+        if let Ok(after) = after {
+            *self.last_model.borrow_mut() = Some((i, after));
+        }
+        down
     }
 
     /// Runs `steps[range]` in `tx`; on failure returns the index of the failing step.
@@ -1613,7 +1679,7 @@ impl StepRunner<'_> {
                     })?;
                 }
                 Step::Apply { version, name, .. } => {
-                    let row = self.apply_row(step, sql).map_err(fail)?;
+                    let mut row = self.apply_row(step, sql).map_err(fail)?;
                     if let Some(pre) = self.prelude.filter(|_| self.prelude_pending.get()) {
                         self.prelude_pending.set(false);
                         tx.batch_execute(pre).map_err(|e| {
@@ -1628,12 +1694,22 @@ impl StepRunner<'_> {
                             ))
                         })?;
                     }
+                    let capture = !self.skip_execution
+                        && !sql.no_transaction
+                        && row
+                            .down_sql
+                            .as_deref()
+                            .is_none_or(crate::project::sql::is_effectively_empty);
+                    let before = capture.then(|| self.model_before(tx, i));
                     if !self.skip_execution {
                         tx.batch_execute(&sql.text).map_err(|e| {
                             fail(migration_error(
                                 e, "up", *version, name, &sql.file, &sql.text, 0,
                             ))
                         })?;
+                    }
+                    if let Some(before) = before {
+                        row.computed_down = Some(self.capture(tx, i, before));
                     }
                     rows.push(row);
                 }

@@ -5,8 +5,8 @@
 use crate::ledger::{DbState, Ledger, LedgerError};
 use crate::metadata::{self, MetadataError, MetadataFiles};
 use crate::plan::{
-    self, DownFact, DownOrigin, DownSql, Facts, MetadataFact, OutOfOrderFact, Plan, PlanOptions,
-    Problem, Target,
+    self, DownFact, DownOrigin, DownSql, Facts, LiveState, MetadataFact, OutOfOrderFact, Plan,
+    PlanOptions, Problem, Target,
 };
 use crate::project::{MigrationSet, Version};
 use crate::source::{Project, Repo, SourceError};
@@ -62,6 +62,9 @@ pub struct GatherOptions {
     pub project_dir: Option<String>,
     /// `apply`'s explicit selection, if any.
     pub selection: Option<plan::Selection>,
+    /// Downs computed by replaying the applied history in a scratch database (the command
+    /// layer does that for [`Planned::needs_replay`], then plans again).
+    pub computed_now: BTreeMap<Version, crate::schema::ComputedDown>,
 }
 
 /// A computed plan with what executing it needs.
@@ -75,6 +78,126 @@ pub struct Planned {
     pub metadata_sha256: Option<String>,
     /// Metadata folder tree id of the target.
     pub metadata_tree: Option<String>,
+    /// Versions to revert whose down is to be computed (`--compute-downs`), for which the
+    /// ledger stores none and [`GatherOptions::computed_now`] has none: replay the history to
+    /// compute them, then plan again.
+    pub needs_replay: Vec<Version>,
+}
+
+/// The computed downs of the versions to revert that may use one (a missing or empty down,
+/// or every one with `--compute-downs=all`): stored in the ledger at apply time, else
+/// computed by replay ([`GatherOptions::computed_now`]). Also the versions still needing a
+/// replay. Read without `--compute-downs` too, so that a refusal can say one is there.
+fn computed_downs(
+    client: &mut impl GenericClient,
+    ledger: &Ledger,
+    revert: &[Version],
+    downs: &BTreeMap<Version, DownFact>,
+    options: PlanOptions,
+    gopts: &GatherOptions,
+) -> Result<(BTreeMap<Version, crate::schema::ComputedDown>, Vec<Version>), GatherError> {
+    let wanted: Vec<Version> = revert
+        .iter()
+        .copied()
+        .filter(|v| {
+            options.compute_downs == plan::ComputeDowns::All
+                || !matches!(downs.get(v), Some(DownFact::Found(d))
+                    if !crate::project::sql::is_effectively_empty(&d.text))
+        })
+        .collect();
+    let mut found: BTreeMap<Version, crate::schema::ComputedDown> = ledger
+        .computed_downs(client, &wanted)?
+        .into_iter()
+        .collect();
+    for v in &wanted {
+        if let (false, Some(c)) = (found.contains_key(v), gopts.computed_now.get(v)) {
+            found.insert(*v, c.clone());
+        }
+    }
+    let needs_replay = match options.compute_downs {
+        plan::ComputeDowns::Off => vec![],
+        _ => wanted
+            .into_iter()
+            .filter(|v| !found.contains_key(v))
+            .collect(),
+    };
+    Ok((found, needs_replay))
+}
+
+/// The applied history up to `last` as a replay runs it: each applied version's up SQL as it
+/// ran (the blob the ledger recorded, else the file at the deployed commit, else at the commit
+/// it was applied from), with a whole-file transaction wrapper blanked as a deployment does.
+/// A version found nowhere carries why, for the computed downs that depend on it.
+pub fn applied_history(
+    repo: &Repo,
+    live: &LiveState,
+    last: Version,
+    project_dir: Option<&str>,
+) -> Result<Vec<crate::verify::replay::ReplayStep>, GatherError> {
+    let mut projects = ProjectCache::new(repo, project_dir);
+    let mut out = Vec::new();
+    for (v, a) in live.applied.range(..=last) {
+        let mut commits: Vec<String> = Vec::new();
+        if !live.deployed_dirty {
+            commits.extend(live.deployed_commit.clone());
+        }
+        commits.extend(a.applied_commit.clone());
+        commits.dedup();
+        let mut file = None;
+        for c in &commits {
+            if let Some(p) = projects.get_resolved(c, *v)? {
+                if let Some(up) = p.migrations.get(*v).and_then(|m| m.up.clone()) {
+                    file = Some((p.tree.clone(), up, p.at()));
+                    break;
+                }
+            }
+        }
+        let recorded = a.up_blob.as_deref().and_then(|b| repo.blob_bytes(b));
+        let up = match (recorded, file) {
+            (Some(bytes), Some((_, up, at))) => Ok((bytes, up.path, at)),
+            (Some(bytes), None) => Ok((bytes, "up.sql".to_string(), "the ledger's blob".into())),
+            (None, Some((tree, up, at))) => repo
+                .read(&tree, &up.path, Some(&up.blob))
+                .map(|bytes| (bytes, up.path, at))
+                .map_err(|e| e.to_string()),
+            (None, None) => Err(format!(
+                "its up file is in no commit this repository has (looked in {})",
+                if commits.is_empty() {
+                    "no recorded commit".to_string()
+                } else {
+                    commits
+                        .iter()
+                        .map(|c| crate::source::short(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )),
+        };
+        let up = up.and_then(|(bytes, path, at)| {
+            crate::execute::StepSql::from_up_file(bytes, &path, &at)
+                .map(|s| s.text)
+                .map_err(|e| e.to_string())
+        });
+        out.push(crate::verify::replay::ReplayStep { version: *v, up });
+    }
+    Ok(out)
+}
+
+/// `pg_class.reltuples` of the tables whose rows or values the computed downs destroy.
+fn row_estimates(
+    client: &mut impl GenericClient,
+    computed: &BTreeMap<Version, crate::schema::ComputedDown>,
+) -> Result<BTreeMap<String, i64>, GatherError> {
+    let tables: Vec<String> = computed
+        .values()
+        .flat_map(|c| c.destroys.iter().filter_map(|d| d.table.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if tables.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(Ledger::row_estimates(client, &tables)?)
 }
 
 /// Reads the metadata files of a project.
@@ -453,6 +576,9 @@ pub fn plan_for(
         }
     }
 
+    let (computed_downs, needs_replay) =
+        computed_downs(client, ledger, &cand.revert, &downs, options, gopts)?;
+    let row_estimates = row_estimates(client, &computed_downs)?;
     let facts = Facts {
         target_up_sha256,
         downs,
@@ -460,6 +586,8 @@ pub fn plan_for(
         metadata: metadata_fact,
         apply_without_down,
         layout_only_edits,
+        computed_downs,
+        row_estimates,
     };
     let plan = plan::plan(
         &Target {
@@ -498,6 +626,7 @@ pub fn plan_for(
         snapshot,
         metadata_sha256,
         metadata_tree,
+        needs_replay,
     })
 }
 

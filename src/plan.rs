@@ -340,6 +340,11 @@ pub enum DownOrigin {
     },
     /// No down SQL anywhere (reverted as a no-op with `--allow-empty-down`).
     Nowhere,
+    /// Computed from the schema (`--compute-downs`).
+    Computed {
+        /// At apply time (stored in the ledger) or now (by replay).
+        at: crate::schema::ComputedAt,
+    },
     /// `--down-from REV`.
     Override {
         /// The revision as typed.
@@ -359,6 +364,7 @@ impl std::fmt::Display for DownOrigin {
             }
             DownOrigin::Ledger { .. } => write!(f, "the copy stored in the ledger"),
             DownOrigin::Nowhere => write!(f, "nowhere: there is no down migration"),
+            DownOrigin::Computed { at } => write!(f, "a down {}", at.describe()),
             DownOrigin::Override { rev, path, .. } => write!(f, "{path} @ {rev} (--down-from)"),
         }
     }
@@ -437,6 +443,27 @@ pub struct Facts {
     /// the one that ran only in layout: whitespace and comments (see
     /// [`crate::project::sql::same_but_layout`]).
     pub layout_only_edits: BTreeSet<Version>,
+    /// Computed downs of versions to revert: stored in the ledger at apply time, or computed by
+    /// replaying the history (read when a down is missing or empty, or for
+    /// `--compute-downs=all`).
+    pub computed_downs: BTreeMap<Version, crate::schema::ComputedDown>,
+    /// Estimated rows of the tables whose rows or values a computed down destroys, by quoted
+    /// qualified name (`pg_class.reltuples`; negative when never analyzed).
+    pub row_estimates: BTreeMap<String, i64>,
+}
+
+/// Which downs are computed from the schema instead of read from down.sql files
+/// (`--compute-downs`, git-migrate.yaml `policy.compute_downs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeDowns {
+    /// None: a missing or empty down refuses the plan (and says a computed one is available).
+    #[default]
+    Off,
+    /// Those of migrations whose down is missing, empty or only comments.
+    Gaps,
+    /// All of them: the written downs are ignored (a state-based rollback).
+    All,
 }
 
 /// The out-of-order policy (git-migrate.yaml `policy.out_of_order`).
@@ -480,6 +507,8 @@ pub struct PlanOptions {
     /// new checksum recorded without running anything, instead of a refusal
     /// (`--accept-edited`, `policy.accept_edited`).
     pub accept_edited: bool,
+    /// Which downs are computed from the schema.
+    pub compute_downs: ComputeDowns,
 }
 
 /// One step of a plan.
@@ -606,6 +635,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Applied migrations edited since they ran whose new checksum is recorded.
     pub accepted: Vec<AcceptedEdit>,
+    /// What the computed downs destroy (`3_orders: drops table public.orders and its rows
+    /// (about 1200 rows)`), shown before confirming.
+    pub destroys: Vec<String>,
 }
 
 impl Plan {
@@ -656,6 +688,12 @@ impl Plan {
                         DownOrigin::Ledger { .. } => "ledger",
                         DownOrigin::Nowhere => "nowhere",
                         DownOrigin::Override { .. } => "override",
+                        DownOrigin::Computed {
+                            at: crate::schema::ComputedAt::Apply,
+                        } => "computed_at_apply",
+                        DownOrigin::Computed {
+                            at: crate::schema::ComputedAt::Replay,
+                        } => "computed_by_replay",
                     };
                     serde_json::json!({"revert": version, "down_from": from, "noop": noop})
                 }
@@ -755,6 +793,7 @@ pub fn plan(
     let mut warnings = Vec::new();
     let mut steps = Vec::new();
     let mut accepted = Vec::new();
+    let mut destroys = Vec::new();
 
     let dirty_rows = live
         .applied
@@ -832,6 +871,81 @@ pub fn plan(
             .get(v)
             .map(|a| a.name.clone())
             .unwrap_or_default();
+        let written = match facts.downs.get(v) {
+            Some(DownFact::Found(d)) => Some(d),
+            _ => None,
+        };
+        let usable = written.is_some_and(|d| !crate::project::sql::is_effectively_empty(&d.text));
+        let computed = facts.computed_downs.get(v);
+        let compute = match options.compute_downs {
+            ComputeDowns::Off => false,
+            ComputeDowns::Gaps => !usable,
+            ComputeDowns::All => true,
+        };
+        if compute {
+            match computed {
+                Some(c) if c.error.is_none() => {
+                    for d in &c.destroys {
+                        let rows = d
+                            .table
+                            .as_ref()
+                            .and_then(|t| facts.row_estimates.get(t))
+                            .map(|n| match *n {
+                                n if n < 0 => " (rows not estimated: a large table never analyzed)".to_string(),
+                                n => format!(" (about {n} rows)"),
+                            })
+                            .unwrap_or_default();
+                        destroys.push(format!("{v}_{name}: {}{rows}", d.what));
+                    }
+                    if c.sql.is_empty() {
+                        warnings.push(format!(
+                            "{v}_{name}: its up changed no schema, so its computed down runs nothing (rows it wrote stay)"
+                        ));
+                    }
+                    steps.push(Step::Revert {
+                        version: *v,
+                        name,
+                        down: DownOrigin::Computed { at: c.at },
+                        down_sha256: crate::metadata::sha256_hex(c.sql.as_bytes()),
+                        noop: false,
+                        sql: c.sql.clone(),
+                    });
+                }
+                Some(c) => problems.push(Problem {
+                    kind: ProblemKind::MissingDown,
+                    version: Some(*v),
+                    message: format!("cannot revert {v}_{name}: no down could be computed for it"),
+                    causes: vec![format!(
+                        "{}: {}",
+                        c.at.describe(),
+                        c.error.as_deref().unwrap_or_default()
+                    )],
+                    hints: vec![
+                        "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
+                        "or leave out --compute-downs and pass --allow-empty-down to record the revert without running anything".into(),
+                    ],
+                }),
+                None => problems.push(Problem {
+                    kind: ProblemKind::MissingDown,
+                    version: Some(*v),
+                    message: format!("cannot revert {v}_{name}: no computed down is available"),
+                    causes: vec![
+                        "the ledger stores none (it was applied by adopt, an older git-migrate or the Hasura CLI), and the applied history was not replayed".into(),
+                    ],
+                    hints: vec![
+                        "run the command again: the history is replayed in a scratch database (--scratch-url, $GIT_MIGRATE_SCRATCH_URL, or local PostgreSQL server binaries)".into(),
+                    ],
+                }),
+            }
+            continue;
+        }
+        // Without --compute-downs, a refusal says when a computed down is there to use.
+        let available = match computed {
+            Some(c) if c.error.is_none() => {
+                "a down computed when it was applied is stored in the ledger: pass --compute-downs to run it (--sql shows it)".to_string()
+            }
+            _ => "or pass --compute-downs to compute one by replaying the applied history in a scratch database".to_string(),
+        };
         match facts.downs.get(v) {
             Some(DownFact::Found(d)) => {
                 let empty = crate::project::sql::is_effectively_empty(&d.text);
@@ -844,6 +958,7 @@ pub fn plan(
                         ),
                         causes: vec![format!("down SQL from {}", d.origin)],
                         hints: vec![
+                            available,
                             "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
                             "or pass --allow-empty-down to record the revert without running anything".into(),
                         ],
@@ -893,6 +1008,7 @@ pub fn plan(
                     message: format!("cannot revert {v}_{name}: it has no down migration"),
                     causes: looked.into_iter().map(|l| format!("looked in {l}")).collect(),
                     hints: vec![
+                        available,
                         "add a down.sql for it in a new commit and pass --down-from <that commit>".into(),
                         "or pass --allow-empty-down to drop it from the ledger without running anything".into(),
                     ],
@@ -1003,7 +1119,7 @@ pub fn plan(
 
     if !facts.apply_without_down.is_empty() && options.mode == Mode::Deploy {
         warnings.push(format!(
-            "{} migration(s) to apply have no usable down.sql and cannot be rolled back: {}",
+            "{} migration(s) to apply have no usable down.sql; their downs are computed as they are applied and stored in the ledger (roll back with --compute-downs): {}",
             facts.apply_without_down.len(),
             facts
                 .apply_without_down
@@ -1039,6 +1155,7 @@ pub fn plan(
         metadata,
         warnings,
         accepted,
+        destroys,
     })
 }
 
@@ -1105,6 +1222,8 @@ mod tests {
             metadata: MetadataFact::Unchanged,
             apply_without_down: vec![],
             layout_only_edits: BTreeSet::new(),
+            computed_downs: BTreeMap::new(),
+            row_estimates: BTreeMap::new(),
         }
     }
 
@@ -1128,6 +1247,7 @@ mod tests {
             out_of_order: OutOfOrderPolicy::MergeAware,
             allow_empty_down: false,
             accept_edited: false,
+            compute_downs: ComputeDowns::Off,
         }
     }
 

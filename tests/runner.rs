@@ -8,6 +8,7 @@ mod test_apply;
 mod test_authoring;
 mod test_bad_input;
 mod test_check;
+mod test_computed_downs;
 mod test_concurrency;
 mod test_connection;
 mod test_consistency;

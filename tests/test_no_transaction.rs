@@ -117,7 +117,7 @@ fn concurrent_index_deploys_and_rolls_back() {
     assert_eq!(
         db.scalar("SELECT max(version) FROM git_migrate.schema_version")
             .as_deref(),
-        Some("3")
+        Some("4")
     );
     gm(&p, &db.url, &["status", "--exit-code"]).expect_code(0);
     // The lock is released.
@@ -398,7 +398,7 @@ fn a_format_1_ledger_is_upgraded_by_the_next_deploy() {
     assert_eq!(
         db.scalar("SELECT max(version) FROM git_migrate.schema_version")
             .as_deref(),
-        Some("3")
+        Some("4")
     );
     // Format 3: the deployment records the schema it left.
     assert_eq!(

@@ -5,7 +5,7 @@ use super::render::{describe_commit, plan_lines};
 use super::{Ctx, SourceArgs};
 use crate::execute::{self, Event, ExecOptions};
 use crate::gather::{self, GatherOptions, TargetProject};
-use crate::plan::{Mode, OutOfOrderPolicy, PlanOptions, Step};
+use crate::plan::{ComputeDowns, Mode, OutOfOrderPolicy, PlanOptions, Step};
 
 use clap::Args;
 use std::time::{Duration, Instant};
@@ -26,6 +26,16 @@ pub struct PlanFlags {
     /// without running anything (what the Hasura CLI did); the plan names each one.
     #[arg(long)]
     pub accept_edited: bool,
+    /// Compute the downs of migrations whose down.sql is missing or empty from the schema
+    /// (stored when they were applied, or by replaying the history in a scratch database);
+    /// `--compute-downs=all` computes every down and ignores the written ones.
+    #[arg(long, value_name = "all", num_args = 0..=1, require_equals = true, default_missing_value = "gaps", value_parser = ["gaps", "all"])]
+    pub compute_downs: Option<String>,
+    /// Server for the scratch database that replays the history to compute downs (databases
+    /// are created and dropped there) instead of a throwaway cluster. Also
+    /// $GIT_MIGRATE_SCRATCH_URL.
+    #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
+    pub scratch_url: Option<String>,
     /// Also print the SQL of each revert.
     #[arg(long)]
     pub sql: bool,
@@ -134,6 +144,16 @@ fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
         },
         allow_empty_down: flags.allow_empty_down,
         accept_edited: flags.accept_edited || ctx.config.accept_edited,
+        compute_downs: compute_downs(ctx, flags.compute_downs.as_deref()),
+    }
+}
+
+/// `--compute-downs[=all]`, else `policy.compute_downs`.
+pub(super) fn compute_downs(ctx: &Ctx, flag: Option<&str>) -> ComputeDowns {
+    match flag {
+        Some("all") => ComputeDowns::All,
+        Some(_) => ComputeDowns::Gaps,
+        None => ctx.config.compute_downs,
     }
 }
 
@@ -243,12 +263,13 @@ fn prepare(
         ),
         _ => None,
     };
-    let gather = GatherOptions {
+    let mut gather = GatherOptions {
         down_from: flags.down_from.clone(),
         project_dir,
         selection,
+        computed_now: Default::default(),
     };
-    let planned = gather::plan_for(
+    let mut planned = gather::plan_for(
         &ctx.repo,
         &mut client,
         &ledger,
@@ -257,6 +278,20 @@ fn prepare(
         options,
         &gather,
     )?;
+    if !planned.needs_replay.is_empty() {
+        // Downs to compute that the ledger does not store: replay the applied history in a
+        // scratch database, then plan again with them.
+        gather.computed_now = replay_downs(ctx, flags, &state.live, &planned.needs_replay)?;
+        planned = gather::plan_for(
+            &ctx.repo,
+            &mut client,
+            &ledger,
+            &mut target,
+            &state,
+            options,
+            &gather,
+        )?;
+    }
     let what = match mode {
         Mode::Deploy => format!("cannot deploy {}", target.reference),
         Mode::Rollback => format!("cannot roll back to {}", target.reference),
@@ -284,6 +319,50 @@ fn prepare(
         adoption,
         texts,
         file_warnings: crate::yaml::take_warnings(),
+    })
+}
+
+/// Computes the downs of `versions` by replaying the applied history in a scratch database
+/// (`--scratch-url`, or a throwaway cluster from the local server binaries).
+fn replay_downs(
+    ctx: &Ctx,
+    flags: &PlanFlags,
+    live: &crate::plan::LiveState,
+    versions: &[crate::project::Version],
+) -> Result<
+    std::collections::BTreeMap<crate::project::Version, crate::schema::ComputedDown>,
+    CommandError,
+> {
+    let wanted: std::collections::BTreeSet<_> = versions.iter().copied().collect();
+    let Some(last) = wanted.iter().next_back().copied() else {
+        return Ok(Default::default());
+    };
+    let project_dir = ctx.project_dir();
+    let history = gather::applied_history(&ctx.repo, live, last, project_dir.as_deref())?;
+    if !ctx.json {
+        ctx.ui.info(&format!(
+            "computing {} down(s) by replaying {} applied migration(s) in a scratch database",
+            wanted.len(),
+            history.len()
+        ));
+    }
+    let mut server = super::verify::ScratchServer::new(flags.scratch_url.as_deref());
+    let mut dbs = server.databases()?;
+    let ledger_schema = ctx.config.ledger_schema.clone();
+    let prelude = super::verify::prelude(ctx);
+    crate::verify::replay::computed_downs(
+        &mut dbs,
+        Some(&prelude),
+        &history,
+        &wanted,
+        &[ledger_schema.as_str(), "hdb_catalog"],
+    )
+    .map_err(|e| {
+        CommandError::new(
+            Kind::Failure,
+            format!("cannot compute downs by replay: {e}"),
+        )
+        .hint(super::verify::SCRATCH_URL_HINT)
     })
 }
 

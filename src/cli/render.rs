@@ -100,6 +100,10 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool, segmented: bool) -> 
             }
         }
     }
+    if !plan.destroys.is_empty() {
+        out.push("  destroys data (computed downs):".into());
+        out.extend(plan.destroys.iter().map(|d| format!("    {d}")));
+    }
     if let Some(m) = &plan.metadata {
         out.push(format!("  metadata: {} change(s)", m.changes.len().max(1)));
         for c in &m.changes {

@@ -49,6 +49,8 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         allow_empty_down: true,
         // `status` shows what a deploy with the team's policy would do.
         accept_edited: ctx.config.accept_edited,
+        // Reverts are counted, not run: no down is computed (nor a history replayed) here.
+        compute_downs: crate::plan::ComputeDowns::Off,
     };
     let planned = gather::plan_for(
         &ctx.repo,
@@ -61,6 +63,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
             down_from: None,
             project_dir,
             selection: None,
+            computed_now: Default::default(),
         },
     )?;
     let target_commit = target.commit();

@@ -37,7 +37,7 @@ pub(super) struct ScratchServer {
 
 /// The scratch databases of one verification, on one server. Each is dropped by
 /// [`verify_sequence`] when it is done with it; whatever is left after an error is dropped here.
-struct ScratchDbs<'s> {
+pub(super) struct ScratchDbs<'s> {
     server: &'s mut ScratchServer,
     admin: crate::db::DbTarget,
     /// Session on the database the URL names, for CREATE and DROP DATABASE.
@@ -117,7 +117,7 @@ impl ScratchDatabases for ScratchDbs<'_> {
 }
 
 /// What to do when the scratch server does not let us make a database.
-const SCRATCH_URL_HINT: &str = "--scratch-url names a server where the tool may create and drop databases of its own (it connects to the database in the URL only for that)";
+pub(super) const SCRATCH_URL_HINT: &str = "--scratch-url names a server where the tool may create and drop databases of its own (it connects to the database in the URL only for that)";
 
 impl ScratchServer {
     /// Nothing is started until a database is needed.
@@ -133,7 +133,7 @@ impl ScratchServer {
 
     /// A session on the server (starting the throwaway cluster on first use) for making
     /// databases.
-    fn databases(&mut self) -> Result<ScratchDbs<'_>, CommandError> {
+    pub(super) fn databases(&mut self) -> Result<ScratchDbs<'_>, CommandError> {
         let admin = match &self.url {
             Some(url) => {
                 let admin = crate::db::DbTarget::from_url(url);
@@ -145,7 +145,7 @@ impl ScratchServer {
             None => {
                 if self.cluster.is_none() {
                     self.cluster = Some(crate::scratch::Cluster::start().map_err(|e| {
-                        CommandError::new(Kind::Failure, format!("cannot start a scratch PostgreSQL for --verify: {e}"))
+                        CommandError::new(Kind::Failure, format!("cannot start a scratch PostgreSQL server: {e}"))
                             .hint("install the PostgreSQL server binaries, or pass --scratch-url postgresql://… (a server where the tool may create a database)")
                     })?);
                 }
@@ -211,7 +211,7 @@ fn steps(
     Ok(out)
 }
 
-fn prelude(ctx: &Ctx) -> String {
+pub(super) fn prelude(ctx: &Ctx) -> String {
     ctx.config
         .prelude_sql
         .clone()

@@ -99,6 +99,8 @@ impl Ledger {
         // format 1; added here too for ledgers created by hand from older docs).
         // Format 2 → 3: the schema each deployment left (`schema_digest`, `schema_fingerprint`,
         // `catalog_digest`).
+        // Format 3 → 4: the down computed when a migration without one was applied
+        // (`computed_down`).
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {sv} (version int NOT NULL, installed_at timestamptz NOT NULL DEFAULT now());
 ALTER TABLE {m} ADD COLUMN IF NOT EXISTS dirty boolean NOT NULL DEFAULT false;
@@ -106,6 +108,7 @@ ALTER TABLE {m} ADD COLUMN IF NOT EXISTS dirty_direction text CHECK (dirty_direc
 ALTER TABLE {d} ADD COLUMN IF NOT EXISTS schema_digest text;
 ALTER TABLE {d} ADD COLUMN IF NOT EXISTS schema_fingerprint jsonb;
 ALTER TABLE {d} ADD COLUMN IF NOT EXISTS catalog_digest text;
+ALTER TABLE {m} ADD COLUMN IF NOT EXISTS computed_down jsonb;
 INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FROM {sv} WHERE version >= {SCHEMA_VERSION});",
             m = self.t("migrations"),
             d = self.t("deployments"),

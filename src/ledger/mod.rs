@@ -23,7 +23,10 @@ use serde::Serialize;
 
 /// The ledger's own format version (2: `migrations.dirty_direction`, for no-transaction
 /// migrations; older ledgers are upgraded by the next deployment, [`Ledger::upgrade`]).
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
+
+/// A table never analyzed has no row estimate: below this size its rows are counted instead.
+pub const COUNT_ROWS_UP_TO: i64 = 64 * 1024 * 1024;
 
 /// At most this many [`LedgerFinding`]s are read and reported.
 const FINDINGS_SHOWN: usize = 50;
@@ -794,7 +797,8 @@ CREATE TABLE IF NOT EXISTS {m} (
   applied_commit text,
   deployment_id bigint,
   dirty boolean NOT NULL DEFAULT false,
-  dirty_direction text CHECK (dirty_direction IN ('up','down'))
+  dirty_direction text CHECK (dirty_direction IN ('up','down')),
+  computed_down jsonb
 );
 CREATE TABLE IF NOT EXISTS {d} (
   id bigserial PRIMARY KEY,
@@ -1033,6 +1037,96 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    /// Stores the downs computed while applying `rows` (rows without one are left alone), in
+    /// the transaction that inserted the rows. No statement when there is none.
+    pub fn store_computed_downs(
+        &self,
+        c: &mut impl GenericClient,
+        rows: &[LedgerRow],
+    ) -> Result<(), LedgerError> {
+        let (versions, downs): (Vec<Version>, Vec<String>) = rows
+            .iter()
+            .filter_map(|r| Some((r.version, r.computed_down.as_ref()?.to_json())))
+            .unzip();
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE {m} SET computed_down = u.d::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(v, d) WHERE {m}.version = u.v",
+            m = self.t("migrations")
+        );
+        c.execute_typed(
+            &sql,
+            &[(&versions, Type::INT8_ARRAY), (&downs, Type::TEXT_ARRAY)],
+        )
+        .map_err(q("storing computed downs"))?;
+        Ok(())
+    }
+
+    /// The estimated rows of `tables` (quoted, qualified names) that exist: `pg_class.reltuples`,
+    /// or for a table never analyzed (no estimate yet) an exact `count(*)` when it is at most
+    /// [`COUNT_ROWS_UP_TO`] bytes, else -1.
+    pub fn row_estimates(
+        c: &mut impl GenericClient,
+        tables: &[String],
+    ) -> Result<std::collections::BTreeMap<String, i64>, LedgerError> {
+        let rows = c
+            .query_typed(
+                "SELECT t, c.oid::regclass::text, c.reltuples::bigint, pg_relation_size(c.oid) FROM unnest($1::text[]) AS t JOIN pg_class c ON c.oid = to_regclass(t)",
+                &[(&tables, Type::TEXT_ARRAY)],
+            )
+            .map_err(q("estimating the rows of the tables a computed down drops"))?;
+        let mut out = std::collections::BTreeMap::new();
+        for r in rows {
+            let (name, regclass, mut n, size): (String, String, i64, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            if n < 0 && size <= COUNT_ROWS_UP_TO {
+                // The name comes from the server's regclass output: quoted as it must be.
+                n = c
+                    .query_typed_one(&format!("SELECT count(*) FROM {regclass}"), &[])
+                    .map_err(q("counting the rows of a table a computed down drops"))?
+                    .get(0);
+            }
+            out.insert(name, n);
+        }
+        Ok(out)
+    }
+
+    /// The downs computed when `versions` were applied, where the ledger has one (a ledger of
+    /// format 3 or older has none).
+    pub fn computed_downs(
+        &self,
+        c: &mut impl GenericClient,
+        versions: &[Version],
+    ) -> Result<Vec<(Version, crate::schema::ComputedDown)>, LedgerError> {
+        if versions.is_empty() {
+            return Ok(vec![]);
+        }
+        let exists = c
+            .query_typed_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'computed_down' AND NOT attisdropped)",
+                &[(&self.t("migrations"), Type::TEXT)],
+            )
+            .map_err(q("checking for the ledger"))?;
+        if !exists.get::<_, bool>(0) {
+            return Ok(vec![]);
+        }
+        let sql = format!(
+            "SELECT version, computed_down::text FROM {} WHERE version = ANY($1) AND computed_down IS NOT NULL",
+            self.t("migrations")
+        );
+        let rows = c
+            .query_typed(&sql, &[(&versions, Type::INT8_ARRAY)])
+            .map_err(q("reading computed downs"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let text: String = r.get(1);
+                Some((r.get(0), crate::schema::ComputedDown::from_json(&text)?))
+            })
+            .collect())
+    }
+
     /// The metadata that is live: Hasura's `hdb_catalog.hdb_metadata` when this database holds
     /// it (what running servers use, console edits included), else the ledger's snapshot.
     pub fn live_metadata(
@@ -1211,6 +1305,8 @@ pub struct LedgerRow {
     pub down_blob: Option<String>,
     /// Tree id of the migration folder.
     pub folder_tree: Option<String>,
+    /// A down computed when it was applied (it had no usable down), as the ledger stores it.
+    pub computed_down: Option<crate::schema::ComputedDown>,
 }
 
 /// Everything one deployment writes.

@@ -34,12 +34,14 @@
 //! column's position, so a comparison with it must leave `position` out), owners (the differ's
 //! statements run as one role and create objects it owns), and the current value of sequences.
 
+pub mod computed;
 pub mod diff;
 pub mod read;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub use computed::{inverse, ComputedAt, ComputedDown, Destroyed};
 pub use diff::{diff, DiffError, Statement};
 pub use read::{read, ReadError};
 

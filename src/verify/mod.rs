@@ -9,5 +9,6 @@
 //! does not hide the next; see [`verify_sequence`].
 
 pub mod fingerprint;
+pub mod replay;
 mod sequence;
 pub use sequence::*;

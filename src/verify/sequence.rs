@@ -124,7 +124,7 @@ pub trait ScratchDatabases {
     fn drop_database(&mut self, name: &str) -> Result<(), String>;
 }
 
-fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
+pub(super) fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
     let no_tx = is_no_transaction(sql);
     let res = if no_tx {
         client.batch_execute(sql)

@@ -1,0 +1,314 @@
+//! Computed downs (issue 13): a migration without a usable down is rolled back with a down
+//! computed from the schema, captured when it was applied or computed by replaying the applied
+//! history in a scratch database, and the result is fingerprint-equal to a fresh deploy of the
+//! target.
+
+use crate::common::git::{base_project_with, files, migration, TestRepo};
+use crate::common::pg::TestDb;
+use crate::common::{gm, gm_env, Run};
+use git2::Oid;
+use git_migrate::verify::fingerprint::{diff_ignoring_column_order, Fingerprint};
+
+const EXCLUDED: &[&str] = &["git_migrate", "hdb_catalog"];
+
+/// The differences between two databases' schemas (column order left out), described.
+fn differences(a: &TestDb, b: &TestDb) -> Vec<String> {
+    let fa = Fingerprint::take(&mut a.client(), EXCLUDED).expect("fingerprint");
+    let fb = Fingerprint::take(&mut b.client(), EXCLUDED).expect("fingerprint");
+    diff_ignoring_column_order(&fa, &fb)
+        .iter()
+        .map(|d| d.against_recorded())
+        .collect()
+}
+
+/// A: tables t and parent. B: migrations as `hasura migrate create` and the console leave them,
+/// with empty downs: a table with a foreign key, an index, a trigger and its function, an enum
+/// and a column, a NOT NULL added and a view.
+fn empty_downs() -> (TestRepo, Oid, Oid) {
+    let mut r = TestRepo::new();
+    let mut f = base_project_with(&migration(
+        100,
+        "t",
+        "create table parent (id int primary key);\n\
+         create table t (id int primary key, name text, parent_id int references parent(id));\n\
+         insert into parent values (1), (2);\n\
+         insert into t values (1, 'a', 1), (2, null, 2);",
+        "drop table t; drop table parent;",
+    ));
+    f.extend(migration(
+        110,
+        "v",
+        "create view t_names as select id, name from t;",
+        "drop view t_names;",
+    ));
+    let a = r.commit(&files(&f), &[], "A");
+    let mut g = migration(
+        200,
+        "orders",
+        "create type status as enum ('new', 'paid');\n\
+         create table orders (id serial primary key, t_id int not null references t(id), status status not null default 'new');\n\
+         create index orders_t on orders (t_id);\n\
+         insert into orders (t_id) values (1), (2);",
+        "",
+    );
+    g.extend(migration(
+        210,
+        "touch",
+        "create function touch() returns trigger language plpgsql as $$ begin return new; end $$;\n\
+         create trigger t_touch before update on t for each row execute function touch();\n\
+         update t set name = '' where name is null;\n\
+         alter table t alter column name set not null;",
+        "-- Could not auto-generate a down migration.\n-- Please write an appropriate down migration for the SQL below:\n",
+    ));
+    g.extend(migration(
+        220,
+        "drop_view",
+        "drop view t_names;\nalter table t add column email text;",
+        "",
+    ));
+    let b = r.commit(&files(&g), &[], "B");
+    (r, a, b)
+}
+
+/// A fresh deploy of `commit` in a new database, to compare with.
+fn fresh(r: &TestRepo, commit: Oid, name: &str) -> TestDb {
+    let db = TestDb::new(name);
+    gm(
+        &r.path(),
+        &db.url,
+        &["deploy", &commit.to_string(), "--yes"],
+    )
+    .expect_code(0);
+    db
+}
+
+#[test]
+fn missing_downs_captured_at_apply_roll_back_to_the_target_schema() {
+    let (r, a, b) = empty_downs();
+    let db = TestDb::new("computed_at_apply");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"])
+        .expect_code(0)
+        .expect_contains("their downs are computed as they are applied");
+    // Each migration without a usable down has its down stored, computed at apply time.
+    assert_eq!(
+        db.rows("SELECT version, computed_down->>'at' FROM git_migrate.migrations WHERE computed_down IS NOT NULL ORDER BY version"),
+        vec![
+            vec![Some("200".into()), Some("apply".into())],
+            vec![Some("210".into()), Some("apply".into())],
+            vec![Some("220".into()), Some("apply".into())],
+        ]
+    );
+
+    // Without the flag: refused, and the refusal says a computed down is there.
+    let before = db.dump_ignoring_failed_attempts();
+    gm(&p, &db.url, &["rollback", &a.to_string(), "--yes"])
+        .expect_code(3)
+        .expect_contains("a down computed when it was applied is stored in the ledger")
+        .expect_contains("--compute-downs");
+    assert_eq!(
+        db.dump_ignoring_failed_attempts(),
+        before,
+        "nothing changed"
+    );
+
+    // The plan says where each down comes from, what it destroys, and --sql shows it.
+    gm(
+        &p,
+        &db.url,
+        &[
+            "rollback",
+            &a.to_string(),
+            "--compute-downs",
+            "--dry-run",
+            "--sql",
+        ],
+    )
+    .expect_code(0)
+    .expect_contains("computed when it was applied (stored in the ledger)")
+    .expect_contains("drops table public.orders and its rows")
+    .expect_contains("DROP TRIGGER t_touch ON public.t")
+    .expect_contains("CREATE VIEW public.t_names")
+    .expect_contains("drops column public.t.email and its values (about 2 rows)");
+
+    gm(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes"],
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![100, 110]);
+    let expected = fresh(&r, a, "computed_at_apply_fresh");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+    // The rows the ups did not remove stay (a computed down reverses the schema).
+    assert_eq!(db.scalar("SELECT count(*) FROM t").as_deref(), Some("2"));
+    // And forward again: the downs are captured again.
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["status", "--exit-code"]).expect_code(0);
+}
+
+#[test]
+fn missing_downs_without_a_captured_one_are_computed_by_replay() {
+    let (r, a, b) = empty_downs();
+    let db = TestDb::new("computed_by_replay");
+    let scratch = TestDb::new("computed_by_replay_scratch");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    // As an older git-migrate or `adopt` leaves them: no computed downs.
+    db.client()
+        .batch_execute("UPDATE git_migrate.migrations SET computed_down = NULL")
+        .unwrap();
+    gm(&p, &db.url, &["rollback", &a.to_string(), "--yes"])
+        .expect_code(3)
+        .expect_contains("pass --compute-downs to compute one by replaying");
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    let run = gm_env(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes"],
+        &env,
+    );
+    run.expect_code(0)
+        .expect_contains("computed now by replaying the applied history")
+        .expect_contains("drops table public.orders and its rows (about");
+    assert_eq!(db.applied(), vec![100, 110]);
+    let expected = fresh(&r, a, "computed_by_replay_fresh");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+    assert_no_scratch_left(&scratch, &run);
+}
+
+fn assert_no_scratch_left(scratch: &TestDb, run: &Run) {
+    assert_eq!(
+        scratch
+            .scalar("select count(*) from pg_database where datname like 'git\\_migrate\\_verify\\_%' and datname not in (select datname from pg_stat_activity where datname is not null)")
+            .as_deref(),
+        Some("0"),
+        "{}",
+        run.all()
+    );
+}
+
+/// A: table t. B: a trigger whose down leaves its function behind, and a dropped column whose
+/// down re-adds it without its NOT NULL.
+fn wrong_downs() -> (TestRepo, Oid, Oid) {
+    let mut r = TestRepo::new();
+    let f = base_project_with(&migration(
+        100,
+        "t",
+        "create table t (id int primary key, name text not null default '');",
+        "drop table t;",
+    ));
+    let a = r.commit(&files(&f), &[], "A");
+    let mut g = migration(
+        200,
+        "touch",
+        "create function touch() returns trigger language plpgsql as $$ begin return new; end $$;\n\
+         create trigger t_touch before update on t for each row execute function touch();",
+        "drop trigger t_touch on t;",
+    );
+    g.extend(migration(
+        300,
+        "drop_name",
+        "alter table t drop column name;",
+        "alter table t add column name text default '';",
+    ));
+    let b = r.commit(&files(&g), &[], "B");
+    (r, a, b)
+}
+
+#[test]
+fn wrong_written_downs_are_refused_by_the_proof_and_compute_downs_all_lands_exactly() {
+    let (r, a, b) = wrong_downs();
+    let db = TestDb::new("computed_all");
+    let scratch = TestDb::new("computed_all_scratch");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    let before = db.dump_ignoring_failed_attempts();
+    gm(&p, &db.url, &["rollback", &a.to_string(), "--yes"])
+        .expect_code(3)
+        .expect_contains("function public.touch()")
+        .expect_contains("public.t.name: not null changed");
+    assert_eq!(
+        db.dump_ignoring_failed_attempts(),
+        before,
+        "nothing changed"
+    );
+
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    let run = gm_env(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs=all", "--yes"],
+        &env,
+    );
+    run.expect_code(0)
+        .expect_contains("revert  300_drop_name  (down from a down computed now");
+    assert_eq!(db.applied(), vec![100]);
+    let expected = fresh(&r, a, "computed_all_fresh");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+    // The proof held: the rollback is recorded without a mismatch.
+    assert_eq!(
+        db.scalar("SELECT plan->>'end_state_mismatch' FROM git_migrate.deployments ORDER BY id DESC LIMIT 1"),
+        None
+    );
+}
+
+#[test]
+fn an_object_kind_outside_the_model_refuses_the_computed_down_naming_it() {
+    let mut r = TestRepo::new();
+    let f = base_project_with(&migration(
+        100,
+        "t",
+        "create table t (id int primary key);",
+        "drop table t;",
+    ));
+    let a = r.commit(&files(&f), &[], "A");
+    let b = r.commit(
+        &files(&migration(
+            200,
+            "rule",
+            "create table log (id int);\ncreate rule t_log as on insert to t do also insert into log values (new.id);",
+            "",
+        )),
+        &[],
+        "B",
+    );
+    let db = TestDb::new("computed_unsupported");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    let before = db.dump_ignoring_failed_attempts();
+    gm(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes"],
+    )
+    .expect_code(3)
+    .expect_contains("cannot revert 200_rule: no down could be computed for it")
+    .expect_contains("t_log")
+    .expect_contains("--down-from");
+    assert_eq!(
+        db.dump_ignoring_failed_attempts(),
+        before,
+        "nothing changed"
+    );
+}
+
+#[test]
+fn compute_downs_policy_in_the_config_file() {
+    let (r, a, b) = empty_downs();
+    let db = TestDb::new("computed_policy");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    std::fs::write(
+        p.join("git-migrate.yaml"),
+        "policy:\n  compute_downs: true\n",
+    )
+    .unwrap();
+    gm(&p, &db.url, &["rollback", &a.to_string(), "--yes"]).expect_code(0);
+    assert_eq!(db.applied(), vec![100, 110]);
+}
