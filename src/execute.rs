@@ -157,10 +157,10 @@ pub enum ExecError {
     /// After the steps ran, the schema differs from the one this database had the last time a
     /// deployment left it at the target commit (rolled back: a down did not reverse its up, or
     /// the schema was changed outside git-migrate since).
-    #[error("the schema after the plan differs from the one deployment #{deployment_id} left at {}: the end state is not proven", crate::source::short(commit))]
+    #[error("the schema after the plan differs from the one {expected_from} gives at {}: the end state is not proven", crate::source::short(commit))]
     EndStateMismatch {
-        /// The deployment that recorded the expected schema.
-        deployment_id: i64,
+        /// What gave the expected schema: `deployment #7`, or a scratch replay of the target.
+        expected_from: String,
         /// The target commit.
         commit: String,
         /// What differs (expected = recorded, actual = now).
@@ -432,6 +432,9 @@ pub struct ExecOptions {
     /// Commit even when the end state differs from the schema recorded when this database was
     /// last at the target commit (`--allow-mismatch`); the difference is recorded.
     pub allow_mismatch: bool,
+    /// The schema a scratch replay of the target's migrations gives (`--verify-target`): the end
+    /// state is proven against it instead of the one recorded at the target commit.
+    pub expected_schema: Option<Fingerprint>,
 }
 
 /// What was planned (and shown, and confirmed) before taking the lock.
@@ -825,8 +828,12 @@ fn prove_end_state(
     let Some(commit) = plan.to_commit.as_deref().filter(|_| provable) else {
         return Ok((now, None));
     };
-    let Some((deployment_id, expected)) = ledger.schema_at(tx, commit)? else {
-        return Ok((now, None));
+    let (expected_from, expected) = match &job.options.expected_schema {
+        Some(replayed) => (REPLAYED.to_string(), replayed.clone()),
+        None => match ledger.schema_at(tx, commit)? {
+            Some((id, recorded)) => (format!("deployment #{id}"), recorded),
+            None => return Ok((now, None)),
+        },
     };
     let differences = crate::verify::fingerprint::diff_ignoring_column_order(&expected, &now);
     if differences.is_empty() {
@@ -837,17 +844,20 @@ fn prove_end_state(
         return Ok((
             now,
             Some(format!(
-                "committed with --allow-mismatch: differs from deployment #{deployment_id}: {}",
+                "committed with --allow-mismatch: differs from {expected_from}: {}",
                 listed.join("; ")
             )),
         ));
     }
     Err(ExecError::EndStateMismatch {
-        deployment_id,
+        expected_from,
         commit: commit.to_string(),
         differences,
     })
 }
+
+/// What `--verify-target` proves the end state against.
+pub const REPLAYED: &str = "a scratch replay of the target's migrations";
 
 /// The new checksums of edited applied migrations the plan accepts, in the deployment's
 /// transaction (nothing of theirs runs).

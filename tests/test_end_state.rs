@@ -171,3 +171,52 @@ fn an_owner_role_that_is_not_a_superuser_deploys_proves_and_sees_drift() {
         .expect_code(1)
         .expect_contains("public.t.by_hand");
 }
+
+#[test]
+fn verify_target_proves_a_rollback_to_a_commit_never_deployed_here_against_a_scratch_replay() {
+    let (r, a, b) = wrong_downs();
+    let db = TestDb::new("end_state_verify_target");
+    let scratch = TestDb::new("end_state_verify_target_scratch");
+    let p = r.path();
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    // Straight to B: A was never deployed here, so nothing is recorded to prove against.
+    crate::common::gm_env(
+        &p,
+        &db.url,
+        &["deploy", &b.to_string(), "--yes", "--verify-target"],
+        &env,
+    )
+    .expect_code(0)
+    .expect_contains("--verify-target");
+    let before = db.dump_ignoring_failed_attempts();
+    let run = crate::common::gm_env(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--yes", "--verify-target"],
+        &env,
+    );
+    run.expect_code(3)
+        .expect_contains("a scratch replay of the target's migrations")
+        .expect_contains("function public.touch()")
+        .expect_contains("--compute-downs=all");
+    assert_eq!(
+        db.dump_ignoring_failed_attempts(),
+        before,
+        "nothing changed"
+    );
+    // Computing every down from the schema lands where the replay does.
+    crate::common::gm_env(
+        &p,
+        &db.url,
+        &[
+            "rollback",
+            &a.to_string(),
+            "--yes",
+            "--verify-target",
+            "--compute-downs=all",
+        ],
+        &env,
+    )
+    .expect_code(0);
+    assert_eq!(db.applied(), vec![100]);
+}

@@ -231,6 +231,7 @@ pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
         skip_execution: args.skip_execution,
         // `apply` moves migrations, not the database, to a commit: nothing to prove.
         allow_mismatch: false,
+        verify_target: false,
     };
     run_mutation(
         ctx,

@@ -78,6 +78,11 @@ pub struct ExecFlags {
     /// database was last at the target commit (the difference is recorded).
     #[arg(long)]
     pub allow_mismatch: bool,
+    /// Prove the end state against a scratch replay of the target's migrations (a fresh
+    /// deploy of the target, in a scratch database: --scratch-url or local server binaries)
+    /// instead of the schema recorded when this database was last at the target.
+    #[arg(long)]
+    pub verify_target: bool,
     /// Record the steps without running their SQL (`apply --skip-execution`).
     #[arg(skip)]
     pub skip_execution: bool,
@@ -364,6 +369,30 @@ fn replay_downs(
         )
         .hint(super::verify::SCRATCH_URL_HINT)
     })
+}
+
+/// The schema a fresh deploy of the target gives, replayed in a scratch database
+/// (`--verify-target`).
+fn replay_target(
+    ctx: &Ctx,
+    flags: &PlanFlags,
+    p: &mut Prepared,
+) -> Result<crate::verify::fingerprint::Fingerprint, CommandError> {
+    let Some(project) = p.target.project.as_mut() else {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "--verify-target needs a revision to replay; the target is the empty state",
+        ));
+    };
+    if !ctx.json {
+        ctx.ui.info(&format!(
+            "replaying the {} migration(s) of {} in a scratch database (--verify-target)",
+            project.migrations.len(),
+            p.target.reference
+        ));
+    }
+    let mut server = super::verify::ScratchServer::new(flags.scratch_url.as_deref());
+    super::verify::replay_schema(ctx, project, &mut server)
 }
 
 /// Steps that run outside the deployment transaction, and the warning that goes with them.
@@ -689,6 +718,10 @@ pub(super) fn run_mutation(
         skip_hasura_catalog: exec.skip_hasura_catalog,
         skip_execution: exec.skip_execution,
         allow_mismatch: exec.allow_mismatch,
+        expected_schema: match exec.verify_target {
+            true => Some(replay_target(ctx, flags, &mut p)?),
+            false => None,
+        },
     };
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;

@@ -268,7 +268,7 @@ impl From<ExecError> for CommandError {
                 "or deploy with --skip-hasura-catalog and apply the metadata with the Hasura CLI",
             ),
             ExecError::EndStateMismatch {
-                deployment_id,
+                ref expected_from,
                 ref differences,
                 ..
             } => {
@@ -277,7 +277,7 @@ impl From<ExecError> for CommandError {
                     format!("{e}; the deployment was rolled back and nothing changed"),
                 );
                 ce.causes.push(format!(
-                    "{} object(s) differ from what deployment #{deployment_id} recorded (expected → now):",
+                    "{} object(s) differ from what {expected_from} gives (expected → now):",
                     differences.len()
                 ));
                 ce.causes.extend(
@@ -290,7 +290,8 @@ impl From<ExecError> for CommandError {
                     ce.causes
                         .push(format!("  … and {} more", differences.len() - 40));
                 }
-                ce.hints.push("a down migration in the plan does not reverse its up (`git migrate verify` names which), or the schema was changed by hand since: fix the down in a new commit and pass --down-from REV".into());
+                ce.hints.push("a down migration in the plan does not reverse its up (`git migrate verify` names which), or the schema was changed by hand since: pass --compute-downs=all to compute every down from the schema instead".into());
+                ce.hints.push("or fix the down in a new commit and pass --down-from REV".into());
                 ce.hints.push(
                     "or pass --allow-mismatch to commit anyway; the difference is recorded".into(),
                 );

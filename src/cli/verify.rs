@@ -244,6 +244,36 @@ fn run(
     })
 }
 
+/// The schema (fingerprint) every migration of `project` leaves when run up in order, after the
+/// prelude, in a new scratch database: what a fresh deploy of it gives.
+pub(super) fn replay_schema(
+    ctx: &Ctx,
+    project: &mut Project,
+    scratch: &mut ScratchServer,
+) -> Result<crate::verify::fingerprint::Fingerprint, CommandError> {
+    let all: BTreeSet<Version> = project.migrations.iter().map(|m| m.version).collect();
+    let steps = steps(ctx, project, &all)?;
+    let history: Vec<crate::verify::replay::ReplayStep> = steps
+        .into_iter()
+        .map(|s| crate::verify::replay::ReplayStep {
+            version: s.version,
+            up: Ok(s.up.1),
+        })
+        .collect();
+    let mut dbs = scratch.databases()?;
+    let ledger_schema = ctx.config.ledger_schema.clone();
+    crate::verify::replay::schema_of(
+        &mut dbs,
+        Some(&prelude(ctx)),
+        &history,
+        &[ledger_schema.as_str(), "hdb_catalog"],
+    )
+    .map_err(|e| {
+        CommandError::new(Kind::Failure, format!("cannot replay the target: {e}"))
+            .hint(SCRATCH_URL_HINT)
+    })
+}
+
 fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
     let (rule, path, message, hint) = match &v.outcome {
         Outcome::Reversed | Outcome::NoDown => return None,

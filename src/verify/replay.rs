@@ -90,6 +90,40 @@ pub fn computed_downs(
     Ok(out)
 }
 
+/// The fingerprint of the schema `steps` leave, run in order after `prelude` in a new scratch
+/// database (dropped after).
+pub fn schema_of(
+    dbs: &mut dyn ScratchDatabases,
+    prelude: Option<&str>,
+    steps: &[ReplayStep],
+    exclude: &[&str],
+) -> Result<crate::verify::fingerprint::Fingerprint, String> {
+    let name = dbs.create(None)?;
+    let mut client = dbs.connect(&name)?;
+    let result = (|| {
+        if let Some(p) = prelude.filter(|p| !p.trim().is_empty()) {
+            run_sql(&mut client, p)
+                .map_err(|e| format!("the prelude SQL failed in the scratch database: {e}"))?;
+        }
+        for step in steps {
+            let v = step.version;
+            match &step.up {
+                Ok(sql) => run_sql(&mut client, sql).map_err(|e| {
+                    format!("replaying the up of {v} in the scratch database failed: {e}")
+                })?,
+                Err(why) => return Err(format!("cannot replay the up of {v}: {why}")),
+            }
+        }
+        crate::verify::fingerprint::Fingerprint::take(&mut client, exclude)
+            .map_err(|e| format!("cannot read the scratch database's catalog: {e}"))
+    })();
+    drop(client);
+    let dropped = dbs.drop_database(&name);
+    let fingerprint = result?;
+    dropped?;
+    Ok(fingerprint)
+}
+
 fn read(client: &mut postgres::Client, exclude: &[&str]) -> Result<Model, String> {
     crate::schema::read(client, exclude).map_err(|e| e.to_string())
 }
