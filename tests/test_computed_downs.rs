@@ -130,7 +130,9 @@ fn missing_downs_captured_at_apply_roll_back_to_the_target_schema() {
     .expect_contains("drops table public.orders and its rows")
     .expect_contains("DROP TRIGGER t_touch ON public.t")
     .expect_contains("CREATE VIEW public.t_names")
-    .expect_contains("drops column public.t.email and its values (about 2 rows)");
+    .expect_contains("drops column public.t.email and its values (about 2 rows)")
+    // The table goes first, taking its columns along, then the type its column used.
+    .expect_contains("| DROP TABLE public.orders;\n          | DROP TYPE public.status;");
 
     gm(
         &p,

@@ -226,6 +226,9 @@ impl From<ExecError> for CommandError {
                 ce.causes.extend(extra);
                 ce.hints
                     .push("fix the migration in a new commit and deploy again".into());
+                if direction == "down" {
+                    ce.hints.push("or pass --compute-downs=all to compute the downs from the schema instead of running the written ones".into());
+                }
                 ce
             }
             ExecError::LockTimeout { timeout, holder } => {

@@ -604,11 +604,17 @@ fn drop_emitters(from: &Model, dropped: &BTreeSet<ObjectId>) -> BTreeMap<ObjectI
         let mut result = id.clone();
         if let (Some(o), Some(owner)) = (from.objects.get(id), drop_owner(from, id, dropped)) {
             let e = resolve(&owner, from, dropped, memo, visiting);
+            // Dropped with its owner when whatever else it needs gone first goes with the
+            // owner too, or is a standalone object (a type, a sequence, a schema, an
+            // extension) that can only be dropped after the owner: `DROP TABLE orders` then
+            // `DROP TYPE status`, not a separate `DROP COLUMN status` first.
             let with_owner = o
                 .depends_on
                 .iter()
                 .filter(|y| *y != id && dropped.contains(*y))
-                .all(|y| resolve(y, from, dropped, memo, visiting) == e);
+                .all(|y| {
+                    resolve(y, from, dropped, memo, visiting) == e || after_owner(from, y, &e)
+                });
             if with_owner {
                 result = e;
             }
@@ -623,6 +629,18 @@ fn drop_emitters(from: &Model, dropped: &BTreeSet<ObjectId>) -> BTreeMap<ObjectI
         resolve(id, from, dropped, &mut memo, &mut visiting);
     }
     memo
+}
+
+/// Whether `y` is a kind that never needs dropping before `owner`: a type, sequence, schema or
+/// extension that does not itself depend on `owner`.
+fn after_owner(from: &Model, y: &ObjectId, owner: &ObjectId) -> bool {
+    matches!(
+        y.kind,
+        Kind::Type | Kind::Sequence | Kind::Schema | Kind::Extension
+    ) && from
+        .objects
+        .get(y)
+        .is_some_and(|o| !o.depends_on.contains(owner) && !o.owners.contains(owner))
 }
 
 /// The dropped object whose drop takes `id` along, if any.
