@@ -303,6 +303,9 @@ pub struct ToolConfig {
     /// Which downs deploys and rollbacks compute from the schema (`policy.compute_downs`:
     /// `true` for missing and empty ones, `all`, default false; `--compute-downs` for one run).
     pub compute_downs: crate::plan::ComputeDowns,
+    /// How many migrations without a usable down one deployment captures the down of, the
+    /// last ones (`policy.capture_downs`, default [`crate::plan::CAPTURE_DOWNS`]; 0: none).
+    pub capture_downs: usize,
     /// Named environments, in file order.
     pub environments: Vec<Environment>,
     /// Where it was read from, if anywhere.
@@ -498,6 +501,7 @@ impl Default for ToolConfig {
             require_down: true,
             accept_edited: false,
             compute_downs: Default::default(),
+            capture_downs: crate::plan::CAPTURE_DOWNS,
             environments: Vec::new(),
             origin: None,
         }
@@ -515,6 +519,8 @@ struct RawPolicy {
     accept_edited: Option<bool>,
     #[serde(default)]
     compute_downs: Option<RawComputeDowns>,
+    #[serde(default)]
+    capture_downs: Option<usize>,
 }
 
 /// `policy.compute_downs`: a boolean, or `all`.
@@ -676,6 +682,10 @@ impl ToolConfig {
             require_down: raw.policy.require_down.unwrap_or(true),
             accept_edited: raw.policy.accept_edited.unwrap_or(false),
             compute_downs,
+            capture_downs: raw
+                .policy
+                .capture_downs
+                .unwrap_or(crate::plan::CAPTURE_DOWNS),
             environments,
             origin: Some(path.to_string()),
         })

@@ -1030,6 +1030,7 @@ fn execute_single(
         prelude,
         prelude_pending: Cell::new(prelude.is_some()),
         capture_exclude: [ledger.schema(), "hdb_catalog"],
+        capture: &ready.plan.capture,
         last_model: Default::default(),
     };
     let steps = &ready.plan.steps;
@@ -1257,6 +1258,7 @@ fn run_segments(
         prelude,
         prelude_pending: Cell::new(prelude.is_some()),
         capture_exclude: [ledger.schema(), "hdb_catalog"],
+        capture: &ready.plan.capture,
         last_model: Default::default(),
     };
     let steps = &ready.plan.steps;
@@ -1534,6 +1536,8 @@ struct StepRunner<'a> {
     /// The schemas left out of the models read around an up that has no usable down, to
     /// compute and store its down (the ledger's and Hasura's).
     capture_exclude: [&'a str; 2],
+    /// The versions whose down is captured ([`Plan::capture`]).
+    capture: &'a [Version],
     /// The model read after step `.0` ran, when it was captured: the next step's "before".
     last_model: std::cell::RefCell<Option<(usize, crate::schema::Model)>>,
 }
@@ -1706,10 +1710,7 @@ impl StepRunner<'_> {
                     }
                     let capture = !self.skip_execution
                         && !sql.no_transaction
-                        && row
-                            .down_sql
-                            .as_deref()
-                            .is_none_or(crate::project::sql::is_effectively_empty);
+                        && self.capture.contains(version);
                     let before = capture.then(|| self.model_before(tx, i));
                     if !self.skip_execution {
                         tx.batch_execute(&sql.text).map_err(|e| {

@@ -509,7 +509,14 @@ pub struct PlanOptions {
     pub accept_edited: bool,
     /// Which downs are computed from the schema.
     pub compute_downs: ComputeDowns,
+    /// How many of the migrations to apply without a usable down get their down captured
+    /// (the last ones; `policy.capture_downs`, default [`CAPTURE_DOWNS`]).
+    pub capture_downs: usize,
 }
+
+/// Default `policy.capture_downs`: a capture reads the schema model, about 0.1-0.2 s at a few
+/// hundred tables, so a first deploy of a long history captures only its latest migrations.
+pub const CAPTURE_DOWNS: usize = 20;
 
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -638,6 +645,9 @@ pub struct Plan {
     /// What the computed downs destroy (`3_orders: drops table public.orders and its rows
     /// (about 1200 rows)`), shown before confirming.
     pub destroys: Vec<String>,
+    /// Versions to apply whose down is captured as they are applied (they have no usable
+    /// down.sql).
+    pub capture: Vec<Version>,
 }
 
 impl Plan {
@@ -1117,17 +1127,30 @@ pub fn plan(
         });
     }
 
-    if !facts.apply_without_down.is_empty() && options.mode == Mode::Deploy {
-        warnings.push(format!(
-            "{} migration(s) to apply have no usable down.sql; their downs are computed as they are applied and stored in the ledger (roll back with --compute-downs): {}",
-            facts.apply_without_down.len(),
-            facts
-                .apply_without_down
-                .iter()
+    let without_down = &facts.apply_without_down;
+    let capture: Vec<Version> =
+        without_down[without_down.len().saturating_sub(options.capture_downs)..].to_vec();
+    if !without_down.is_empty() && options.mode == Mode::Deploy {
+        let list = |vs: &[Version]| {
+            vs.iter()
                 .map(|v| v.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        };
+        warnings.push(if capture.len() == without_down.len() {
+            format!(
+                "{} migration(s) to apply have no usable down.sql; their downs are computed as they are applied and stored in the ledger (roll back with --compute-downs): {}",
+                without_down.len(),
+                list(without_down)
+            )
+        } else {
+            format!(
+                "{} migration(s) to apply have no usable down.sql: {}; the downs of the last {} are computed as they are applied (policy.capture_downs), the others by replaying the history if a rollback needs them (--compute-downs)",
+                without_down.len(),
+                list(without_down),
+                capture.len()
+            )
+        });
     }
 
     if !problems.is_empty() {
@@ -1156,6 +1179,7 @@ pub fn plan(
         warnings,
         accepted,
         destroys,
+        capture,
     })
 }
 
@@ -1248,6 +1272,7 @@ mod tests {
             allow_empty_down: false,
             accept_edited: false,
             compute_downs: ComputeDowns::Off,
+            capture_downs: CAPTURE_DOWNS,
         }
     }
 
@@ -1383,6 +1408,98 @@ mod tests {
                 (want, got) => panic!("{}: wanted {want:?}, got {got:?}", c.name),
             }
         }
+    }
+
+    #[test]
+    fn the_last_migrations_without_a_down_are_captured_up_to_the_limit() {
+        let target = set(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+        let live = live(&[]);
+        let mut f = facts();
+        f.apply_without_down = vec![1, 3, 4];
+        let p = run(&target, &live, &f, opts(Mode::Deploy)).unwrap();
+        assert_eq!(p.capture, vec![1, 3, 4]);
+        assert!(p.warnings[0].contains("their downs are computed as they are applied"));
+        let mut o = opts(Mode::Deploy);
+        o.capture_downs = 2;
+        let p = run(&target, &live, &f, o).unwrap();
+        assert_eq!(p.capture, vec![3, 4]);
+        assert!(
+            p.warnings[0].contains("the downs of the last 2"),
+            "{:?}",
+            p.warnings
+        );
+        o.capture_downs = 0;
+        assert!(run(&target, &live, &f, o).unwrap().capture.is_empty());
+    }
+
+    #[test]
+    fn compute_downs_fills_gaps_or_replaces_every_down() {
+        use crate::schema::{ComputedAt, ComputedDown, Destroyed};
+        let target = set(&[(1, "a")]);
+        let live = live(&[(1, "a"), (2, "b"), (3, "c")]);
+        let mut f = facts();
+        f.downs
+            .extend([down(2, "  -- nothing\n"), down(3, "drop table c;")]);
+        let computed = |sql: &str| ComputedDown {
+            at: ComputedAt::Apply,
+            sql: sql.into(),
+            destroys: vec![Destroyed {
+                what: "drops table public.b and its rows".into(),
+                table: Some("public.b".into()),
+            }],
+            error: None,
+        };
+        f.computed_downs.insert(2, computed("DROP TABLE public.b;"));
+        f.row_estimates.insert("public.b".into(), 12);
+        // Off: refused, saying a computed down is stored.
+        let p = run(&target, &live, &f, opts(Mode::Rollback)).unwrap_err();
+        assert_eq!(p[0].kind, ProblemKind::EmptyDown);
+        assert!(
+            p[0].hints[0].contains("--compute-downs"),
+            "{:?}",
+            p[0].hints
+        );
+        // Gaps: the empty one is computed, the written one runs.
+        let mut o = opts(Mode::Rollback);
+        o.compute_downs = ComputeDowns::Gaps;
+        let plan = run(&target, &live, &f, o).unwrap();
+        let origins: Vec<&DownOrigin> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Revert { down, .. } => down,
+                Step::Apply { .. } => unreachable!(),
+            })
+            .collect();
+        assert!(matches!(origins[0], DownOrigin::Commit { .. }));
+        assert_eq!(
+            origins[1],
+            &DownOrigin::Computed {
+                at: ComputedAt::Apply
+            }
+        );
+        assert_eq!(
+            plan.destroys,
+            ["2_m2: drops table public.b and its rows (about 12 rows)"]
+        );
+        // All: every down must be computed; 3 has none, so the plan says so.
+        o.compute_downs = ComputeDowns::All;
+        let p = run(&target, &live, &f, o).unwrap_err();
+        assert_eq!(p.len(), 1);
+        assert!(p[0]
+            .message
+            .contains("cannot revert 3_m3: no computed down is available"));
+        // A down that could not be computed refuses, saying why.
+        f.computed_downs.insert(
+            3,
+            ComputedDown::failed(ComputedAt::Replay, "rule public.r differs"),
+        );
+        let p = run(&target, &live, &f, o).unwrap_err();
+        assert!(
+            p[0].causes[0].contains("rule public.r differs"),
+            "{:?}",
+            p[0]
+        );
     }
 
     #[test]

@@ -314,3 +314,32 @@ fn compute_downs_policy_in_the_config_file() {
     gm(&p, &db.url, &["rollback", &a.to_string(), "--yes"]).expect_code(0);
     assert_eq!(db.applied(), vec![100, 110]);
 }
+
+#[test]
+fn past_the_capture_limit_the_older_downs_are_computed_by_replay() {
+    let (r, a, b) = empty_downs();
+    let db = TestDb::new("computed_capture_limit");
+    let scratch = TestDb::new("computed_capture_limit_scratch");
+    let p = r.path();
+    std::fs::write(p.join("git-migrate.yaml"), "policy:\n  capture_downs: 1\n").unwrap();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"])
+        .expect_code(0)
+        .expect_contains("the downs of the last 1 are computed as they are applied");
+    assert_eq!(
+        db.rows("SELECT version FROM git_migrate.migrations WHERE computed_down IS NOT NULL"),
+        vec![vec![Some("220".into())]]
+    );
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    gm_env(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes"],
+        &env,
+    )
+    .expect_code(0)
+    .expect_contains("revert  220_drop_view  (down from a down computed when it was applied")
+    .expect_contains("revert  200_orders  (down from a down computed now by replaying");
+    let expected = fresh(&r, a, "computed_capture_limit_fresh");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+}

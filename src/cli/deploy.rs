@@ -150,6 +150,7 @@ fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
         allow_empty_down: flags.allow_empty_down,
         accept_edited: flags.accept_edited || ctx.config.accept_edited,
         compute_downs: compute_downs(ctx, flags.compute_downs.as_deref()),
+        capture_downs: ctx.config.capture_downs,
     }
 }
 

@@ -248,6 +248,7 @@ fn exactly_at(
             allow_empty_down: true,
             accept_edited: ctx.config.accept_edited,
             compute_downs: crate::plan::ComputeDowns::Off,
+            capture_downs: ctx.config.capture_downs,
         },
         &GatherOptions {
             down_from: None,

@@ -51,6 +51,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         accept_edited: ctx.config.accept_edited,
         // Reverts are counted, not run: no down is computed (nor a history replayed) here.
         compute_downs: crate::plan::ComputeDowns::Off,
+        capture_downs: ctx.config.capture_downs,
     };
     let planned = gather::plan_for(
         &ctx.repo,

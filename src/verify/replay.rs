@@ -45,36 +45,36 @@ pub fn computed_downs(
     }
     // The model after the previous step, when it was read (the next one's "before").
     let mut previous: Option<Model> = None;
+    // Ups before the next version to compute, run together in one transaction.
+    let mut pending: Vec<&ReplayStep> = Vec::new();
     for step in steps.iter().filter(|s| s.version <= last) {
-        let v = step.version;
-        let want = wanted.contains(&v);
         if broken.is_some() {
             break;
         }
-        let before = match (want, previous.take()) {
-            (false, _) => None,
-            (true, Some(m)) => Some(Ok(m)),
-            (true, None) => Some(read(&mut client, exclude)),
-        };
-        let ran = match &step.up {
-            Ok(sql) => run_sql(&mut client, sql).map_err(|e| {
-                format!("replaying the up of {v} in the scratch database failed: {e}")
-            }),
-            Err(why) => Err(format!("cannot replay the up of {v}: {why}")),
-        };
-        if let Err(e) = ran {
+        let v = step.version;
+        if !wanted.contains(&v) {
+            pending.push(step);
+            continue;
+        }
+        if let Err(e) = run_together(&mut client, &std::mem::take(&mut pending)) {
             broken = Some(e);
             break;
         }
-        if let Some(before) = before {
-            let after = read(&mut client, exclude);
-            let down = match (&before, &after) {
-                (Ok(b), Ok(a)) => inverse(b, a, ComputedAt::Replay),
-                (Err(e), _) | (_, Err(e)) => ComputedDown::failed(ComputedAt::Replay, e.clone()),
-            };
-            out.insert(v, down);
-            previous = after.ok();
+        let before = match previous.take() {
+            Some(m) => Ok(m),
+            None => read(&mut client, exclude),
+        };
+        if let Err(e) = run_one(&mut client, step) {
+            broken = Some(e);
+            break;
         }
+        let after = read(&mut client, exclude);
+        let down = match (&before, &after) {
+            (Ok(b), Ok(a)) => inverse(b, a, ComputedAt::Replay),
+            (Err(e), _) | (_, Err(e)) => ComputedDown::failed(ComputedAt::Replay, e.clone()),
+        };
+        out.insert(v, down);
+        previous = after.ok();
     }
     drop(client);
     let dropped = dbs.drop_database(&name);
@@ -105,15 +105,7 @@ pub fn schema_of(
             run_sql(&mut client, p)
                 .map_err(|e| format!("the prelude SQL failed in the scratch database: {e}"))?;
         }
-        for step in steps {
-            let v = step.version;
-            match &step.up {
-                Ok(sql) => run_sql(&mut client, sql).map_err(|e| {
-                    format!("replaying the up of {v} in the scratch database failed: {e}")
-                })?,
-                Err(why) => return Err(format!("cannot replay the up of {v}: {why}")),
-            }
-        }
+        run_together(&mut client, &steps.iter().collect::<Vec<_>>())?;
         crate::verify::fingerprint::Fingerprint::take(&mut client, exclude)
             .map_err(|e| format!("cannot read the scratch database's catalog: {e}"))
     })();
@@ -122,6 +114,45 @@ pub fn schema_of(
     let fingerprint = result?;
     dropped?;
     Ok(fingerprint)
+}
+
+/// Runs one step's up as a deployment would (in a transaction, unless it is marked
+/// no-transaction).
+fn run_one(client: &mut postgres::Client, step: &ReplayStep) -> Result<(), String> {
+    let v = step.version;
+    match &step.up {
+        Ok(sql) => run_sql(client, sql)
+            .map_err(|e| format!("replaying the up of {v} in the scratch database failed: {e}")),
+        Err(why) => Err(format!("cannot replay the up of {v}: {why}")),
+    }
+}
+
+/// Runs `steps` in one transaction, as one batch (a long history replays in about the time
+/// `psql -1` takes). When that fails, or a step is marked no-transaction or unreadable, they
+/// run one by one instead, so the error names the version that fails.
+fn run_together(client: &mut postgres::Client, steps: &[&ReplayStep]) -> Result<(), String> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let texts: Option<Vec<&str>> = steps
+        .iter()
+        .map(|s| {
+            s.up.as_deref()
+                .ok()
+                .filter(|t| !crate::execute::is_no_transaction(t))
+        })
+        .collect();
+    if let Some(texts) = texts {
+        let batch = texts.join("\n;\n");
+        let together = client.transaction().and_then(|mut tx| {
+            tx.batch_execute(&batch)?;
+            tx.commit()
+        });
+        if together.is_ok() {
+            return Ok(());
+        }
+    }
+    steps.iter().try_for_each(|s| run_one(client, s))
 }
 
 fn read(client: &mut postgres::Client, exclude: &[&str]) -> Result<Model, String> {
