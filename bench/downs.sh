@@ -6,7 +6,8 @@
 # On the bench/run.sh workload (N migrations, default 1000):
 #   capture   deploy HEAD of a copy whose down.sql files are all empty (every migration gets its
 #             down captured at apply) vs the same deploy with the written downs (nothing
-#             captured) vs psql -1 -f all_up.sql; per captured migration = difference / N
+#             captured; policy.capture_downs limits it to the last 20) vs psql -1 -f all_up.sql;
+#             per captured migration = difference / captured
 #   capture40 a database at HEAD~1 of that copy deploys the last K migrations (a release, default
 #             40), all captured, vs the same release with downs
 #   rollback  rollback --compute-downs of those K (the captured downs run) vs psql -1 of their
@@ -116,7 +117,7 @@ for r in $(seq 1 "$RUNS"); do
 done
 captured=$("$PSQL" -X -At -d b -c "select count(*) from git_migrate.migrations where computed_down->>'error' is null and computed_down is not null")
 md=$(median "${T_DOWN[@]}"); mn=$(median "${T_NODOWN[@]}"); mf=$(median "${T_FLOOR[@]}")
-say "capture   deploy $N with downs $(ms "$md") ($(ratio "$md" "$mf") psql) | $N without downs, $captured captured $(ms "$mn") ($(ratio "$mn" "$mf") psql) | psql $(ms "$mf") | per captured migration $(awk -v a="$mn" -v b="$md" -v n="$N" 'BEGIN{printf "%.1f ms", (a-b)/n/1000}')"
+say "capture   deploy $N with downs $(ms "$md") ($(ratio "$md" "$mf") psql) | $N without downs, $captured captured $(ms "$mn") ($(ratio "$mn" "$mf") psql) | psql $(ms "$mf") | per captured migration $(awk -v a="$mn" -v b="$md" -v n="$captured" 'BEGIN{printf "%.0f ms", (a-b)/(n>0?n:1)/1000}')"
 
 # capture40 and rollback of the release
 declare -a T_R=() T_RF=() T_RB=() T_RBF=()

@@ -835,7 +835,10 @@ fn prove_end_state(
             None => return Ok((now, None)),
         },
     };
-    let differences = crate::verify::fingerprint::diff_ignoring_column_order(&expected, &now);
+    let differences = crate::verify::fingerprint::equivalent_after_reparse(
+        tx,
+        crate::verify::fingerprint::diff_ignoring_column_order(&expected, &now),
+    );
     if differences.is_empty() {
         return Ok((now, None));
     }

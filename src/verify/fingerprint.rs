@@ -843,6 +843,60 @@ fn without_column_order(f: &Fingerprint) -> Fingerprint {
     out
 }
 
+/// The differences that remain once CHECK constraints whose two definitions mean the same are
+/// left out. PostgreSQL's deparsed text is not always a fixed point: `status IN ('a', 'b')` on a
+/// `varchar` column prints as `ANY ((ARRAY['a'::character varying, …])::text[])`, and that text,
+/// run again (as a computed down does), prints as `ANY (ARRAY[('a'::character varying)::text,
+/// …])`. Both definitions are parsed again by the server, on a temporary copy of the table in a
+/// savepoint that is rolled back, and compared as the server prints them then. One round trip
+/// per differing constraint; nothing when no constraint differs.
+pub fn equivalent_after_reparse(
+    c: &mut impl GenericClient,
+    differences: Vec<Difference>,
+) -> Vec<Difference> {
+    differences
+        .into_iter()
+        .filter(|d| !reparses_the_same(c, d))
+        .collect()
+}
+
+fn reparses_the_same(c: &mut impl GenericClient, d: &Difference) -> bool {
+    let Change::Changed { before, after } = &d.change else {
+        return false;
+    };
+    let check = |description: &str| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(description).ok()?;
+        let def = v.get("definition")?.as_str()?;
+        let def = def.strip_suffix(" NOT VALID").unwrap_or(def);
+        def.starts_with("CHECK (").then(|| def.to_string())
+    };
+    let (Some(b), Some(a)) = (check(before), check(after)) else {
+        return false;
+    };
+    let Some((_, table)) = d.name.split_once(" on ") else {
+        return false;
+    };
+    if d.kind != "constraint" {
+        return false;
+    }
+    let Ok(mut sp) = c.transaction() else {
+        return false;
+    };
+    let sql = format!(
+        "SET LOCAL search_path = pg_catalog, pg_temp;
+CREATE TEMP TABLE git_migrate_reparse (LIKE {table});
+ALTER TABLE git_migrate_reparse ADD CONSTRAINT b {b} NOT VALID, ADD CONSTRAINT a {a} NOT VALID;
+SELECT count(DISTINCT pg_get_constraintdef(oid)) FROM pg_constraint WHERE conrelid = 'pg_temp.git_migrate_reparse'::regclass AND conname IN ('a', 'b')"
+    );
+    let same = sp.simple_query(&sql).ok().is_some_and(|messages| {
+        messages
+            .iter()
+            .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("1")))
+    });
+    let _ = sp.rollback();
+    same
+}
+
 /// `ARRAY[E'a', E'b']::text[]`, every element escaped for an `E''` string, which reads the
 /// same whatever `standard_conforming_strings` is.
 pub(crate) fn text_array_literal(items: &[&str]) -> String {
