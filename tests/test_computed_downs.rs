@@ -251,6 +251,25 @@ fn wrong_written_downs_are_refused_by_the_proof_and_compute_downs_all_lands_exac
     assert_eq!(db.applied(), vec![100]);
     let expected = fresh(&r, a, "computed_all_fresh");
     assert_eq!(differences(&expected, &db), Vec::<String>::new());
+
+    // With --compute-downs alone, the written downs run first; when the proof refuses their
+    // end state, the rollback is tried again with every down computed, and says so.
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    let run = gm_env(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes"],
+        &env,
+    );
+    run.expect_code(0)
+        .expect_contains("the end state is not proven")
+        .expect_contains("trying again with every down computed from the schema");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+    assert_eq!(
+        db.scalar("SELECT string_agg(status, ',' ORDER BY id) FROM (SELECT id, status FROM git_migrate.deployments ORDER BY id DESC LIMIT 2) x")
+            .as_deref(),
+        Some("failed,ok")
+    );
     // The proof held: the rollback is recorded without a mismatch.
     assert_eq!(
         db.scalar("SELECT plan->>'end_state_mismatch' FROM git_migrate.deployments ORDER BY id DESC LIMIT 1"),

@@ -328,6 +328,14 @@ fn prepare(
     })
 }
 
+/// Whether a plan runs down SQL that someone wrote (not computed, not a no-op).
+fn ran_written_downs(plan: &crate::plan::Plan) -> bool {
+    plan.steps.iter().any(|s| {
+        matches!(s, Step::Revert { down, noop: false, .. }
+            if !matches!(down, crate::plan::DownOrigin::Computed { .. }))
+    })
+}
+
 /// Computes the downs of `versions` by replaying the applied history in a scratch database
 /// (`--scratch-url`, or a throwaway cluster from the local server binaries).
 fn replay_downs(
@@ -799,6 +807,15 @@ pub(super) fn run_mutation(
                     | execute::ExecError::Inconsistent(_)
                     | execute::ExecError::EndStateMismatch { .. }
             );
+            // With --compute-downs, written downs that fail, or that do not end at the proven
+            // schema, are replaced by computed ones: one more try, in a new transaction.
+            let retry_computed = p.options.compute_downs == ComputeDowns::Gaps
+                && ran_written_downs(&p.confirmed.plan)
+                && match &e {
+                    execute::ExecError::Migration(f) => f.direction == "down",
+                    execute::ExecError::EndStateMismatch { .. } => true,
+                    _ => false,
+                };
             let mut ce = CommandError::from(e);
             if failed_here && p.confirmed.live.ledger_exists {
                 let attempt = crate::ledger::FailedAttempt {
@@ -819,6 +836,15 @@ pub(super) fn run_mutation(
                         "the failed attempt could not be recorded in the ledger: {le}"
                     )),
                 }
+            }
+            if retry_computed {
+                ui.warn(&format!("{}: {}", ce.message, ce.causes.join("; ")));
+                ui.warn("the written downs did not bring the database to the target; trying again with every down computed from the schema (--compute-downs=all)");
+                let all = PlanFlags {
+                    compute_downs: Some("all".into()),
+                    ..flags.clone()
+                };
+                return run_mutation(ctx, mode, goal, &all, exec);
             }
             return Err(ce);
         }
