@@ -418,3 +418,58 @@ fn a_check_constraint_the_server_prints_differently_once_recreated_still_proves(
     .expect_code(3)
     .expect_contains("constraint t_status_check on public.t");
 }
+
+#[test]
+fn a_replay_reads_the_schema_again_after_the_migrations_it_runs_between_two_downs() {
+    // 200 and 220 have written downs (computed by replay under =all), 210 has none (its down is
+    // captured at apply): the replay runs 210 between the two it computes.
+    let mut r = TestRepo::new();
+    let f = base_project_with(&migration(
+        100,
+        "t",
+        "create table t (id int primary key);",
+        "drop table t;",
+    ));
+    let a = r.commit(&files(&f), &[], "A");
+    let mut g = migration(200, "a", "create table a (id int);", "drop table a;");
+    g.extend(migration(210, "b", "create table b (id int);", ""));
+    g.extend(migration(
+        220,
+        "c",
+        "create table c (id int);",
+        "drop table c;",
+    ));
+    let b = r.commit(&files(&g), &[], "B");
+    let db = TestDb::new("computed_replay_gap");
+    let scratch = TestDb::new("computed_replay_gap_scratch");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    let run = gm_env(
+        &p,
+        &db.url,
+        &[
+            "rollback",
+            &a.to_string(),
+            "--compute-downs=all",
+            "--yes",
+            "--sql",
+        ],
+        &env,
+    );
+    run.expect_code(0)
+        .expect_contains("revert  210_b  (down from a down computed when it was applied");
+    // Each down drops its own table only.
+    let c_down = run
+        .all()
+        .split("revert  220_c")
+        .nth(1)
+        .and_then(|rest| rest.split("revert  210_b").next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(c_down.contains("DROP TABLE public.c"), "{}", run.all());
+    assert!(!c_down.contains("public.b"), "{}", run.all());
+    let expected = fresh(&r, a, "computed_replay_gap_fresh");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+}

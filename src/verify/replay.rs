@@ -56,6 +56,10 @@ pub fn computed_downs(
             pending.push(step);
             continue;
         }
+        if !pending.is_empty() {
+            // Steps ran since the last model was read: it is not this step's "before".
+            previous = None;
+        }
         if let Err(e) = run_together(&mut client, &std::mem::take(&mut pending)) {
             broken = Some(e);
             break;
