@@ -6,6 +6,7 @@
 use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::{gm, gm_env, Run};
+use crate::test_end_state::wrong_downs;
 use git2::Oid;
 use git_migrate::verify::fingerprint::{diff_ignoring_column_order, Fingerprint};
 
@@ -190,34 +191,6 @@ fn assert_no_scratch_left(scratch: &TestDb, run: &Run) {
         "{}",
         run.all()
     );
-}
-
-/// A: table t. B: a trigger whose down leaves its function behind, and a dropped column whose
-/// down re-adds it without its NOT NULL.
-fn wrong_downs() -> (TestRepo, Oid, Oid) {
-    let mut r = TestRepo::new();
-    let f = base_project_with(&migration(
-        100,
-        "t",
-        "create table t (id int primary key, name text not null default '');",
-        "drop table t;",
-    ));
-    let a = r.commit(&files(&f), &[], "A");
-    let mut g = migration(
-        200,
-        "touch",
-        "create function touch() returns trigger language plpgsql as $$ begin return new; end $$;\n\
-         create trigger t_touch before update on t for each row execute function touch();",
-        "drop trigger t_touch on t;",
-    );
-    g.extend(migration(
-        300,
-        "drop_name",
-        "alter table t drop column name;",
-        "alter table t add column name text default '';",
-    ));
-    let b = r.commit(&files(&g), &[], "B");
-    (r, a, b)
 }
 
 #[test]

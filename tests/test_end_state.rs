@@ -9,7 +9,7 @@ use git2::Oid;
 
 /// A: table t. B: a trigger whose down leaves its function behind, and a dropped column
 /// whose down re-adds it without its NOT NULL (two downs the Hasura console writes).
-fn wrong_downs() -> (TestRepo, Oid, Oid) {
+pub(crate) fn wrong_downs() -> (TestRepo, Oid, Oid) {
     let mut r = TestRepo::new();
     let f = base_project_with(&migration(
         100,

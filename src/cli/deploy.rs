@@ -275,20 +275,8 @@ fn prepare(
         selection,
         computed_now: Default::default(),
     };
-    let mut planned = gather::plan_for(
-        &ctx.repo,
-        &mut client,
-        &ledger,
-        &mut target,
-        &state,
-        options,
-        &gather,
-    )?;
-    if !planned.needs_replay.is_empty() {
-        // Downs to compute that the ledger does not store: replay the applied history in a
-        // scratch database, then plan again with them.
-        gather.computed_now = replay_downs(ctx, flags, &state.live, &planned.needs_replay)?;
-        planned = gather::plan_for(
+    let planned = loop {
+        let planned = gather::plan_for(
             &ctx.repo,
             &mut client,
             &ledger,
@@ -297,7 +285,13 @@ fn prepare(
             options,
             &gather,
         )?;
-    }
+        if planned.needs_replay.is_empty() || !gather.computed_now.is_empty() {
+            break planned;
+        }
+        // Downs to compute that the ledger does not store: replay the applied history in a
+        // scratch database, then plan again with them.
+        gather.computed_now = replay_downs(ctx, flags, &state.live, &planned.needs_replay)?;
+    };
     let what = match mode {
         Mode::Deploy => format!("cannot deploy {}", target.reference),
         Mode::Rollback => format!("cannot roll back to {}", target.reference),
