@@ -254,7 +254,9 @@ pub fn read(client: &mut impl GenericClient, exclude_schemas: &[&str]) -> Result
     }
     let catalog: Catalog =
         serde_json::from_str(document.as_deref().unwrap_or("{}")).map_err(ReadError::Json)?;
-    let fingerprint = Fingerprint::take(client, exclude_schemas).map_err(ReadError::Query)?;
+    let fingerprint =
+        Fingerprint::take_kinds_other_than(client, exclude_schemas, COVERED_FINGERPRINT_KINDS)
+            .map_err(ReadError::Query)?;
     Ok(build(catalog, &fingerprint))
 }
 
