@@ -446,3 +446,40 @@ fn a_replay_reads_the_schema_again_after_the_migrations_it_runs_between_two_down
     let expected = fresh(&r, a, "computed_replay_gap_fresh");
     assert_eq!(differences(&expected, &db), Vec::<String>::new());
 }
+
+#[test]
+fn a_view_over_hasuras_catalog_gets_a_computed_down() {
+    // Hasura projects put views over hdb_catalog tables (scheduled events, event logs); the
+    // ledger's and Hasura's schemas are outside the model, and what depends on them is not.
+    let mut r = TestRepo::new();
+    let f = base_project_with(&migration(
+        100,
+        "catalog",
+        "create schema hdb_catalog;\ncreate table hdb_catalog.hdb_scheduled_events (id text primary key, status text);",
+        "drop schema hdb_catalog cascade;",
+    ));
+    let a = r.commit(&files(&f), &[], "A");
+    let b = r.commit(
+        &files(&migration(
+            200,
+            "log",
+            "create view public.events_log as select id, status from hdb_catalog.hdb_scheduled_events;",
+            "",
+        )),
+        &[],
+        "B",
+    );
+    let db = TestDb::new("computed_hdb_view");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    gm(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes", "--sql"],
+    )
+    .expect_code(0)
+    .expect_contains("DROP VIEW public.events_log");
+    assert_eq!(db.applied(), vec![100]);
+    assert!(!db.has_table("events_log"));
+}
