@@ -368,6 +368,13 @@ fn a_check_constraint_the_server_prints_differently_once_recreated_still_proves(
     )
     .expect_code(0);
     assert_eq!(db.applied(), vec![100]);
+    // Back as the server printed it when the migration made it.
+    let def =
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 't_status_check'";
+    assert_eq!(
+        db.scalar(def).as_deref(),
+        Some("CHECK (((status)::text = ANY ((ARRAY['new'::character varying, 'paid'::character varying])::text[])))")
+    );
     // The constraint is back and works.
     let err = db
         .client()
@@ -476,7 +483,13 @@ fn a_view_over_hasuras_catalog_gets_a_computed_down() {
     gm(
         &p,
         &db.url,
-        &["rollback", &a.to_string(), "--compute-downs", "--yes", "--sql"],
+        &[
+            "rollback",
+            &a.to_string(),
+            "--compute-downs",
+            "--yes",
+            "--sql",
+        ],
     )
     .expect_code(0)
     .expect_contains("DROP VIEW public.events_log");

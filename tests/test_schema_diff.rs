@@ -196,6 +196,20 @@ fn schema_diff_drops_a_column_a_view_uses() {
 }
 
 #[test]
+fn schema_diff_recreates_varchar_in_lists_as_the_server_printed_them() {
+    // `IN (…)` on a varchar column deparses to text that, run again, deparses differently
+    // unless the differ keeps the array coercion where it was.
+    fixture(
+        "sd_varchar_in",
+        "CREATE TABLE t (id int PRIMARY KEY, s varchar(10));",
+        "CREATE TABLE t (id int PRIMARY KEY, s varchar(10) CONSTRAINT t_s CHECK (s IN ('a', 'b')));
+         CREATE INDEX t_s_idx ON t (id) WHERE s IN ('a', 'b');
+         CREATE VIEW v AS SELECT id FROM t WHERE s IN ('a', 'b');
+         CREATE DOMAIN d AS varchar(10) CHECK (VALUE IN ('x', 'y'));",
+    );
+}
+
+#[test]
 fn schema_diff_changes_enum_values() {
     fixture(
         "sd_enum",

@@ -738,7 +738,7 @@ fn column_definition(spec: &Spec, default: Option<&str>) -> String {
         s.push_str(&format!(" GENERATED {i} AS IDENTITY"));
     }
     if let Some(d) = default {
-        s.push_str(&format!(" DEFAULT {d}"));
+        s.push_str(&format!(" DEFAULT {}", reparse_stable(d)));
     }
     if *not_null {
         s.push_str(" NOT NULL");
@@ -796,7 +796,7 @@ fn create_sql(to: &Model, o: &Object) -> Result<Vec<Statement>, DiffError> {
                 sql.push_str(" NOT NULL");
             }
             for (n, def) in constraints {
-                sql.push_str(&format!(" CONSTRAINT {n} {def}"));
+                sql.push_str(&format!(" CONSTRAINT {n} {}", reparse_stable(def)));
             }
             one(sql)
         }
@@ -852,25 +852,29 @@ fn create_sql(to: &Model, o: &Object) -> Result<Vec<Statement>, DiffError> {
             column,
             expression,
         } => one(format!(
-            "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {expression}"
+            "ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {}",
+            reparse_stable(expression)
         )),
         Spec::Constraint {
             table,
             name,
             definition,
         } => one(format!(
-            "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+            "ALTER TABLE {table} ADD CONSTRAINT {name} {}",
+            reparse_stable(definition)
         )),
         // On a partitioned table the server prints `ON ONLY`, which makes an invalid index
         // waiting for its partitions' indexes; without it the index is made on every partition.
-        Spec::Index { definition } => one(definition.replacen(" ON ONLY ", " ON ", 1)),
+        Spec::Index { definition } => {
+            one(reparse_stable(definition).replacen(" ON ONLY ", " ON ", 1))
+        }
         Spec::View {
             definition,
             options,
             materialized,
             populated,
         } => {
-            let body = definition.trim().trim_end_matches(';').trim_end();
+            let body = reparse_stable(definition.trim().trim_end_matches(';').trim_end());
             let with = options
                 .as_ref()
                 .map(|o| format!(" WITH ({o})"))
@@ -905,10 +909,10 @@ fn create_sql(to: &Model, o: &Object) -> Result<Vec<Statement>, DiffError> {
                 roles.join(", ")
             );
             if let Some(u) = using {
-                sql.push_str(&format!(" USING ({u})"));
+                sql.push_str(&format!(" USING ({})", reparse_stable(u)));
             }
             if let Some(w) = with_check {
-                sql.push_str(&format!(" WITH CHECK ({w})"));
+                sql.push_str(&format!(" WITH CHECK ({})", reparse_stable(w)));
             }
             one(sql)
         }
@@ -1245,7 +1249,10 @@ fn alter(
             }
             for (n, def) in k1 {
                 if !k0.contains(&(n.clone(), def.clone())) {
-                    out.push(st(format!("ALTER DOMAIN {name} ADD CONSTRAINT {n} {def}")));
+                    out.push(st(format!(
+                        "ALTER DOMAIN {name} ADD CONSTRAINT {n} {}",
+                        reparse_stable(def)
+                    )));
                 }
             }
             Some(out)
@@ -1367,10 +1374,115 @@ impl fmt::Display for Statement {
     }
 }
 
+/// A deparsed definition made to deparse the same once it runs again. PostgreSQL prints a
+/// coerced array constant, as in `status IN ('a', 'b')` on a `varchar` column, as
+/// `((ARRAY['a'::character varying, 'b'::character varying])::text[])`; run as written, the
+/// parser pushes the cast into the elements and the server prints
+/// `(ARRAY[('a'::character varying)::text, …])`: the same expression, other text, so a
+/// recreated constraint would not compare equal with the one a migration made. Casting the
+/// array to its own element type first (`ARRAY[…]::character varying[]`, a no-op) keeps the
+/// coercion where it was, and the server prints the original text again.
+pub(crate) fn reparse_stable(definition: &str) -> String {
+    let mut out = String::with_capacity(definition.len() + 32);
+    let mut rest = definition;
+    while let Some(at) = rest.find("(ARRAY[") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        match coerced_constant_array(&from[1..]) {
+            Some((elements, element_type, len)) => {
+                out.push_str(&format!("(ARRAY[{elements}]::{element_type}[]"));
+                rest = &from[1 + len..];
+            }
+            None => {
+                out.push_str("(ARRAY[");
+                rest = &from["(ARRAY[".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// For text starting `ARRAY['a'::T, 'b'::T])::U[]` with `T` ≠ `U`: the elements, `T`, and the
+/// length of `ARRAY[…]` (up to the closing bracket).
+fn coerced_constant_array(text: &str) -> Option<(&str, &str, usize)> {
+    let body = text.strip_prefix("ARRAY[")?;
+    // The closing bracket, outside string literals.
+    let mut in_string = false;
+    let mut end = None;
+    for (i, c) in body.char_indices() {
+        match c {
+            '\'' => in_string = !in_string,
+            ']' if !in_string => {
+                end = Some(i);
+                break;
+            }
+            '(' | '[' if !in_string => return None,
+            _ => {}
+        }
+    }
+    let end = end?;
+    let elements = &body[..end];
+    let after = body[end + 1..].strip_prefix(")::")?;
+    let outer = &after[..after.find("[]")?];
+    // Every element a literal cast to the same type: split at the commas outside literals.
+    let mut element_type: Option<&str> = None;
+    let mut start = 0;
+    let mut in_string = false;
+    let mut pieces = Vec::new();
+    for (i, c) in elements.char_indices() {
+        match c {
+            '\'' => in_string = !in_string,
+            ',' if !in_string => {
+                pieces.push(&elements[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&elements[start..]);
+    for piece in pieces {
+        let piece = piece.trim();
+        let (literal, ty) = piece.rsplit_once("::")?;
+        if !(literal.starts_with('\'') && literal.ends_with('\'') && literal.len() >= 2) {
+            return None;
+        }
+        if ty.is_empty() || ty.contains(['(', ')', '\'', '[']) {
+            return None;
+        }
+        match element_type {
+            Some(t) if t != ty => return None,
+            _ => element_type = Some(ty),
+        }
+    }
+    let element_type = element_type?;
+    if element_type == outer {
+        return None;
+    }
+    Some((elements, element_type, "ARRAY[".len() + end + 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schema::Unsupported;
+
+    #[test]
+    fn coerced_constant_arrays_are_written_to_deparse_the_same() {
+        let def = "CHECK (((s)::text = ANY ((ARRAY['a'::character varying, 'b, ]'::character varying])::text[])))";
+        assert_eq!(
+            reparse_stable(def),
+            "CHECK (((s)::text = ANY ((ARRAY['a'::character varying, 'b, ]'::character varying]::character varying[])::text[])))"
+        );
+        for same in [
+            "CHECK ((s = ANY (ARRAY['a'::text, 'b'::text])))",
+            "CHECK ((s = ANY ((ARRAY['a'::text])::text[])))",
+            "CHECK (((n)::numeric = ANY ((ARRAY[(1)::numeric, (2)::numeric])::numeric[])))",
+            "CHECK ((x = ANY ((ARRAY['a'::character varying, 'b'::text])::text[])))",
+        ] {
+            assert_eq!(reparse_stable(same), same);
+        }
+    }
 
     fn id(kind: Kind, name: &str) -> ObjectId {
         ObjectId::new(kind, name)
