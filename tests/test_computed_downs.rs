@@ -496,3 +496,75 @@ fn a_view_over_hasuras_catalog_gets_a_computed_down() {
     assert_eq!(db.applied(), vec![100]);
     assert!(!db.has_table("events_log"));
 }
+
+#[test]
+fn downs_of_migrations_adopted_from_the_hasura_cli_are_computed_by_replay() {
+    let (r, a, b) = empty_downs();
+    let db = TestDb::new("computed_adopted");
+    let scratch = TestDb::new("computed_adopted_scratch");
+    let p = r.path();
+    // What `hasura migrate apply` leaves: the ups run one file at a time, the versions in
+    // hdb_catalog.schema_migrations, no ledger.
+    let mut c = db.client();
+    c.batch_execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+        .unwrap();
+    let repo = git2::Repository::open(&p).unwrap();
+    let tree = repo.find_commit(b).unwrap().tree().unwrap();
+    let mut versions = Vec::new();
+    for v in [100, 110, 200, 210, 220] {
+        let dir = tree
+            .get_path(std::path::Path::new("migrations"))
+            .unwrap()
+            .to_object(&repo)
+            .unwrap()
+            .into_tree()
+            .unwrap();
+        let folder = dir
+            .iter()
+            .find(|e| e.name().unwrap().starts_with(&format!("{v}_")))
+            .unwrap();
+        let up = folder
+            .to_object(&repo)
+            .unwrap()
+            .into_tree()
+            .unwrap()
+            .get_name("up.sql")
+            .unwrap()
+            .to_object(&repo)
+            .unwrap()
+            .into_blob()
+            .unwrap();
+        c.batch_execute(std::str::from_utf8(up.content()).unwrap())
+            .unwrap();
+        versions.push(format!("({v}, false)"));
+    }
+    c.batch_execute(&format!(
+        "CREATE SCHEMA hdb_catalog; CREATE TABLE hdb_catalog.schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO hdb_catalog.schema_migrations VALUES {}",
+        versions.join(", ")
+    ))
+    .unwrap();
+    gm(&p, &db.url, &["adopt", "--commit", &b.to_string(), "--yes"]).expect_code(0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM git_migrate.migrations WHERE computed_down IS NOT NULL")
+            .as_deref(),
+        Some("0")
+    );
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    gm_env(
+        &p,
+        &db.url,
+        &["rollback", &a.to_string(), "--compute-downs", "--yes"],
+        &env,
+    )
+    .expect_code(0)
+    .expect_contains("revert  200_orders  (down from a down computed now by replaying");
+    assert_eq!(db.applied(), vec![100, 110]);
+    let expected = fresh(&r, a, "computed_adopted_fresh");
+    assert_eq!(differences(&expected, &db), Vec::<String>::new());
+    // Hasura's own state follows.
+    assert_eq!(
+        db.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM hdb_catalog.schema_migrations")
+            .as_deref(),
+        Some("100,110")
+    );
+}
