@@ -222,7 +222,8 @@ SELECT 'column', rel.qname || '.' || quote_ident(a.attname), concat_ws(E'\x1f',
       (SELECT concat_ws(' ', d.objid::regclass::text, format_type(s.seqtypid, NULL),
          'start ' || s.seqstart, 'increment ' || s.seqincrement, 'min ' || s.seqmin,
          'max ' || s.seqmax, 'cache ' || s.seqcache, CASE WHEN s.seqcycle THEN 'cycle' END)
-       FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid
+       FROM pg_depend d CROSS JOIN LATERAL (SELECT * FROM pg_sequence s
+                                            WHERE s.seqrelid = d.objid OFFSET 0) s
        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = a.attrelid
          AND d.refobjsubid = a.attnum AND d.classid = 'pg_class'::regclass AND d.deptype = 'i') END,
     'collation=' || CASE WHEN a.attcollation <> t.typcollation THEN
