@@ -568,3 +568,51 @@ fn downs_of_migrations_adopted_from_the_hasura_cli_are_computed_by_replay() {
         Some("100,110")
     );
 }
+
+/// The plan of a rollback with computed downs, as a whole: the output is a contract.
+#[test]
+fn the_plan_of_computed_downs_reads_as_written_here() {
+    let (r, a, b) = empty_downs();
+    let db = TestDb::new("computed_plan_snapshot");
+    let p = r.path();
+    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    let run = gm(
+        &p,
+        &db.url,
+        &[
+            "rollback",
+            &a.to_string(),
+            "--compute-downs",
+            "--dry-run",
+            "--sql",
+        ],
+    );
+    run.expect_code(0);
+    let (a, b) = (a.to_string(), b.to_string());
+    let expected = format!(
+        "Plan: rollback to {a} = {} \"A\"
+  database: at {}
+  revert  220_drop_view  (down from a down computed when it was applied (stored in the ledger))
+          | ALTER TABLE public.t DROP COLUMN email;
+          | CREATE VIEW public.t_names AS SELECT t.id,
+          |     t.name
+          |    FROM public.t;
+  revert  210_touch  (down from a down computed when it was applied (stored in the ledger))
+          | DROP TRIGGER t_touch ON public.t;
+          | DROP FUNCTION public.touch();
+          | ALTER TABLE public.t ALTER COLUMN name DROP NOT NULL;
+  revert  200_orders  (down from a down computed when it was applied (stored in the ledger))
+          | DROP TABLE public.orders;
+          | DROP TYPE public.status;
+  destroys data (computed downs):
+    220_drop_view: drops column public.t.email and its values (about 2 rows)
+    200_orders: drops table public.orders and its rows (about 2 rows)
+  3 migration step(s), in one transaction
+",
+        &a[..10],
+        &b[..10],
+    );
+    assert_eq!(run.stdout, expected);
+    assert_eq!(run.stderr, "dry run: nothing was changed\n");
+}
