@@ -71,6 +71,28 @@ fn empty_downs() -> (TestRepo, Oid, Oid) {
     (r, a, b)
 }
 
+/// A: migration 100 (`a_up`, `a_down`). B: migration 200 `b_name` (`b_up`, an empty down).
+/// Both deployed, in that order, to a new database.
+fn deployed_pair(
+    test: &str,
+    a_up: &str,
+    a_down: &str,
+    b_name: &str,
+    b_up: &str,
+) -> (TestRepo, Oid, Oid, TestDb) {
+    let mut r = TestRepo::new();
+    let a = r.commit(
+        &files(&base_project_with(&migration(100, "t", a_up, a_down))),
+        &[],
+        "A",
+    );
+    let b = r.commit(&files(&migration(200, b_name, b_up, "")), &[], "B");
+    let db = TestDb::new(test);
+    gm(&r.path(), &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
+    gm(&r.path(), &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
+    (r, a, b, db)
+}
+
 /// A fresh deploy of `commit` in a new database, to compare with.
 fn fresh(r: &TestRepo, commit: Oid, name: &str) -> TestDb {
     let db = TestDb::new(name);
@@ -252,28 +274,14 @@ fn wrong_written_downs_are_refused_by_the_proof_and_compute_downs_all_lands_exac
 
 #[test]
 fn an_object_kind_outside_the_model_refuses_the_computed_down_naming_it() {
-    let mut r = TestRepo::new();
-    let f = base_project_with(&migration(
-        100,
-        "t",
+    let (r, a, _, db) = deployed_pair(
+        "computed_unsupported",
         "create table t (id int primary key);",
         "drop table t;",
-    ));
-    let a = r.commit(&files(&f), &[], "A");
-    let b = r.commit(
-        &files(&migration(
-            200,
-            "rule",
-            "create table log (id int);\ncreate rule t_log as on insert to t do also insert into log values (new.id);",
-            "",
-        )),
-        &[],
-        "B",
+        "rule",
+        "create table log (id int);\ncreate rule t_log as on insert to t do also insert into log values (new.id);",
     );
-    let db = TestDb::new("computed_unsupported");
     let p = r.path();
-    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
-    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
     let before = db.dump_ignoring_failed_attempts();
     gm(
         &p,
@@ -339,28 +347,14 @@ fn past_the_capture_limit_the_older_downs_are_computed_by_replay() {
 #[test]
 fn a_check_constraint_the_server_prints_differently_once_recreated_still_proves() {
     // `IN (…)` on a varchar column deparses to a form that, run again, deparses differently.
-    let mut r = TestRepo::new();
-    let f = base_project_with(&migration(
-        100,
-        "t",
+    let (r, a, b, db) = deployed_pair(
+        "computed_reparse",
         "create table t (id int primary key, status varchar(20) not null default 'new' check (status in ('new', 'paid')));",
         "drop table t;",
-    ));
-    let a = r.commit(&files(&f), &[], "A");
-    let b = r.commit(
-        &files(&migration(
-            200,
-            "drop_check",
-            "alter table t drop constraint t_status_check;",
-            "",
-        )),
-        &[],
-        "B",
+        "drop_check",
+        "alter table t drop constraint t_status_check;",
     );
-    let db = TestDb::new("computed_reparse");
     let p = r.path();
-    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
-    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
     gm(
         &p,
         &db.url,
@@ -458,28 +452,14 @@ fn a_replay_reads_the_schema_again_after_the_migrations_it_runs_between_two_down
 fn a_view_over_hasuras_catalog_gets_a_computed_down() {
     // Hasura projects put views over hdb_catalog tables (scheduled events, event logs); the
     // ledger's and Hasura's schemas are outside the model, and what depends on them is not.
-    let mut r = TestRepo::new();
-    let f = base_project_with(&migration(
-        100,
-        "catalog",
+    let (r, a, _, db) = deployed_pair(
+        "computed_hdb_view",
         "create schema hdb_catalog;\ncreate table hdb_catalog.hdb_scheduled_events (id text primary key, status text);",
         "drop schema hdb_catalog cascade;",
-    ));
-    let a = r.commit(&files(&f), &[], "A");
-    let b = r.commit(
-        &files(&migration(
-            200,
-            "log",
-            "create view public.events_log as select id, status from hdb_catalog.hdb_scheduled_events;",
-            "",
-        )),
-        &[],
-        "B",
+        "log",
+        "create view public.events_log as select id, status from hdb_catalog.hdb_scheduled_events;",
     );
-    let db = TestDb::new("computed_hdb_view");
     let p = r.path();
-    gm(&p, &db.url, &["deploy", &a.to_string(), "--yes"]).expect_code(0);
-    gm(&p, &db.url, &["deploy", &b.to_string(), "--yes"]).expect_code(0);
     gm(
         &p,
         &db.url,
