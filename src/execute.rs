@@ -17,7 +17,6 @@
 //!
 //! Ctrl-C ([`crate::interrupt`]) cancels the running statement; the transaction rolls back.
 
-use crate::check::rules::NO_TRANSACTION_MARKER;
 use crate::gather::{self, GatherError, GatherOptions, Planned, TargetProject};
 use crate::interrupt;
 use crate::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
@@ -336,11 +335,7 @@ impl StepSql {
     }
 }
 
-/// Whether SQL text is marked to run outside a transaction (its first line is
-/// `-- git-migrate:no-transaction`, as the `no-transaction-mixed` check reads it).
-pub fn is_no_transaction(sql: &str) -> bool {
-    sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER)
-}
+pub use crate::project::txcontrol::is_no_transaction;
 
 /// Whether `step` runs outside the deployment transaction.
 pub fn runs_outside(step: &Step, sql: &StepSql) -> bool {

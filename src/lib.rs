@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod metadata;
 pub mod plan;
 pub mod project;
+pub mod quote;
 pub mod schema;
 pub mod scratch;
 pub mod source;

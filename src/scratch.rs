@@ -674,10 +674,7 @@ fn is_executable(p: &Path) -> bool {
     fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Quotes an SQL identifier: `a"b` -> `"a""b"`.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+use crate::quote::quote_ident;
 
 /// A libpq conninfo value, quoted only if needed.
 fn conninfo_value(v: &str) -> String {

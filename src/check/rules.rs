@@ -8,8 +8,7 @@ use crate::project::txcontrol::{verdict, Verdict, HINT as TX_HINT};
 use crate::project::{MigrationEntryKind, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// First line that marks a migration to run outside the transaction (design §7.3).
-pub const NO_TRANSACTION_MARKER: &str = "-- git-migrate:no-transaction";
+pub use crate::project::txcontrol::NO_TRANSACTION_MARKER;
 
 /// One entry of the migrations folder at one side: kind and object id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -609,7 +608,7 @@ pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
             let Some(Text::Utf8(t)) = text(input, f) else {
                 continue;
             };
-            let no_transaction = t.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER);
+            let no_transaction = crate::project::txcontrol::is_no_transaction(t);
             let same_as_base = before
                 .and_then(|b| b.files.get(file))
                 .zip(f)

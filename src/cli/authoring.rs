@@ -874,7 +874,7 @@ pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
             None => None,
         };
         for (which, text) in [("up.sql", Some(&up)), ("down.sql", down.as_ref())] {
-            if text.is_some_and(|t| t.starts_with(crate::check::rules::NO_TRANSACTION_MARKER)) {
+            if text.is_some_and(|t| crate::project::txcontrol::is_no_transaction(t)) {
                 return Err(CommandError::new(
                     Kind::Refused,
                     format!(

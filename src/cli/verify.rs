@@ -57,9 +57,7 @@ impl Drop for ScratchDbs<'_> {
     }
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+use crate::quote::quote_ident;
 
 impl ScratchDatabases for ScratchDbs<'_> {
     fn create(&mut self, template: Option<&str>) -> Result<String, String> {

@@ -426,15 +426,7 @@ impl Default for Ledger {
     }
 }
 
-/// Quotes an SQL identifier.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// Quotes an SQL string literal.
-pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub use crate::quote::{quote_ident, quote_literal};
 
 fn parse_bool(s: Option<&str>) -> bool {
     matches!(s, Some("t") | Some("true"))

@@ -41,6 +41,17 @@
 //! A NUL byte cannot be handed to the C parser; it is read as a space (PostgreSQL refuses
 //! query strings containing one anyway).
 
+/// First line that marks a migration to run outside the deployment transaction, statement by
+/// statement (for `CREATE INDEX CONCURRENTLY`; design §7.3).
+pub const NO_TRANSACTION_MARKER: &str = "-- git-migrate:no-transaction";
+
+/// Whether a migration file is marked to run outside a transaction: its first line, trailing
+/// blanks aside, is [`NO_TRANSACTION_MARKER`]. The one reading of the marker: deploy, verify,
+/// replay, squash and `check` all ask here.
+pub fn is_no_transaction(sql: &str) -> bool {
+    sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER)
+}
+
 use pg_query::protobuf::{ScanToken, Token, TransactionStmtKind};
 use pg_query::NodeEnum;
 
@@ -369,6 +380,26 @@ fn line_col(text: &str, byte: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_no_transaction_marker_is_the_whole_first_line() {
+        for yes in [
+            "-- git-migrate:no-transaction\ncreate index concurrently i on t (x);",
+            "-- git-migrate:no-transaction  \r\nselect 1;",
+            "-- git-migrate:no-transaction",
+        ] {
+            assert!(is_no_transaction(yes), "{yes:?}");
+        }
+        for no in [
+            "",
+            "select 1;\n-- git-migrate:no-transaction",
+            " -- git-migrate:no-transaction\nselect 1;",
+            "-- git-migrate:no-transactional\nselect 1;",
+            "-- git-migrate:no-transaction please\nselect 1;",
+        ] {
+            assert!(!is_no_transaction(no), "{no:?}");
+        }
+    }
 
     /// (statement, line, column) of each finding.
     fn found(sql: &str) -> Vec<(String, usize, usize)> {

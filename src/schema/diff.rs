@@ -693,15 +693,7 @@ fn statements_for(
     }
 }
 
-/// A string literal, `'it''s'`, valid whatever `standard_conforming_strings` is (backslashes
-/// doubled in an `E''` literal).
-pub(crate) fn literal(s: &str) -> String {
-    if s.contains('\\') {
-        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
-    }
-}
+pub(crate) use crate::quote::quote_literal as literal;
 
 fn statement(id: &ObjectId, action: Action, sql: String) -> Statement {
     Statement {

@@ -953,12 +953,12 @@ SELECT count(DISTINCT pg_get_constraintdef(oid)) FROM pg_constraint WHERE conrel
     same
 }
 
-/// `ARRAY[E'a', E'b']::text[]`, every element escaped for an `E''` string, which reads the
-/// same whatever `standard_conforming_strings` is.
+/// `ARRAY['a', 'b']::text[]`, every element quoted by [`crate::quote::quote_literal`], which
+/// reads the same whatever `standard_conforming_strings` is.
 pub(crate) fn text_array_literal(items: &[&str]) -> String {
     let elements: Vec<String> = items
         .iter()
-        .map(|s| format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
+        .map(|s| crate::quote::quote_literal(s))
         .collect();
     format!("ARRAY[{}]::text[]", elements.join(", "))
 }
@@ -1257,7 +1257,7 @@ mod tests {
     fn exclusion_list_is_escaped() {
         assert_eq!(
             text_array_literal(&["a'b", "c\\d"]),
-            r"ARRAY[E'a''b', E'c\\d']::text[]"
+            r"ARRAY['a''b', E'c\\d']::text[]"
         );
         assert_eq!(text_array_literal(&[]), "ARRAY[]::text[]");
     }

@@ -3,7 +3,6 @@
 
 use super::fingerprint;
 
-use crate::check::rules::NO_TRANSACTION_MARKER;
 use crate::project::sql::is_effectively_empty;
 use crate::project::Version;
 use fingerprint::{diff, Difference, Fingerprint};
@@ -149,9 +148,7 @@ fn describe(sql: &str, e: &postgres::Error) -> String {
     msg
 }
 
-fn is_no_transaction(sql: &str) -> bool {
-    sql.lines().next().map(str::trim_end) == Some(NO_TRANSACTION_MARKER)
-}
+use crate::project::txcontrol::is_no_transaction;
 
 /// Whether a failure or a rollback of `sql`, run by [`run_sql`] or [`run_down`], leaves
 /// nothing of it behind: it runs in a transaction and does not end that transaction itself
@@ -503,6 +500,7 @@ fn verify_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::txcontrol::NO_TRANSACTION_MARKER;
     use crate::scratch::Cluster;
 
     /// Databases on a throwaway cluster, counting what was made and what is left.
