@@ -17,6 +17,7 @@
 //!
 //! Ctrl-C ([`crate::interrupt`]) cancels the running statement; the transaction rolls back.
 
+use crate::checksum::sha256_hex;
 use crate::gather::{self, GatherError, GatherOptions, Planned, TargetProject};
 use crate::interrupt;
 use crate::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
@@ -25,7 +26,6 @@ use crate::ledger::{
     cli_state, quote_literal, DbState, DeploymentRecord, Ledger, LedgerError, LedgerRow,
 };
 use crate::metadata::consistency::{self, Inconsistency};
-use crate::metadata::sha256_hex;
 use crate::plan::{Plan, PlanOptions, Problem, Step};
 use crate::project::Version;
 use crate::source::{Repo, SourceError};

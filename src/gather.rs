@@ -340,7 +340,7 @@ pub fn plan_for(
         for v in &cand.checksum {
             if let Some(up) = migrations.get(*v).and_then(|m| m.up.as_ref()) {
                 let bytes = repo.read(&p.tree, &up.path, Some(&up.blob))?;
-                let sha = metadata::sha256_hex(&bytes);
+                let sha = crate::checksum::sha256_hex(&bytes);
                 let applied = &live.applied[v];
                 if sha != applied.up_sha256 && layout_only_edit(repo, applied, &up.path, bytes) {
                     layout_only_edits.insert(*v);
@@ -447,7 +447,7 @@ pub fn plan_for(
             for (v, mut looked, missing_commit) in not_in_git {
                 let fact = match stored.get(&v).cloned().flatten() {
                     Some(text) => DownFact::Found(DownSql {
-                        sha256: metadata::sha256_hex(text.as_bytes()),
+                        sha256: crate::checksum::sha256_hex(text.as_bytes()),
                         text,
                         origin: DownOrigin::Ledger { missing_commit },
                     }),
@@ -700,7 +700,7 @@ fn layout_only_edit(
     let Some(old) = applied.up_blob.as_deref().and_then(|b| repo.blob_bytes(b)) else {
         return false;
     };
-    if metadata::sha256_hex(&old) != applied.up_sha256 {
+    if crate::checksum::sha256_hex(&old) != applied.up_sha256 {
         return false;
     }
     match (
@@ -718,7 +718,7 @@ fn down_sql(
     path: &str,
     at: &str,
 ) -> Result<DownSql, SourceError> {
-    let sha256 = metadata::sha256_hex(&bytes);
+    let sha256 = crate::checksum::sha256_hex(&bytes);
     let text = crate::source::sql_text(bytes, path, at)?;
     Ok(DownSql {
         text,

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod checksum;
 pub mod cli;
 pub mod config;
 pub mod db;

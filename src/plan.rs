@@ -916,7 +916,7 @@ pub fn plan(
                         version: *v,
                         name,
                         down: DownOrigin::Computed { at: c.at },
-                        down_sha256: crate::metadata::sha256_hex(c.sql.as_bytes()),
+                        down_sha256: crate::checksum::sha256_hex(c.sql.as_bytes()),
                         noop: false,
                         sql: c.sql.clone(),
                     });

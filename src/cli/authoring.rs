@@ -627,8 +627,8 @@ fn write_state(
             remove,
         )?;
         if let Some(n) = add {
-            let up_sha = crate::metadata::sha256_hex(&n.up);
-            let down_sha = crate::metadata::sha256_hex(&n.down);
+            let up_sha = crate::checksum::sha256_hex(&n.up);
+            let down_sha = crate::checksum::sha256_hex(&n.down);
             let down_sql = String::from_utf8(n.down.clone()).ok();
             tx.query_typed(
                 &format!(
@@ -791,7 +791,7 @@ fn squash_state(
                 "{v}_{n} is marked dirty (a no-transaction migration did not finish)"
             ));
         } else if let Some(up) = ups.get(v) {
-            let sha = crate::metadata::sha256_hex(up);
+            let sha = crate::checksum::sha256_hex(up);
             if sha != a.up_sha256 {
                 e = e.cause(format!(
                     "{v}_{n}: the ledger has {}, the working tree has {sha}",
@@ -1267,7 +1267,7 @@ fn squash_state_only(
                     .live
                     .applied
                     .get(&version)
-                    .is_none_or(|a| a.up_sha256 == crate::metadata::sha256_hex(up.as_bytes()))
+                    .is_none_or(|a| a.up_sha256 == crate::checksum::sha256_hex(up.as_bytes()))
         } else {
             applied.has(version) && present.is_empty()
         };

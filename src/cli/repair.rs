@@ -282,7 +282,7 @@ fn accept_change(
         ));
     };
     let bytes = ctx.repo.read(&project.tree, &up.path, Some(&up.blob))?;
-    let sha256 = crate::metadata::sha256_hex(&bytes);
+    let sha256 = crate::checksum::sha256_hex(&bytes);
     if sha256 == applied.up_sha256 {
         return Err(CommandError::new(
             Kind::Refused,

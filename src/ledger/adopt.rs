@@ -23,7 +23,7 @@
 
 use super::cli_state::{self, HasuraState, HasuraStores, StateStore};
 use super::{q, DbState, Ledger, LedgerError, LedgerRow};
-use crate::metadata::sha256_hex;
+use crate::checksum::sha256_hex;
 use crate::plan::{AppliedMigration, LiveState, Mode, Problem, ProblemKind};
 use crate::project::Version;
 use crate::source::{Project, Repo, SourceError};

@@ -31,12 +31,7 @@ pub const COUNT_ROWS_UP_TO: i64 = 64 * 1024 * 1024;
 /// At most this many [`LedgerFinding`]s are read and reported.
 const FINDINGS_SHOWN: usize = 50;
 
-/// Whether `s` is a checksum as git-migrate writes them: `sha256:` and 64 lower-case hex digits.
-fn is_checksum(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
-}
+use crate::checksum::is_checksum;
 
 /// Errors talking to the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -516,7 +511,7 @@ impl Ledger {
 
     /// The advisory lock key: stable per ledger schema.
     pub fn lock_key(&self) -> i64 {
-        let h = crate::metadata::sha256_hex(format!("git-migrate:{}", self.schema).as_bytes());
+        let h = crate::checksum::sha256_hex(format!("git-migrate:{}", self.schema).as_bytes());
         i64::from_str_radix(&h[7..22], 16).unwrap_or(0x6769_746d_6967)
     }
 
@@ -1330,28 +1325,4 @@ pub struct DeploymentRecord {
     pub plan: serde_json::Value,
     /// Who ran it.
     pub actor: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_checksum;
-
-    #[test]
-    fn checksums_as_written() {
-        let hex = "0123456789abcdef".repeat(4);
-        assert!(is_checksum(&format!("sha256:{hex}")));
-        for bad in [
-            String::new(),
-            "tampered".into(),
-            hex.clone(),
-            format!("sha256:{}", hex.to_uppercase()),
-            format!("sha256:{}g", &hex[1..]),
-            format!("sha256:{}", &hex[1..]),
-            format!("sha256:{hex}0"),
-            format!("sha512:{hex}"),
-            format!("sha256:{}é", &hex[2..]),
-        ] {
-            assert!(!is_checksum(&bad), "{bad:?}");
-        }
-    }
 }

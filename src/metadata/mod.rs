@@ -16,21 +16,8 @@ pub mod v3;
 pub use build::{build_snapshot, lfs_pointer_error, MetadataError, MetadataFiles, V2_FILE_NAMES};
 pub use diff::{describe_changes, unified, MetadataChange};
 
+use crate::checksum::sha256_hex;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-/// `sha256:<hex>` of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let d = Sha256::digest(bytes);
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256:");
-    for b in d.iter() {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
 
 /// The identity key of an element of an identity-keyed list, if it has one.
 fn identity(list_key: &str, item: &Value) -> Option<String> {

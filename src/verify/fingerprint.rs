@@ -716,7 +716,7 @@ impl Fingerprint {
 
     /// `sha256:…` of the canonical JSON: equal digests mean equal fingerprints.
     pub fn digest(&self) -> String {
-        crate::metadata::sha256_hex(self.to_json().to_string().as_bytes())
+        crate::checksum::sha256_hex(self.to_json().to_string().as_bytes())
     }
 
     /// Whether `key` or one of the objects it is part of is in `keys`.
