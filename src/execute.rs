@@ -1559,12 +1559,67 @@ fn read_model(
     }
 }
 
-/// Where a runtime error happened inside a migration file.
-struct Located {
-    statement: usize,
-    line: usize,
-    column: usize,
-    line_text: String,
+/// Where a runtime error happened inside a SQL file.
+pub struct Located {
+    /// The failing statement's number in the file, from 1.
+    pub statement: usize,
+    /// Its line, from 1.
+    pub line: usize,
+    /// Its column, from 1.
+    pub column: usize,
+    /// The text of that line.
+    pub line_text: String,
+}
+
+/// Runs `sql`'s statements in `tx` (which holds whatever ran before them) to find the one that
+/// fails with SQLSTATE `code`: for a runtime error the server gives no position for. Batches of
+/// statements under a savepoint, so a file of a million inserts costs a few hundred round trips;
+/// only the batch that fails is replayed one by one. The caller rolls `tx` back. The one
+/// failing-statement locator: deployments and seeds both use it.
+pub fn failing_statement(
+    tx: &mut impl postgres::GenericClient,
+    sql: &str,
+    code: &str,
+) -> Option<Located> {
+    let statements = crate::project::sql::split_statements(sql);
+    let mut first = 0;
+    while first < statements.len() {
+        let last = locate_batch_end(&statements, first);
+        let batch = statements[first].start..statements[last - 1].end;
+        if last - first > 1 {
+            tx.batch_execute("SAVEPOINT git_migrate_locate").ok()?;
+            match tx.batch_execute(&sql[batch]) {
+                Ok(()) => {
+                    tx.batch_execute("RELEASE SAVEPOINT git_migrate_locate")
+                        .ok()?;
+                    first = last;
+                    continue;
+                }
+                Err(e) if e.code().map(|c| c.code()) != Some(code) => return None,
+                Err(_) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT git_migrate_locate")
+                        .ok()?;
+                }
+            }
+        }
+        for (n, range) in statements.iter().enumerate().take(last).skip(first) {
+            if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
+                if e.code().map(|c| c.code()) != Some(code) {
+                    return None;
+                }
+                let (line, column) = crate::project::sql::line_col_of_byte(sql, range.start);
+                return Some(Located {
+                    statement: n + 1,
+                    line,
+                    column,
+                    line_text: sql.lines().nth(line - 1).unwrap_or_default().to_string(),
+                });
+            }
+        }
+        // The batch failed but no statement of it did alone: give up on a position.
+        return None;
+    }
+    None
 }
 
 impl StepRunner<'_> {
@@ -1797,47 +1852,7 @@ impl StepRunner<'_> {
                 tx.batch_execute(pre).ok()?;
             }
         }
-        // Batches of statements under a savepoint, so a file of a million inserts costs a
-        // few hundred round trips; only the batch that fails is replayed one by one.
-        let mut first = 0;
-        while first < statements.len() {
-            let last = locate_batch_end(&statements, first);
-            let batch = statements[first].start..statements[last - 1].end;
-            if last - first > 1 {
-                tx.batch_execute("SAVEPOINT git_migrate_locate").ok()?;
-                match tx.batch_execute(&sql[batch]) {
-                    Ok(()) => {
-                        tx.batch_execute("RELEASE SAVEPOINT git_migrate_locate")
-                            .ok()?;
-                        first = last;
-                        continue;
-                    }
-                    Err(e) if e.code().map(|c| c.code()) != Some(code) => return None,
-                    Err(_) => {
-                        tx.batch_execute("ROLLBACK TO SAVEPOINT git_migrate_locate")
-                            .ok()?;
-                    }
-                }
-            }
-            for (n, range) in statements.iter().enumerate().take(last).skip(first) {
-                if let Err(e) = tx.batch_execute(&sql[range.clone()]) {
-                    let same = e.code().map(|c| c.code()) == Some(code);
-                    if !same {
-                        return None;
-                    }
-                    let (line, column) = crate::project::sql::line_col_of_byte(sql, range.start);
-                    return Some(Located {
-                        statement: n + 1,
-                        line,
-                        column,
-                        line_text: sql.lines().nth(line - 1).unwrap_or_default().to_string(),
-                    });
-                }
-            }
-            // The batch failed but no statement of it did alone: give up on a position.
-            return None;
-        }
-        None
+        failing_statement(&mut tx, sql, code)
     }
 }
 

@@ -406,9 +406,9 @@ fn seed_error(
     ce.hint("fix the seed file (and commit it), then run `git migrate seed apply` again")
 }
 
-/// Replays `files[..index]`, then the failing file statement by statement, in a transaction
-/// that is always rolled back; returns the failing statement's number, line and column when it
-/// fails with the same SQLSTATE.
+/// Replays `files[..index]`, then looks for the failing statement of the file
+/// ([`crate::execute::failing_statement`]), in a transaction that is always rolled back; returns
+/// its number, line and column when it fails with the same SQLSTATE.
 fn locate(
     client: &mut postgres::Client,
     files: &[SeedFile],
@@ -424,16 +424,7 @@ fn locate(
     for f in &files[..index] {
         tx.batch_execute(&f.sql).ok()?;
     }
-    for (n, r) in statements.iter().enumerate() {
-        if let Err(e) = tx.batch_execute(&sql[r.clone()]) {
-            if e.code().map(|c| c.code()) != Some(code) {
-                return None;
-            }
-            let (l, c) = line_col_of_byte(sql, r.start);
-            return Some((n + 1, l, c));
-        }
-    }
-    None
+    crate::execute::failing_statement(&mut tx, sql, code).map(|l| (l.statement, l.line, l.column))
 }
 
 /// `git migrate seed create`.
