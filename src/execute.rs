@@ -1029,6 +1029,7 @@ fn execute_single(
         prelude_pending: Cell::new(prelude.is_some()),
         capture_exclude: [ledger.schema(), "hdb_catalog"],
         capture: &ready.plan.capture,
+        replaying: Cell::new(false),
         last_model: Default::default(),
     };
     let steps = &ready.plan.steps;
@@ -1257,6 +1258,7 @@ fn run_segments(
         prelude_pending: Cell::new(prelude.is_some()),
         capture_exclude: [ledger.schema(), "hdb_catalog"],
         capture: &ready.plan.capture,
+        replaying: Cell::new(false),
         last_model: Default::default(),
     };
     let steps = &ready.plan.steps;
@@ -1536,6 +1538,9 @@ struct StepRunner<'a> {
     capture_exclude: [&'a str; 2],
     /// The versions whose down is captured ([`Plan::capture`]).
     capture: &'a [Version],
+    /// Set while [`StepRunner::locate`] replays steps that are rolled back anyway: nothing is
+    /// captured then.
+    replaying: Cell<bool>,
     /// The model read after step `.0` ran, when it was captured: the next step's "before".
     last_model: std::cell::RefCell<Option<(usize, crate::schema::Model)>>,
 }
@@ -1763,6 +1768,7 @@ impl StepRunner<'_> {
                     }
                     let capture = !self.skip_execution
                         && !sql.no_transaction
+                        && !self.replaying.get()
                         && self.capture.contains(version);
                     let before = capture.then(|| self.model_before(tx, i));
                     if !self.skip_execution {
@@ -1846,7 +1852,10 @@ impl StepRunner<'_> {
             tx.batch_execute(settings).ok()?;
         }
         self.prelude_pending.set(prelude && self.prelude.is_some());
-        self.run(&mut tx, steps, start..index, &mut |_| {}).ok()?;
+        self.replaying.set(true);
+        let replayed = self.run(&mut tx, steps, start..index, &mut |_| {});
+        self.replaying.set(false);
+        replayed.ok()?;
         if matches!(steps[index], Step::Apply { .. }) && self.prelude_pending.get() {
             if let Some(pre) = self.prelude {
                 tx.batch_execute(pre).ok()?;

@@ -91,6 +91,7 @@ pub struct Planned {
 fn computed_downs(
     client: &mut impl GenericClient,
     ledger: &Ledger,
+    state: &DbState,
     revert: &[Version],
     downs: &BTreeMap<Version, DownFact>,
     options: PlanOptions,
@@ -105,10 +106,14 @@ fn computed_downs(
                     if !crate::project::sql::is_effectively_empty(&d.text))
         })
         .collect();
-    let mut found: BTreeMap<Version, crate::schema::ComputedDown> = ledger
-        .computed_downs(client, &wanted)?
-        .into_iter()
-        .collect();
+    // A ledger of format 3 or older (or none yet) stores no computed downs.
+    let stored = match state.schema_version {
+        Some(v) if v >= crate::ledger::COMPUTED_DOWNS_SINCE => {
+            ledger.computed_downs(client, &wanted)?
+        }
+        _ => vec![],
+    };
+    let mut found: BTreeMap<Version, crate::schema::ComputedDown> = stored.into_iter().collect();
     for v in &wanted {
         if let (false, Some(c)) = (found.contains_key(v), gopts.computed_now.get(v)) {
             found.insert(*v, c.clone());
@@ -577,7 +582,7 @@ pub fn plan_for(
     }
 
     let (computed_downs, needs_replay) =
-        computed_downs(client, ledger, &cand.revert, &downs, options, gopts)?;
+        computed_downs(client, ledger, state, &cand.revert, &downs, options, gopts)?;
     let row_estimates = row_estimates(client, &computed_downs)?;
     let facts = Facts {
         target_up_sha256,

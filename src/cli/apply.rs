@@ -48,14 +48,8 @@ pub struct ApplyArgs {
     /// without running anything (what the Hasura CLI did).
     #[arg(long)]
     pub accept_edited: bool,
-    /// Compute the downs of migrations whose down.sql is missing or empty from the schema;
-    /// `--compute-downs=all` computes every down (see `deploy --help`).
-    #[arg(long, value_name = "all", num_args = 0..=1, require_equals = true, default_missing_value = "gaps", value_parser = ["gaps", "all"])]
-    pub compute_downs: Option<String>,
-    /// Server for the scratch database that replays the history to compute downs. Also
-    /// $GIT_MIGRATE_SCRATCH_URL.
-    #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
-    pub scratch_url: Option<String>,
+    #[command(flatten)]
+    pub downs: super::deploy::ComputeDownsArgs,
     /// Seconds to wait for another deployment's lock (exit 5 after that).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -159,8 +153,7 @@ fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
             rev: args.rev.clone(),
             down_from: args.down_from.clone(),
             kind: args.kind.clone(),
-            compute_downs: args.compute_downs.clone(),
-            scratch_url: args.scratch_url.clone(),
+            downs: args.downs.clone(),
             ..*args
         };
         if let Err(e) = cmd_apply(&one, &one_args) {
@@ -209,8 +202,7 @@ pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
         // there, and the plan says so.
         allow_out_of_order: true,
         accept_edited: args.accept_edited,
-        compute_downs: args.compute_downs.clone(),
-        scratch_url: args.scratch_url.clone(),
+        downs: args.downs.clone(),
         sql: false,
         source: SourceArgs {
             staged: false,

@@ -26,6 +26,18 @@ pub struct PlanFlags {
     /// without running anything (what the Hasura CLI did); the plan names each one.
     #[arg(long)]
     pub accept_edited: bool,
+    #[command(flatten)]
+    pub downs: ComputeDownsArgs,
+    /// Also print the SQL of each revert.
+    #[arg(long)]
+    pub sql: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+/// How downs are computed (deploy, rollback, plan, apply, promote).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ComputeDownsArgs {
     /// Compute the downs of migrations whose down.sql is missing or empty from the schema
     /// (stored when they were applied, or by replaying the history in a scratch database);
     /// `--compute-downs=all` computes every down and ignores the written ones.
@@ -36,11 +48,6 @@ pub struct PlanFlags {
     /// $GIT_MIGRATE_SCRATCH_URL.
     #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
     pub scratch_url: Option<String>,
-    /// Also print the SQL of each revert.
-    #[arg(long)]
-    pub sql: bool,
-    #[command(flatten)]
-    pub source: SourceArgs,
 }
 
 /// Options of the commands that change the database.
@@ -149,7 +156,7 @@ fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
         },
         allow_empty_down: flags.allow_empty_down,
         accept_edited: flags.accept_edited || ctx.config.accept_edited,
-        compute_downs: compute_downs(ctx, flags.compute_downs.as_deref()),
+        compute_downs: compute_downs(ctx, flags.downs.compute_downs.as_deref()),
         capture_downs: ctx.config.capture_downs,
     }
 }
@@ -354,7 +361,7 @@ fn replay_downs(
             history.len()
         ));
     }
-    let mut server = super::verify::ScratchServer::new(flags.scratch_url.as_deref());
+    let mut server = super::verify::ScratchServer::new(flags.downs.scratch_url.as_deref());
     let mut dbs = server.databases()?;
     let ledger_schema = ctx.config.ledger_schema.clone();
     let prelude = super::verify::prelude(ctx);
@@ -394,7 +401,7 @@ fn replay_target(
             p.target.reference
         ));
     }
-    let mut server = super::verify::ScratchServer::new(flags.scratch_url.as_deref());
+    let mut server = super::verify::ScratchServer::new(flags.downs.scratch_url.as_deref());
     super::verify::replay_schema(ctx, project, &mut server)
 }
 
@@ -835,7 +842,10 @@ pub(super) fn run_mutation(
                 ui.warn(&format!("{}: {}", ce.message, ce.causes.join("; ")));
                 ui.warn("the written downs did not bring the database to the target; trying again with every down computed from the schema (--compute-downs=all)");
                 let all = PlanFlags {
-                    compute_downs: Some("all".into()),
+                    downs: ComputeDownsArgs {
+                        compute_downs: Some("all".into()),
+                        ..flags.downs.clone()
+                    },
                     ..flags.clone()
                 };
                 return run_mutation(ctx, mode, goal, &all, exec);

@@ -24,14 +24,8 @@ pub struct PromoteArgs {
     /// without running anything (what the Hasura CLI did).
     #[arg(long)]
     pub accept_edited: bool,
-    /// Compute the downs of migrations whose down.sql is missing or empty from the schema;
-    /// `--compute-downs=all` computes every down (see `deploy --help`).
-    #[arg(long, value_name = "all", num_args = 0..=1, require_equals = true, default_missing_value = "gaps", value_parser = ["gaps", "all"])]
-    pub compute_downs: Option<String>,
-    /// Server for the scratch database that replays the history to compute downs. Also
-    /// $GIT_MIGRATE_SCRATCH_URL.
-    #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
-    pub scratch_url: Option<String>,
+    #[command(flatten)]
+    pub downs: super::deploy::ComputeDownsArgs,
     #[command(flatten)]
     pub exec: ExecFlags,
 }
@@ -203,8 +197,7 @@ pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
         Goal::Rev(Some(&rev)),
         &PlanFlags {
             accept_edited: args.accept_edited,
-            compute_downs: args.compute_downs.clone(),
-            scratch_url: args.scratch_url.clone(),
+            downs: args.downs.clone(),
             ..PlanFlags::default()
         },
         &args.exec,

@@ -25,6 +25,9 @@ use serde::Serialize;
 /// migrations; older ledgers are upgraded by the next deployment, [`Ledger::upgrade`]).
 pub const SCHEMA_VERSION: i32 = 4;
 
+/// The ledger format that added `migrations.computed_down`.
+pub const COMPUTED_DOWNS_SINCE: i32 = 4;
+
 /// A table never analyzed has no row estimate: below this size its rows are counted instead.
 pub const COUNT_ROWS_UP_TO: i64 = 64 * 1024 * 1024;
 
@@ -1079,23 +1082,16 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
         Ok(out)
     }
 
-    /// The downs computed when `versions` were applied, where the ledger has one (a ledger of
-    /// format 3 or older has none).
+    /// The downs computed when `versions` were applied, where the ledger has one. The caller
+    /// asks only a ledger of format [`COMPUTED_DOWNS_SINCE`] or later (`DbState::schema_version`):
+    /// older ones have no
+    /// `computed_down` column.
     pub fn computed_downs(
         &self,
         c: &mut impl GenericClient,
         versions: &[Version],
     ) -> Result<Vec<(Version, crate::schema::ComputedDown)>, LedgerError> {
         if versions.is_empty() {
-            return Ok(vec![]);
-        }
-        let exists = c
-            .query_typed_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'computed_down' AND NOT attisdropped)",
-                &[(&self.t("migrations"), Type::TEXT)],
-            )
-            .map_err(q("checking for the ledger"))?;
-        if !exists.get::<_, bool>(0) {
             return Ok(vec![]);
         }
         let sql = format!(

@@ -143,7 +143,7 @@ fn run_together(client: &mut postgres::Client, steps: &[&ReplayStep]) -> Result<
         .map(|s| {
             s.up.as_deref()
                 .ok()
-                .filter(|t| !crate::execute::is_no_transaction(t))
+                .filter(|t| !crate::project::txcontrol::is_no_transaction(t))
         })
         .collect();
     if let Some(texts) = texts {
