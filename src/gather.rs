@@ -496,6 +496,7 @@ pub fn plan_for(
 
     // Downs of the migrations to apply, for the forward warning.
     let mut apply_without_down = Vec::new();
+    let mut apply_no_transaction = BTreeSet::new();
     if let Some(p) = &target.project {
         for v in &cand.apply {
             let Some(m) = migrations.get(*v) else {
@@ -522,6 +523,19 @@ pub fn plan_for(
             };
             if empty {
                 apply_without_down.push(*v);
+                // A no-transaction up does not run in the deployment transaction: its down is
+                // not captured.
+                if let Some(up) = &m.up {
+                    let bytes = repo.read(&p.tree, &up.path, Some(&up.blob))?;
+                    if bytes
+                        .split(|b| *b == b'\n')
+                        .next()
+                        .and_then(|l| std::str::from_utf8(l).ok())
+                        .is_some_and(crate::project::txcontrol::is_no_transaction)
+                    {
+                        apply_no_transaction.insert(*v);
+                    }
+                }
             }
         }
     }
@@ -590,6 +604,7 @@ pub fn plan_for(
         out_of_order,
         metadata: metadata_fact,
         apply_without_down,
+        apply_no_transaction,
         layout_only_edits,
         computed_downs,
         row_estimates,

@@ -439,6 +439,8 @@ pub struct Facts {
     pub metadata: MetadataFact,
     /// Versions to apply whose down.sql is missing or empty (for the forward warning).
     pub apply_without_down: Vec<Version>,
+    /// Those of them marked `-- git-migrate:no-transaction`: their down cannot be captured.
+    pub apply_no_transaction: BTreeSet<Version>,
     /// Applied versions (of `Candidates::checksum`) whose up file at the target differs from
     /// the one that ran only in layout: whitespace and comments (see
     /// [`crate::project::sql::same_but_layout`]).
@@ -1128,8 +1130,13 @@ pub fn plan(
     }
 
     let without_down = &facts.apply_without_down;
+    let capturable: Vec<Version> = without_down
+        .iter()
+        .copied()
+        .filter(|v| !facts.apply_no_transaction.contains(v))
+        .collect();
     let capture: Vec<Version> =
-        without_down[without_down.len().saturating_sub(options.capture_downs)..].to_vec();
+        capturable[capturable.len().saturating_sub(options.capture_downs)..].to_vec();
     if !without_down.is_empty() && options.mode == Mode::Deploy {
         let list = |vs: &[Version]| {
             vs.iter()
@@ -1137,7 +1144,8 @@ pub fn plan(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        warnings.push(if capture.len() == without_down.len() {
+        let no_tx = without_down.len() - capturable.len();
+        let mut warning = if capture.len() == without_down.len() {
             format!(
                 "{} migration(s) to apply have no usable down.sql; their downs are computed as they are applied and stored in the ledger (roll back with --compute-downs): {}",
                 without_down.len(),
@@ -1150,7 +1158,13 @@ pub fn plan(
                 list(without_down),
                 capture.len()
             )
-        });
+        };
+        if no_tx > 0 {
+            warning.push_str(&format!(
+                "; {no_tx} of them run outside a transaction (-- git-migrate:no-transaction), so their downs are not captured"
+            ));
+        }
+        warnings.push(warning);
     }
 
     if !problems.is_empty() {
@@ -1245,6 +1259,7 @@ mod tests {
             out_of_order: BTreeMap::new(),
             metadata: MetadataFact::Unchanged,
             apply_without_down: vec![],
+            apply_no_transaction: BTreeSet::new(),
             layout_only_edits: BTreeSet::new(),
             computed_downs: BTreeMap::new(),
             row_estimates: BTreeMap::new(),
@@ -1430,6 +1445,15 @@ mod tests {
         );
         o.capture_downs = 0;
         assert!(run(&target, &live, &f, o).unwrap().capture.is_empty());
+        // A no-transaction migration's down is never captured, and the warning says so.
+        f.apply_no_transaction.insert(4);
+        let p = run(&target, &live, &f, opts(Mode::Deploy)).unwrap();
+        assert_eq!(p.capture, vec![1, 3]);
+        assert!(
+            p.warnings[0].contains("1 of them run outside a transaction"),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]
