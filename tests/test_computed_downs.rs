@@ -8,7 +8,7 @@ use crate::common::pg::TestDb;
 use crate::common::{gm, gm_env, Run};
 use crate::test_end_state::wrong_downs;
 use git2::Oid;
-use git_migrate::verify::fingerprint::{diff_ignoring_column_order, Fingerprint};
+use git_migrate_core::verify::fingerprint::{diff_ignoring_column_order, Fingerprint};
 
 const EXCLUDED: &[&str] = &["git_migrate", "hdb_catalog"];
 

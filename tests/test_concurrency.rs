@@ -10,7 +10,7 @@ use crate::common::git::{base_project, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::reliability::{spawn_gm, Bg};
 use crate::common::{gm, gm_env, Run};
-use git_migrate::ledger::Ledger;
+use git_migrate_core::ledger::Ledger;
 use postgres::Client;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! event triggers, configuration, metadata v2 and v3, and inside an open transaction.
 
 use crate::common::pg::TestDb;
-use git_migrate::metadata::consistency::{check, Inconsistency};
+use git_migrate_core::metadata::consistency::{check, Inconsistency};
 use postgres::Client;
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! behind is reported once, by name; what an up-down cycle legitimately changes (OIDs,
 //! sequence values) is not.
 
-use git_migrate::verify::fingerprint::{diff, Change, Fingerprint};
+use git_migrate_core::verify::fingerprint::{diff, Change, Fingerprint};
 use postgres::Client;
 use std::collections::BTreeSet;
 

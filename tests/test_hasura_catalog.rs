@@ -5,7 +5,7 @@
 //! back.
 
 use crate::common::pg::TestDb;
-use git_migrate::ledger::hasura::{
+use git_migrate_core::ledger::hasura::{
     catalog_exists, read_metadata, to_server_shape, write_metadata, INSTANCE_ID,
 };
 use postgres::Client;

@@ -6,7 +6,7 @@
 use crate::common::git::{base_project, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::{gm, Run};
-use git_migrate::ledger::Ledger;
+use git_migrate_core::ledger::Ledger;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};

@@ -402,7 +402,7 @@ fn the_pool_is_really_shared_and_the_lock_waiter_is_named() {
 
     let mut holder =
         Client::connect(&format!("{url} application_name=pool-holder"), NoTls).unwrap();
-    let key = git_migrate::ledger::Ledger::default().lock_key();
+    let key = git_migrate_core::ledger::Ledger::default().lock_key();
     let mut tx = holder.transaction().unwrap();
     let msgs = tx
         .simple_query(&format!(
@@ -498,7 +498,10 @@ fn no_named_prepared_statements_in_the_sources() {
         ".prepare_typed(",
     ];
     let mut offenders = Vec::new();
-    let mut stack = vec![PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    let mut stack = vec![
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/crates")),
+    ];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use git_migrate::schema::diff::Action;
-use git_migrate::schema::{self, Kind, Model, Statement};
-use git_migrate::verify::fingerprint::Fingerprint;
+use git_migrate_core::schema::diff::Action;
+use git_migrate_core::schema::{self, Kind, Model, Statement};
+use git_migrate_core::verify::fingerprint::Fingerprint;
 use postgres::Client;
 
 use crate::common::pg::TestDb;
@@ -83,7 +83,7 @@ fn differences(
 /// domain type is itself rebuilt (a new attribute, a new base type); the drop names it.
 #[track_caller]
 fn assert_no_needless_data_loss(statements: &[Statement], from: &Model, to: &Model, context: &str) {
-    let rebuilt_types: Vec<&git_migrate::schema::ObjectId> = statements
+    let rebuilt_types: Vec<&git_migrate_core::schema::ObjectId> = statements
         .iter()
         .filter(|s| s.action == Action::Drop && s.object.kind == Kind::Type)
         .map(|s| &s.object)

@@ -4,14 +4,14 @@
 use super::error::{CommandError, Kind};
 use super::render::describe_commit;
 use super::Ctx;
-use crate::execute::{self, Event, ExecError};
-use crate::gather::TargetProject;
-use crate::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
-use crate::ledger::{cli_state, DbState};
-use crate::plan::{Mode, Problem};
-use crate::project::Version;
-use crate::source::Source;
 use clap::Args;
+use git_migrate_core::execute::{self, Event, ExecError};
+use git_migrate_core::gather::TargetProject;
+use git_migrate_core::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
+use git_migrate_core::ledger::{cli_state, DbState};
+use git_migrate_core::plan::{Mode, Problem};
+use git_migrate_core::project::Version;
+use git_migrate_core::source::Source;
 use std::time::Duration;
 
 /// Record the versions Hasura's migration state lists as applied in the ledger, with
@@ -374,7 +374,7 @@ pub fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError> {
             ))
         }
     };
-    let actor = super::deploy::actor_with_role(&mut client);
+    let actor = git_migrate_core::ledger::actor_with_role(&mut client, &ctx.actor);
     let id = execute::with_lock(
         &mut client,
         &ledger,

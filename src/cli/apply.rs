@@ -4,8 +4,8 @@
 use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
 use super::error::{CommandError, Kind};
 use super::{Ctx, SourceArgs};
-use crate::plan::{ApplySpec, Mode};
 use clap::Args;
+use git_migrate_core::plan::{ApplySpec, Mode};
 
 /// Arguments of `apply`.
 #[derive(Args, Debug)]
@@ -73,7 +73,7 @@ fn count(flag: &str, v: &str) -> Result<Option<usize>, CommandError> {
 
 /// The databases of the project at the revision: (name, connection URL).
 fn databases(ctx: &Ctx, rev: Option<&str>) -> Result<Vec<(String, String)>, CommandError> {
-    let source = crate::source::Source::Rev(rev.unwrap_or("HEAD").to_string());
+    let source = git_migrate_core::source::Source::Rev(rev.unwrap_or("HEAD").to_string());
     let project = ctx.repo.project(&source, ctx.project_dir().as_deref())?;
     if project.config.version < 3 {
         return Err(CommandError::new(
@@ -81,11 +81,11 @@ fn databases(ctx: &Ctx, rev: Option<&str>) -> Result<Vec<(String, String)>, Comm
             "--all-databases needs a config v3 project; a config v2 project has one database",
         ));
     }
-    let target = crate::gather::TargetProject {
+    let target = git_migrate_core::gather::TargetProject {
         reference: source.describe(),
         project: Some(project),
     };
-    let snapshot = crate::gather::target_snapshot(&ctx.repo, &target)?;
+    let snapshot = git_migrate_core::gather::target_snapshot(&ctx.repo, &target)?;
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for s in snapshot["sources"].as_array().into_iter().flatten() {
@@ -108,7 +108,7 @@ fn databases(ctx: &Ctx, rev: Option<&str>) -> Result<Vec<(String, String)>, Comm
             }
         };
         if let Some(u) = resolved {
-            if let Some(p) = crate::db::DbTarget::from_url(&u).password() {
+            if let Some(p) = git_migrate_core::db::DbTarget::from_url(&u).password() {
                 super::ui::register_secret(p);
             }
             out.push((name.to_string(), u));
@@ -134,7 +134,7 @@ fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
     let mut failed = Vec::new();
     for (name, url) in dbs {
         ctx.ui.out(&format!("Database: {name}"));
-        let mut repo = crate::source::Repo::open(ctx.repo.git().path())?;
+        let mut repo = git_migrate_core::source::Repo::open(ctx.repo.git().path())?;
         repo.set_database(&name);
         let one = Ctx {
             ui: ctx.ui.clone(),
@@ -144,6 +144,7 @@ fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
             database_url: Some(url),
             json: ctx.json,
             database_name: Some(name.clone()),
+            actor: ctx.actor.clone(),
             env: ctx.env.clone(),
         };
         let one_args = ApplyArgs {

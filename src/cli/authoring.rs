@@ -17,14 +17,14 @@
 
 use super::error::{CommandError, Kind};
 use super::Ctx;
-use crate::ledger::{quote_ident, DbState, Ledger};
-use crate::project::sql::is_effectively_empty;
-use crate::project::{
+use clap::Args;
+use git_migrate_core::ledger::{quote_ident, DbState, Ledger};
+use git_migrate_core::project::sql::is_effectively_empty;
+use git_migrate_core::project::{
     parse_migration_listing, Migration, MigrationDirEntry, MigrationEntryKind, MigrationSet,
     Version,
 };
-use crate::source::{ProjectLocation, Source, TreeRef};
-use clap::Args;
+use git_migrate_core::source::{ProjectLocation, Source, TreeRef};
 use postgres::types::Type;
 use postgres::GenericClient;
 use std::collections::{BTreeMap, BTreeSet};
@@ -142,7 +142,7 @@ pub(super) fn work_project(ctx: &Ctx) -> Result<WorkProject, CommandError> {
     })
 }
 
-pub(super) use crate::project::join_path as join;
+pub(super) use git_migrate_core::project::join_path as join;
 
 /// The folder of one database inside a per-database folder setting (`migrations_directory`,
 /// `seeds_directory`): `<dir>/<database>` for config v3, `<dir>` for config v2, which has a
@@ -233,7 +233,7 @@ fn migrations_at(ctx: &Ctx, tree: &TreeRef, dir: &str) -> Result<MigrationSet, C
         }
     };
     if !problems.is_empty() {
-        return Err(crate::source::SourceError::Layout {
+        return Err(git_migrate_core::source::SourceError::Layout {
             at: "the working tree".into(),
             problems,
         }
@@ -283,7 +283,7 @@ fn db_failure(what: &str) -> impl FnOnce(postgres::Error) -> CommandError + '_ {
             Kind::Failure,
             format!(
                 "{what}: {}; nothing was changed",
-                crate::db::describe_pg_error(&e)
+                git_migrate_core::db::describe_pg_error(&e)
             ),
         )
     }
@@ -534,14 +534,19 @@ fn with_lock<T>(
     f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, CommandError>,
 ) -> Result<T, CommandError> {
     let mut failed = None;
-    let done =
-        crate::execute::with_lock(client, ledger, Duration::from_secs(60), &mut |_| {}, |tx| {
+    let done = git_migrate_core::execute::with_lock(
+        client,
+        ledger,
+        Duration::from_secs(60),
+        &mut |_| {},
+        |tx| {
             f(tx).map_err(|e| {
                 failed = Some(e);
                 // Stands for the error kept in `failed`; rolls the transaction back.
-                crate::execute::ExecError::Refused(vec![])
+                git_migrate_core::execute::ExecError::Refused(vec![])
             })
-        });
+        },
+    );
     match (done, failed) {
         (Ok(out), _) => Ok(out),
         (Err(_), Some(e)) => Err(e),
@@ -593,11 +598,12 @@ fn write_state(
     add: Option<&NewRow>,
     target_ref: &str,
     plan: serde_json::Value,
+    identity: &str,
 ) -> Result<Option<i64>, CommandError> {
     let mut deployment = None;
     if applied.state.live.ledger_exists && !applied.state.live.applied.is_empty() {
         let s = quote_ident(ledger.schema());
-        let actor = super::deploy::actor_with_role(tx);
+        let actor = git_migrate_core::ledger::actor_with_role(tx, identity);
         let deployed = applied.state.live.deployed_commit.clone();
         let plan = plan.to_string();
         let row = tx
@@ -627,8 +633,8 @@ fn write_state(
             remove,
         )?;
         if let Some(n) = add {
-            let up_sha = crate::checksum::sha256_hex(&n.up);
-            let down_sha = crate::checksum::sha256_hex(&n.down);
+            let up_sha = git_migrate_core::checksum::sha256_hex(&n.up);
+            let down_sha = git_migrate_core::checksum::sha256_hex(&n.down);
             let down_sql = String::from_utf8(n.down.clone()).ok();
             tx.query_typed(
                 &format!(
@@ -660,7 +666,12 @@ fn write_state(
         .copied()
         .filter(|v| !added.contains(v))
         .collect();
-    let ctes = crate::ledger::cli_state::sync_ctes(applied.state.hasura_stores(), "$1", "$2", "$3");
+    let ctes = git_migrate_core::ledger::cli_state::sync_ctes(
+        applied.state.hasura_stores(),
+        "$1",
+        "$2",
+        "$3",
+    );
     if !ctes.is_empty() {
         tx.query_typed(
             &format!("WITH nothing AS (SELECT 1){ctes}\nSELECT 1"),
@@ -791,7 +802,7 @@ fn squash_state(
                 "{v}_{n} is marked dirty (a no-transaction migration did not finish)"
             ));
         } else if let Some(up) = ups.get(v) {
-            let sha = crate::checksum::sha256_hex(up);
+            let sha = git_migrate_core::checksum::sha256_hex(up);
             if sha != a.up_sha256 {
                 e = e.cause(format!(
                     "{v}_{n}: the ledger has {}, the working tree has {sha}",
@@ -874,13 +885,13 @@ pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
             None => None,
         };
         for (which, text) in [("up.sql", Some(&up)), ("down.sql", down.as_ref())] {
-            if text.is_some_and(|t| crate::project::txcontrol::is_no_transaction(t)) {
+            if text.is_some_and(|t| git_migrate_core::project::txcontrol::is_no_transaction(t)) {
                 return Err(CommandError::new(
                     Kind::Refused,
                     format!(
                         "{} is a no-transaction migration ({which} starts with `{}`); it cannot be squashed with others; nothing was changed",
                         m.label(),
-                        crate::check::rules::NO_TRANSACTION_MARKER
+                        git_migrate_core::check::rules::NO_TRANSACTION_MARKER
                     ),
                 )
                 .hint("squash the migrations before or after it separately"));
@@ -1095,6 +1106,7 @@ pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
                 Some(&new),
                 &target_ref,
                 plan,
+                &ctx.actor,
             )
         });
         match result {
@@ -1262,12 +1274,9 @@ fn squash_state_only(
         let reused = versions.contains(&version);
         let already = if reused {
             present == [version]
-                && applied
-                    .state
-                    .live
-                    .applied
-                    .get(&version)
-                    .is_none_or(|a| a.up_sha256 == crate::checksum::sha256_hex(up.as_bytes()))
+                && applied.state.live.applied.get(&version).is_none_or(|a| {
+                    a.up_sha256 == git_migrate_core::checksum::sha256_hex(up.as_bytes())
+                })
         } else {
             applied.has(version) && present.is_empty()
         };
@@ -1345,6 +1354,7 @@ fn squash_state_only(
             Some(&new),
             &target_ref,
             plan,
+            &ctx.actor,
         )
         .map(Outcome::Recorded)
     })?;
@@ -1593,6 +1603,7 @@ fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
             None,
             "delete --server",
             plan,
+            &ctx.actor,
         )?;
         Ok(Some((versions, id, applied.tables(&ledger))))
     })?;

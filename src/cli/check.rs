@@ -3,10 +3,10 @@
 
 use super::error::{CommandError, Kind};
 use super::Ctx;
-use crate::check::range::{check_range, ranges, CheckError, RangeReport, RangeSpec};
-use crate::check::Finding;
 use clap::Args;
 use console::Style;
+use git_migrate_core::check::range::{check_range, ranges, CheckError, RangeReport, RangeSpec};
+use git_migrate_core::check::Finding;
 use std::io::Read;
 
 /// Arguments of `check`.
@@ -107,19 +107,19 @@ pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
             project_dir.as_deref(),
             env_allow.as_deref(),
         )?);
-        notes.push(crate::yaml::take_warnings());
+        notes.push(git_migrate_core::yaml::take_warnings());
     }
     if !ctx.config.require_down {
         // `policy.require_down: false` in git-migrate.yaml: a migration without a down is the
         // team's choice (deploy still warns that it cannot be rolled back).
         for rep in &mut reports {
             rep.findings
-                .retain(|f| f.rule != crate::check::Rule::MissingDown);
+                .retain(|f| f.rule != git_migrate_core::check::Rule::MissingDown);
         }
     }
     if args.verify {
         // One server for every range (started only if a range has new migrations).
-        let mut scratch = super::verify::ScratchServer::new(args.scratch_url.as_deref());
+        let mut scratch = git_migrate_core::verify::ScratchServer::new(args.scratch_url.as_deref());
         for rep in &mut reports {
             let found = super::verify::verify_report(ctx, rep, &mut scratch)?;
             rep.findings.extend(found);
@@ -227,7 +227,7 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
                     "unreadable allowance in {}: `Migration-Allow: {}` (expected `Migration-Allow: <rule> <version>…`; rules: {})",
                     b.source,
                     b.text,
-                    crate::check::Rule::ALL.map(|r| r.id()).join(", ")
+                    git_migrate_core::check::Rule::ALL.map(|r| r.id()).join(", ")
                 ));
             }
         }

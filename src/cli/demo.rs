@@ -40,7 +40,7 @@ pub fn cmd_demo(ui: &Ui, _args: &DemoArgs, database_url: Option<&str>) -> Result
         Some(u) => u.to_string(),
         None => {
             ui.out("Starting a throwaway PostgreSQL server…");
-            cluster = crate::scratch::Cluster::start().map_err(|e| {
+            cluster = git_migrate_core::scratch::Cluster::start().map_err(|e| {
                 CommandError::new(Kind::Failure, format!("demo: {e}")).hint(
                     "or pass --database-url to run the demo against a scratch database you provide",
                 )

@@ -3,9 +3,9 @@
 use super::error::{CommandError, Kind};
 use super::render::{describe_commit, plan_lines};
 use super::{Ctx, SourceArgs};
-use crate::execute::{self, Event, ExecOptions};
-use crate::gather::{self, GatherOptions, TargetProject};
-use crate::plan::{ComputeDowns, Mode, OutOfOrderPolicy, PlanOptions, Step};
+use git_migrate_core::execute::{self, Event, ExecOptions};
+use git_migrate_core::gather::{self, GatherOptions, TargetProject};
+use git_migrate_core::plan::{ComputeDowns, Mode, OutOfOrderPolicy, PlanOptions, Step};
 
 use clap::Args;
 use std::time::{Duration, Instant};
@@ -127,9 +127,6 @@ pub struct RollbackArgs {
     pub exec: ExecFlags,
 }
 
-/// The default prelude for Hasura projects (Hasura's server creates pgcrypto on start).
-pub const DEFAULT_PRELUDE: &str = "CREATE EXTENSION IF NOT EXISTS pgcrypto;";
-
 struct Prepared {
     client: postgres::Client,
     target: TargetProject,
@@ -139,7 +136,7 @@ struct Prepared {
     gather: GatherOptions,
     db: String,
     /// The adoption of a database the Hasura CLI manages, done first by execute.
-    adoption: Option<crate::ledger::adopt::Adoption>,
+    adoption: Option<git_migrate_core::ledger::adopt::Adoption>,
     /// The SQL of each step (read once: shown, checked, then run).
     texts: Vec<execute::StepSql>,
     /// Old mistakes in the files read (a YAML key written twice), shown with the plan.
@@ -179,7 +176,7 @@ pub(super) enum Goal<'a> {
     /// Nothing: empty metadata (`metadata clear`).
     Empty,
     /// `apply`: a Hasura-style selection of the migrations of a revision.
-    Select(Option<&'a str>, crate::plan::ApplySpec),
+    Select(Option<&'a str>, git_migrate_core::plan::ApplySpec),
 }
 
 fn prepare(
@@ -258,7 +255,7 @@ fn prepare(
         }
     }
     // A database the Hasura CLI manages is planned as adopted (written by execute).
-    let adoption = if crate::ledger::adopt::adopts_in(mode) {
+    let adoption = if git_migrate_core::ledger::adopt::adopts_in(mode) {
         super::adopt::implicit(&mut state, &mut target, ctx)?
     } else {
         None
@@ -270,9 +267,14 @@ fn prepare(
     let options = plan_options(ctx, mode, flags);
     let selection = match (goal, &target.project) {
         (Goal::Select(_, spec), Some(p)) => Some(
-            crate::plan::select(spec, &p.migrations, &state.live).map_err(|problem| {
-                CommandError::refused(&format!("cannot apply {}", target.reference), vec![problem])
-            })?,
+            git_migrate_core::plan::select(spec, &p.migrations, &state.live).map_err(
+                |problem| {
+                    CommandError::refused(
+                        &format!("cannot apply {}", target.reference),
+                        vec![problem],
+                    )
+                },
+            )?,
         ),
         _ => None,
     };
@@ -325,15 +327,15 @@ fn prepare(
         db: db.redacted(),
         adoption,
         texts,
-        file_warnings: crate::yaml::take_warnings(),
+        file_warnings: git_migrate_core::yaml::take_warnings(),
     })
 }
 
 /// Whether a plan runs down SQL that someone wrote (not computed, not a no-op).
-fn ran_written_downs(plan: &crate::plan::Plan) -> bool {
+fn ran_written_downs(plan: &git_migrate_core::plan::Plan) -> bool {
     plan.steps.iter().any(|s| {
         matches!(s, Step::Revert { down, noop: false, .. }
-            if !matches!(down, crate::plan::DownOrigin::Computed { .. }))
+            if !matches!(down, git_migrate_core::plan::DownOrigin::Computed { .. }))
     })
 }
 
@@ -342,10 +344,13 @@ fn ran_written_downs(plan: &crate::plan::Plan) -> bool {
 fn replay_downs(
     ctx: &Ctx,
     flags: &PlanFlags,
-    live: &crate::plan::LiveState,
-    versions: &[crate::project::Version],
+    live: &git_migrate_core::plan::LiveState,
+    versions: &[git_migrate_core::project::Version],
 ) -> Result<
-    std::collections::BTreeMap<crate::project::Version, crate::schema::ComputedDown>,
+    std::collections::BTreeMap<
+        git_migrate_core::project::Version,
+        git_migrate_core::schema::ComputedDown,
+    >,
     CommandError,
 > {
     let wanted: std::collections::BTreeSet<_> = versions.iter().copied().collect();
@@ -361,11 +366,12 @@ fn replay_downs(
             history.len()
         ));
     }
-    let mut server = super::verify::ScratchServer::new(flags.downs.scratch_url.as_deref());
+    let mut server =
+        git_migrate_core::verify::ScratchServer::new(flags.downs.scratch_url.as_deref());
     let mut dbs = server.databases()?;
     let ledger_schema = ctx.config.ledger_schema.clone();
     let prelude = super::verify::prelude(ctx);
-    crate::verify::replay::computed_downs(
+    git_migrate_core::verify::replay::computed_downs(
         &mut dbs,
         Some(&prelude),
         &history,
@@ -387,7 +393,7 @@ fn replay_target(
     ctx: &Ctx,
     flags: &PlanFlags,
     p: &mut Prepared,
-) -> Result<crate::verify::fingerprint::Fingerprint, CommandError> {
+) -> Result<git_migrate_core::verify::fingerprint::Fingerprint, CommandError> {
     let Some(project) = p.target.project.as_mut() else {
         return Err(CommandError::new(
             Kind::Usage,
@@ -401,7 +407,8 @@ fn replay_target(
             p.target.reference
         ));
     }
-    let mut server = super::verify::ScratchServer::new(flags.downs.scratch_url.as_deref());
+    let mut server =
+        git_migrate_core::verify::ScratchServer::new(flags.downs.scratch_url.as_deref());
     super::verify::replay_schema(ctx, project, &mut server)
 }
 
@@ -426,7 +433,7 @@ fn print_no_transaction(ctx: &Ctx, p: &Prepared) {
         };
         ctx.ui.out(&format!(
             "  outside a transaction: {what} {v}_{n} ({})",
-            crate::check::rules::NO_TRANSACTION_MARKER
+            git_migrate_core::check::rules::NO_TRANSACTION_MARKER
         ));
     }
     ctx.ui.warn(&format!(
@@ -507,7 +514,7 @@ fn plan_notes(p: &Prepared) -> Vec<String> {
                 format!(
                     "; skipped {} other API call(s) ({}): the metadata comes from metadata/",
                     sql.skipped_calls.len(),
-                    crate::project::legacy::describe_skipped(&sql.skipped_calls)
+                    git_migrate_core::project::legacy::describe_skipped(&sql.skipped_calls)
                 )
             };
             notes.push(format!(
@@ -524,7 +531,11 @@ fn plan_notes(p: &Prepared) -> Vec<String> {
     let plan = &p.confirmed.plan;
     let target = match &plan.to_commit {
         Some(c) if !c.starts_with(&plan.target_ref) => {
-            format!("{} ({})", plan.target_ref, crate::source::short(c))
+            format!(
+                "{} ({})",
+                plan.target_ref,
+                git_migrate_core::source::short(c)
+            )
         }
         _ => plan.target_ref.clone(),
     };
@@ -708,7 +719,7 @@ pub(super) fn run_mutation(
         exec.prelude_sql
             .clone()
             .or_else(|| ctx.config.prelude_sql.clone())
-            .or_else(|| Some(DEFAULT_PRELUDE.to_string()))
+            .or_else(|| Some(git_migrate_core::project::DEFAULT_PRELUDE.to_string()))
     };
     let options = ExecOptions {
         lock_timeout: Duration::from_secs(exec.lock_timeout),
@@ -721,7 +732,7 @@ pub(super) fn run_mutation(
             Mode::Metadata => "metadata",
             Mode::Apply => "apply",
         },
-        actor: actor_with_role(&mut p.client),
+        actor: git_migrate_core::ledger::actor_with_role(&mut p.client, &ctx.actor),
         // `apply` changes migrations only, like Hasura's: the metadata is checked and warned
         // about, and `metadata apply` is the next step (design §11).
         allow_inconsistent_metadata: exec.allow_inconsistent_metadata || mode == Mode::Apply,
@@ -819,7 +830,7 @@ pub(super) fn run_mutation(
                 };
             let mut ce = CommandError::from(e);
             if failed_here && p.confirmed.live.ledger_exists {
-                let attempt = crate::ledger::FailedAttempt {
+                let attempt = git_migrate_core::ledger::FailedAttempt {
                     kind: options.kind.to_string(),
                     target_ref: goal_ref(goal),
                     from_commit: p.confirmed.live.deployed_commit.clone(),
@@ -901,78 +912,5 @@ fn goal_ref(goal: Goal<'_>) -> Option<String> {
     match goal {
         Goal::Rev(r) | Goal::Select(r, _) => r.map(str::to_string),
         Goal::Empty => None,
-    }
-}
-
-/// The git identity of whoever runs the command, read once from the repository's config.
-static GIT_IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Records who runs the command: `GIT_MIGRATE_ACTOR`, else git's `user.name <user.email>`
-/// (`GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL` first, like git), else `$USER@host`.
-pub fn set_identity(repo: &crate::source::Repo) {
-    let _ = GIT_IDENTITY.set(identity(repo));
-}
-
-fn identity(repo: &crate::source::Repo) -> String {
-    if let Some(a) = std::env::var("GIT_MIGRATE_ACTOR")
-        .ok()
-        .filter(|a| !a.trim().is_empty())
-    {
-        return a;
-    }
-    let config = repo.git().config().ok();
-    let get = |env: &str, key: &str| {
-        std::env::var(env)
-            .ok()
-            .or_else(|| config.as_ref().and_then(|c| c.get_string(key).ok()))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    match (
-        get("GIT_AUTHOR_NAME", "user.name"),
-        get("GIT_AUTHOR_EMAIL", "user.email"),
-    ) {
-        (Some(n), Some(e)) => format!("{n} <{e}>"),
-        (Some(n), None) => n,
-        (None, Some(e)) => format!("<{e}>"),
-        (None, None) => {
-            let user = std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into());
-            let host = std::fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default();
-            if host.is_empty() {
-                user
-            } else {
-                format!("{user}@{host}")
-            }
-        }
-    }
-}
-
-/// Who runs the command (the git identity), without the database role.
-pub fn actor() -> String {
-    GIT_IDENTITY
-        .get()
-        .cloned()
-        .unwrap_or_else(|| std::env::var("GIT_MIGRATE_ACTOR").unwrap_or_else(|_| "unknown".into()))
-}
-
-/// What the ledger records as the actor: the git identity and the database role it connected
-/// as, e.g. `Jane Doe <jane@example.com> (role deployer)`.
-pub fn actor_with_role(client: &mut impl postgres::GenericClient) -> String {
-    let role = client
-        .simple_query("SELECT current_user")
-        .ok()
-        .and_then(|msgs| {
-            msgs.into_iter().find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-        });
-    match role {
-        Some(r) => format!("{} (role {r})", actor()),
-        None => actor(),
     }
 }

@@ -3,8 +3,8 @@
 
 use super::error::{CommandError, Kind};
 use super::Ctx;
-use crate::config::Environment;
-use crate::source::{short, Repo};
+use git_migrate_core::config::Environment;
+use git_migrate_core::source::{short, Repo};
 
 /// Why an environment refuses a target, or the tag that lets it in (pure).
 pub fn tag_verdict(
@@ -91,9 +91,9 @@ pub struct EnvState {
     /// Commits HEAD has that it lacks, when HEAD descends from it.
     pub behind_head: Option<usize>,
     /// The newest deployment of any status.
-    pub last: Option<crate::ledger::DeploymentSummary>,
+    pub last: Option<git_migrate_core::ledger::DeploymentSummary>,
     /// Dirty (unfinished no-transaction) migrations.
-    pub dirty: Vec<crate::project::Version>,
+    pub dirty: Vec<git_migrate_core::project::Version>,
     /// Why it could not be read.
     pub error: Option<String>,
 }
@@ -228,4 +228,76 @@ pub fn check_promoted(ctx: &Ctx, commit: Option<&str>) -> Result<(), CommandErro
         env.name,
         short(commit)
     )))
+}
+/// The `status --all-envs` table (pure: states in, lines out).
+pub fn env_table(states: &[EnvState]) -> Vec<String> {
+    let rows: Vec<[String; 5]> = states
+        .iter()
+        .map(|s| {
+            if let Some(e) = &s.error {
+                return [
+                    s.name.clone(),
+                    "?".into(),
+                    "?".into(),
+                    "?".into(),
+                    format!("error: {e}"),
+                ];
+            }
+            let commit = s.commit.as_deref().map(short).unwrap_or_else(|| "-".into());
+            let tag = if !s.tags.is_empty() {
+                s.tags.join(",")
+            } else if let Some(d) = &s.describe {
+                d.split(' ').next().unwrap_or("-").to_string()
+            } else {
+                "-".into()
+            };
+            let behind = match (s.commit.is_some(), s.behind_head) {
+                (false, _) => "-".into(),
+                (true, Some(n)) => n.to_string(),
+                (true, None) => "diverged".into(),
+            };
+            let mut last = match &s.last {
+                Some(d) => format!(
+                    "#{} {} {} by {} {}",
+                    d.id,
+                    d.kind,
+                    d.status,
+                    d.actor.as_deref().unwrap_or("unknown"),
+                    d.started_at
+                ),
+                None => "never deployed".into(),
+            };
+            if !s.dirty.is_empty() {
+                last.push_str(&format!(" (dirty: {:?})", s.dirty));
+            }
+            [s.name.clone(), commit, tag, behind, last]
+        })
+        .collect();
+    let header = [
+        "ENVIRONMENT".to_string(),
+        "COMMIT".into(),
+        "TAG".into(),
+        "BEHIND HEAD".into(),
+        "LAST DEPLOYMENT".into(),
+    ];
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    std::iter::once(&header)
+        .chain(rows.iter())
+        .map(|r| {
+            let mut line = String::new();
+            for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+                if i + 1 == r.len() {
+                    line.push_str(c);
+                } else {
+                    line.push_str(&format!("{c:<w$}  "));
+                }
+            }
+            line
+        })
+        .collect()
 }

@@ -1,10 +1,10 @@
 //! The command layer's error: a kind (which picks the exit code), a message, causes and hints.
 
-use crate::execute::ExecError;
-use crate::gather::GatherError;
-use crate::ledger::LedgerError;
-use crate::plan::Problem;
-use crate::source::SourceError;
+use git_migrate_core::execute::ExecError;
+use git_migrate_core::gather::GatherError;
+use git_migrate_core::ledger::LedgerError;
+use git_migrate_core::plan::Problem;
+use git_migrate_core::source::SourceError;
 
 /// Exit codes (design §13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl From<SourceError> for CommandError {
             SourceError::Project(_) | SourceError::ProjectOutside(_) => ce
                 .hints
                 .push("pass --project <dir> to name the folder that holds config.yaml".into()),
-            SourceError::Config(crate::config::HasuraConfigError::Missing { .. }) => ce
+            SourceError::Config(git_migrate_core::config::HasuraConfigError::Missing { .. }) => ce
                 .hints
                 .push("check --project / git-migrate.yaml `project:`; it must name the folder holding config.yaml at that revision".into()),
             SourceError::Config(_) => ce
@@ -191,7 +191,7 @@ impl From<ExecError> for CommandError {
     fn from(e: ExecError) -> Self {
         match e {
             ExecError::Migration(f) => {
-                let crate::execute::MigrationFailure {
+                let git_migrate_core::execute::MigrationFailure {
                     direction,
                     label,
                     file,
@@ -333,7 +333,7 @@ impl From<ExecError> for CommandError {
                         f.file, f.line, f.column, f.statement, f.label
                     ));
                 }
-                ce.hints.push(crate::project::txcontrol::HINT.into());
+                ce.hints.push(git_migrate_core::project::txcontrol::HINT.into());
                 ce
             }
             ExecError::Interrupted(None) => {
@@ -380,7 +380,7 @@ impl From<ExecError> for CommandError {
 fn partial_error(
     kind: Kind,
     what: String,
-    state: &crate::execute::PartialState,
+    state: &git_migrate_core::execute::PartialState,
     causes: Vec<String>,
 ) -> CommandError {
     let id = state.deployment_id;
@@ -399,11 +399,11 @@ fn partial_error(
             };
             let mut ce = CommandError::new(kind, message);
             match d.direction {
-                crate::ledger::dirty::DirtyDirection::Up => {
+                git_migrate_core::ledger::dirty::DirtyDirection::Up => {
                     ce.hints.push(format!("check the database: if its up.sql did complete (e.g. the index exists and is valid), record it with `git migrate repair --done {v}`"));
                     ce.hints.push(format!("if it did not, undo what it left (e.g. DROP INDEX CONCURRENTLY an INVALID index), then `git migrate repair --undone {v}`; deploy again after either"));
                 }
-                crate::ledger::dirty::DirtyDirection::Down => {
+                git_migrate_core::ledger::dirty::DirtyDirection::Down => {
                     ce.hints.push(format!("check the database: if its down.sql did complete, record the revert with `git migrate repair --done {v}`"));
                     ce.hints.push(format!("if it did not, undo what it left, then `git migrate repair --undone {v}` (it stays applied); deploy again after either"));
                 }
@@ -428,8 +428,8 @@ fn partial_error(
     ce
 }
 
-impl From<crate::config::ToolConfigError> for CommandError {
-    fn from(e: crate::config::ToolConfigError) -> Self {
+impl From<git_migrate_core::config::ToolConfigError> for CommandError {
+    fn from(e: git_migrate_core::config::ToolConfigError) -> Self {
         CommandError::new(Kind::Usage, e.to_string())
             .hint("fix git-migrate.yaml (see docs/configuration.md)")
     }

@@ -2,8 +2,10 @@
 
 use super::error::{CommandError, Kind};
 use super::Ctx;
-use crate::hooks::{self, Action, Binary, Hook, HooksError, HooksReport, InstallOptions};
 use clap::{Args, Subcommand};
+use git_migrate_core::hooks::{
+    self, Action, Binary, Hook, HooksError, HooksReport, InstallOptions,
+};
 use std::path::{Path, PathBuf};
 
 /// `hooks` subcommands.

@@ -4,10 +4,10 @@ use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
 use super::error::{CommandError, Kind};
 use super::render::label;
 use super::Ctx;
-use crate::gather::{self, GatherError, TargetProject};
-use crate::plan::Mode;
-use crate::source::{Project, Source};
 use clap::{Args, Subcommand};
+use git_migrate_core::gather::{self, GatherError, TargetProject};
+use git_migrate_core::plan::Mode;
+use git_migrate_core::source::{Project, Source};
 
 /// Metadata subcommands.
 #[derive(Subcommand, Debug)]
@@ -94,7 +94,7 @@ pub fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), CommandError
 /// Writes the live metadata into the working tree's metadata folder (config v2 or v3 layout
 /// after `config.yaml`), and removes the per-table files it owns that are now stale.
 fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
-    use crate::metadata::export::{export, stale_files, Layout};
+    use git_migrate_core::metadata::export::{export, stale_files, Layout};
     let Some(workdir) = ctx.repo.git().workdir().map(|p| p.to_path_buf()) else {
         return Err(CommandError::new(
             Kind::Usage,
@@ -176,15 +176,16 @@ fn live_snapshot(
 /// finding is exit code 1.
 fn cmd_inconsistency(ctx: &Ctx, status: bool) -> Result<(), CommandError> {
     let (mut client, live) = live_snapshot(ctx, "deploy first: git migrate deploy REV")?;
-    let problems = crate::metadata::consistency::check(&mut client, &live).map_err(|e| {
-        CommandError::new(
-            Kind::Failure,
-            format!(
-                "checking the metadata against the schema: {}",
-                crate::db::describe_pg_error(&e)
-            ),
-        )
-    })?;
+    let problems =
+        git_migrate_core::metadata::consistency::check(&mut client, &live).map_err(|e| {
+            CommandError::new(
+                Kind::Failure,
+                format!(
+                    "checking the metadata against the schema: {}",
+                    git_migrate_core::db::describe_pg_error(&e)
+                ),
+            )
+        })?;
     if ctx.json {
         let doc =
             serde_json::json!({"consistent": problems.is_empty(), "inconsistencies": problems});
@@ -228,7 +229,7 @@ fn snapshot_of(
 ) -> Result<(serde_json::Value, String), CommandError> {
     let label = project_label(ctx, rev, &project);
     // Config v3 from git: read folder by folder (the same value as target_snapshot gives).
-    if let Some(built) = crate::metadata::git::build_project(&ctx.repo, &project) {
+    if let Some(built) = git_migrate_core::metadata::git::build_project(&ctx.repo, &project) {
         return Ok((built.map_err(GatherError::from)?, label));
     }
     let target = TargetProject {
@@ -248,7 +249,7 @@ fn snapshots_of_revisions(
     (b, pb): (&str, Project),
     full: bool,
 ) -> Result<Snapshots, CommandError> {
-    if let Some(both) = crate::metadata::git::diff_snapshots(&ctx.repo, &pa, &pb, full) {
+    if let Some(both) = git_migrate_core::metadata::git::diff_snapshots(&ctx.repo, &pa, &pb, full) {
         let (old, new) = both.map_err(GatherError::from)?;
         return Ok((
             (old, project_label(ctx, a, &pa)),
@@ -307,7 +308,7 @@ fn print_diff(
     old_label: &str,
     new_label: &str,
 ) -> Result<(), CommandError> {
-    let changes = crate::metadata::describe_changes(old, new);
+    let changes = git_migrate_core::metadata::describe_changes(old, new);
     if ctx.json {
         let doc = serde_json::json!({"from": old_label, "to": new_label, "changes": changes});
         ctx.ui
@@ -321,8 +322,9 @@ fn print_diff(
         return Ok(());
     }
     if args.format == "unified" {
-        ctx.ui
-            .out(&crate::metadata::unified(old, new, old_label, new_label));
+        ctx.ui.out(&git_migrate_core::metadata::unified(
+            old, new, old_label, new_label,
+        ));
     } else {
         // One write: thousands of lines (a first deploy of a large project) one by one cost
         // a system call each.

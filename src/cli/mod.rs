@@ -20,12 +20,12 @@ mod status;
 pub mod ui;
 mod verify;
 
-use crate::config::ToolConfig;
-use crate::db::DbTarget;
-use crate::ledger::Ledger;
-use crate::source::{Repo, Source};
 use clap::{Args, Parser, Subcommand};
 use error::{CommandError, Kind};
+use git_migrate_core::config::ToolConfig;
+use git_migrate_core::db::DbTarget;
+use git_migrate_core::ledger::Ledger;
+use git_migrate_core::source::{Repo, Source};
 use std::path::PathBuf;
 use ui::Ui;
 
@@ -171,7 +171,9 @@ pub struct Ctx {
     /// `--database-name`.
     pub database_name: Option<String>,
     /// `--env`, checked against git-migrate.yaml.
-    pub env: Option<crate::config::Environment>,
+    pub env: Option<git_migrate_core::config::Environment>,
+    /// Who runs the command, for the ledger ([`git_migrate_core::source::Repo::identity`]).
+    pub actor: String,
 }
 
 impl Ctx {
@@ -208,7 +210,10 @@ impl Ctx {
     }
 
     /// The database of another environment (`promote`, `status --all-envs`).
-    pub fn env_target(&self, env: &crate::config::Environment) -> Result<DbTarget, CommandError> {
+    pub fn env_target(
+        &self,
+        env: &git_migrate_core::config::Environment,
+    ) -> Result<DbTarget, CommandError> {
         let t = DbTarget::from_url(&env_url(env)?);
         if let Some(p) = t.password() {
             ui::register_secret(p);
@@ -226,13 +231,13 @@ impl Ctx {
     /// way as [`Ctx::connect`].
     pub fn connect_env(
         &self,
-        env: &crate::config::Environment,
+        env: &git_migrate_core::config::Environment,
     ) -> Result<(DbTarget, postgres::Client), CommandError> {
         self.connect_to(self.env_target(env)?)
     }
 
     fn connect_to(&self, target: DbTarget) -> Result<(DbTarget, postgres::Client), CommandError> {
-        let (t, warnings) = target.resolve(crate::db::LibpqEnv::from_process());
+        let (t, warnings) = target.resolve(git_migrate_core::db::LibpqEnv::from_process());
         if let Some(p) = t.password() {
             ui::register_secret(p);
         }
@@ -245,7 +250,7 @@ impl Ctx {
             let mut ce = CommandError::new(kind, e.to_string());
             let mut src = std::error::Error::source(&e);
             while let Some(s) = src {
-                let text = crate::db::describe_pg_error_any(s);
+                let text = git_migrate_core::db::describe_pg_error_any(s);
                 // postgres::Error's Display repeats its source's message: show it once.
                 if !ce
                     .causes
@@ -270,8 +275,8 @@ impl Ctx {
 }
 
 /// An environment's database URL, `${VAR}` expanded from the process environment.
-fn env_url(env: &crate::config::Environment) -> Result<String, CommandError> {
-    use crate::config::ExpandError;
+fn env_url(env: &git_migrate_core::config::Environment) -> Result<String, CommandError> {
+    use git_migrate_core::config::ExpandError;
     match env.expanded_url(|k| std::env::var(k).ok()) {
         Ok(Some(u)) if !u.trim().is_empty() => Ok(u),
         Ok(_) => Err(CommandError::new(
@@ -304,7 +309,7 @@ fn env_url(env: &crate::config::Environment) -> Result<String, CommandError> {
 pub(crate) fn find_env(
     config: &ToolConfig,
     name: &str,
-) -> Result<crate::config::Environment, CommandError> {
+) -> Result<git_migrate_core::config::Environment, CommandError> {
     config.environment(name).cloned().ok_or_else(|| {
         let known: Vec<&str> = config
             .environments
@@ -342,8 +347,8 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Some(dir) => Repo::open(dir)?,
         None => Repo::open_from_env()?,
     };
-    let config = ToolConfig::load(&repo, cli.config.as_deref())?;
-    deploy::set_identity(&repo);
+    let config = ToolConfig::load(repo.git(), cli.config.as_deref())?;
+    let actor = repo.identity();
     if let Some(name) = &cli.database_name {
         // Only the spelling is checked here. Whether the database exists is a fact of the
         // revision read: every read of a project checks it there (source::Repo::locate_project),
@@ -365,6 +370,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
     };
     let ctx = Ctx {
         env,
+        actor,
         ui,
         repo,
         config,
@@ -408,7 +414,7 @@ pub fn main() -> std::process::ExitCode {
     let json = cli.json;
     let result = run(cli, ui.clone());
     // What reading files from history found and no command showed yet (duplicate YAML keys).
-    for w in crate::yaml::take_warnings() {
+    for w in git_migrate_core::yaml::take_warnings() {
         ui.warn(&w);
     }
     match result {

@@ -8,10 +8,10 @@ use super::environments::{read_env, tag_verdict, EnvState};
 use super::error::{CommandError, Kind};
 use super::render::describe_commit;
 use super::Ctx;
-use crate::gather::{self, GatherOptions, TargetProject};
-use crate::plan::{Mode, PlanOptions};
-use crate::source::short;
 use clap::Args;
+use git_migrate_core::gather::{self, GatherOptions, TargetProject};
+use git_migrate_core::plan::{Mode, PlanOptions};
+use git_migrate_core::source::short;
 
 /// Arguments of `promote`.
 #[derive(Args, Debug)]
@@ -189,6 +189,7 @@ pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
         database_url: None,
         json: ctx.json,
         database_name: ctx.database_name.clone(),
+        actor: ctx.actor.clone(),
         env: Some(to_env.clone()),
     };
     run_mutation(
@@ -204,8 +205,8 @@ pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
     )
 }
 
-fn reopen(ctx: &Ctx) -> Result<crate::source::Repo, CommandError> {
-    let mut repo = crate::source::Repo::open(ctx.repo.git().path())?;
+fn reopen(ctx: &Ctx) -> Result<git_migrate_core::source::Repo, CommandError> {
+    let mut repo = git_migrate_core::source::Repo::open(ctx.repo.git().path())?;
     if ctx.repo.database_chosen() {
         repo.set_database(ctx.repo.database());
     }
@@ -217,7 +218,7 @@ fn reopen(ctx: &Ctx) -> Result<crate::source::Repo, CommandError> {
 /// "the commit staging is at" a lie).
 fn exactly_at(
     ctx: &Ctx,
-    env: &crate::config::Environment,
+    env: &git_migrate_core::config::Environment,
     commit: &str,
 ) -> Result<(), CommandError> {
     let (_, mut client) = ctx.connect_env(env)?;
@@ -237,10 +238,10 @@ fn exactly_at(
         &state,
         PlanOptions {
             mode: Mode::Deploy,
-            out_of_order: crate::plan::OutOfOrderPolicy::Allow,
+            out_of_order: git_migrate_core::plan::OutOfOrderPolicy::Allow,
             allow_empty_down: true,
             accept_edited: ctx.config.accept_edited,
-            compute_downs: crate::plan::ComputeDowns::Off,
+            compute_downs: git_migrate_core::plan::ComputeDowns::Off,
             capture_downs: ctx.config.capture_downs,
         },
         &GatherOptions {

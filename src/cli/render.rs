@@ -1,7 +1,7 @@
 //! Rendering plans, states and histories as text (pure: values in, strings out).
 
-use crate::plan::{Plan, Problem, Step};
-use crate::source::{short, Repo};
+use git_migrate_core::plan::{Plan, Problem, Step};
+use git_migrate_core::source::{short, Repo};
 
 /// "v1.4.0 (1a2b3c4d5e)" when tagged, "v1.4.0+3 (1a2b3c4d5e)" three first-parent commits after
 /// a tag, else the short id.
@@ -56,10 +56,10 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool, segmented: bool) -> 
         None => "nothing deployed yet".into(),
     };
     out.push(match plan.mode {
-        crate::plan::Mode::Deploy => format!("Plan: deploy to {to}"),
-        crate::plan::Mode::Rollback => format!("Plan: rollback to {to}"),
-        crate::plan::Mode::Metadata => format!("Plan: apply the metadata of {to}"),
-        crate::plan::Mode::Apply => {
+        git_migrate_core::plan::Mode::Deploy => format!("Plan: deploy to {to}"),
+        git_migrate_core::plan::Mode::Rollback => format!("Plan: rollback to {to}"),
+        git_migrate_core::plan::Mode::Metadata => format!("Plan: apply the metadata of {to}"),
+        git_migrate_core::plan::Mode::Apply => {
             format!("Plan: apply migrations of {to} (metadata left as it is)")
         }
     });
@@ -143,82 +143,12 @@ pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
     out
 }
 
-/// The `status --all-envs` table (pure: states in, lines out).
-pub fn env_table(states: &[super::environments::EnvState]) -> Vec<String> {
-    let rows: Vec<[String; 5]> = states
-        .iter()
-        .map(|s| {
-            if let Some(e) = &s.error {
-                return [
-                    s.name.clone(),
-                    "?".into(),
-                    "?".into(),
-                    "?".into(),
-                    format!("error: {e}"),
-                ];
-            }
-            let commit = s.commit.as_deref().map(short).unwrap_or_else(|| "-".into());
-            let tag = if !s.tags.is_empty() {
-                s.tags.join(",")
-            } else if let Some(d) = &s.describe {
-                d.split(' ').next().unwrap_or("-").to_string()
-            } else {
-                "-".into()
-            };
-            let behind = match (s.commit.is_some(), s.behind_head) {
-                (false, _) => "-".into(),
-                (true, Some(n)) => n.to_string(),
-                (true, None) => "diverged".into(),
-            };
-            let mut last = match &s.last {
-                Some(d) => format!(
-                    "#{} {} {} by {} {}",
-                    d.id,
-                    d.kind,
-                    d.status,
-                    d.actor.as_deref().unwrap_or("unknown"),
-                    d.started_at
-                ),
-                None => "never deployed".into(),
-            };
-            if !s.dirty.is_empty() {
-                last.push_str(&format!(" (dirty: {:?})", s.dirty));
-            }
-            [s.name.clone(), commit, tag, behind, last]
-        })
-        .collect();
-    let header = [
-        "ENVIRONMENT".to_string(),
-        "COMMIT".into(),
-        "TAG".into(),
-        "BEHIND HEAD".into(),
-        "LAST DEPLOYMENT".into(),
-    ];
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    std::iter::once(&header)
-        .chain(rows.iter())
-        .map(|r| {
-            let mut line = String::new();
-            for (i, (c, w)) in r.iter().zip(widths).enumerate() {
-                if i + 1 == r.len() {
-                    line.push_str(c);
-                } else {
-                    line.push_str(&format!("{c:<w$}  "));
-                }
-            }
-            line
-        })
-        .collect()
-}
-
 /// One deployment of `log`: `#12 2026-11-22 10:00:00 UTC deploy v1.3.0 (abc) -> v1.4.0 (def)
 /// -0 +3 ok 1.2s by Jane <j@x> (role app)  (target v1.4.0)`, and the error of a failed one.
-pub fn deployment_lines(repo: &Repo, d: &crate::ledger::DeploymentSummary) -> Vec<String> {
+pub fn deployment_lines(
+    repo: &Repo,
+    d: &git_migrate_core::ledger::DeploymentSummary,
+) -> Vec<String> {
     let c = |x: &Option<String>| {
         x.as_deref()
             .map(|c| describe_commit(repo, c))

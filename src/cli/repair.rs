@@ -6,13 +6,13 @@
 
 use super::error::{CommandError, Kind};
 use super::Ctx;
-use crate::execute::{self, Event, ExecError};
-use crate::ledger::dirty::{DirtyDirection, RepairRow};
-use crate::ledger::Ledger;
-use crate::plan::AppliedMigration;
-use crate::project::Version;
-use crate::source::Source;
 use clap::{ArgGroup, Args};
+use git_migrate_core::execute::{self, Event, ExecError};
+use git_migrate_core::ledger::dirty::{DirtyDirection, RepairRow};
+use git_migrate_core::ledger::Ledger;
+use git_migrate_core::plan::AppliedMigration;
+use git_migrate_core::project::Version;
+use git_migrate_core::source::Source;
 use std::time::Duration;
 
 /// Settle a dirty migration (--done V / --undone V) or accept a modified one (--accept V)
@@ -167,7 +167,7 @@ pub fn cmd_repair(ctx: &Ctx, args: &RepairArgs) -> Result<(), CommandError> {
             applied
                 .applied_commit
                 .as_deref()
-                .map(crate::source::short)
+                .map(git_migrate_core::source::short)
                 .unwrap_or_else(|| "unknown".into()),
         );
         (change, line)
@@ -231,7 +231,7 @@ pub fn cmd_repair(ctx: &Ctx, args: &RepairArgs) -> Result<(), CommandError> {
             ))
         }
     };
-    let actor = super::deploy::actor_with_role(&mut client);
+    let actor = git_migrate_core::ledger::actor_with_role(&mut client, &ctx.actor);
     let shown = (applied.clone(), direction, change.clone());
     let id = execute::with_lock(
         &mut client,
@@ -282,7 +282,7 @@ fn accept_change(
         ));
     };
     let bytes = ctx.repo.read(&project.tree, &up.path, Some(&up.blob))?;
-    let sha256 = crate::checksum::sha256_hex(&bytes);
+    let sha256 = git_migrate_core::checksum::sha256_hex(&bytes);
     if sha256 == applied.up_sha256 {
         return Err(CommandError::new(
             Kind::Refused,

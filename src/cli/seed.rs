@@ -10,11 +10,11 @@
 use super::authoring::{database_folder, join, now_ms, validate_name, work_project};
 use super::error::{CommandError, Kind};
 use super::{Ctx, SourceArgs};
-use crate::ledger::{quote_ident, quote_literal};
-use crate::project::sql::{line_col, line_col_of_byte, split_statements};
-use crate::project::MigrationEntryKind;
-use crate::source::{describe_tree, ProjectLocation, TreeRef};
 use clap::{Args, Subcommand};
+use git_migrate_core::ledger::{quote_ident, quote_literal};
+use git_migrate_core::project::sql::{line_col, line_col_of_byte, split_statements};
+use git_migrate_core::project::MigrationEntryKind;
+use git_migrate_core::source::{describe_tree, ProjectLocation, TreeRef};
 use postgres::types::Type;
 use postgres::SimpleQueryMessage;
 use std::path::PathBuf;
@@ -112,7 +112,7 @@ fn walk(
 }
 
 /// The SQL of a seed file to run inside git-migrate's one transaction, with the whole-file
-/// transaction wrapper it had (blanked out, see [`crate::project::txcontrol`]), or the first
+/// transaction wrapper it had (blanked out, see [`git_migrate_core::project::txcontrol`]), or the first
 /// statement it must not hold (byte offset, first line): transaction control anywhere else
 /// would end the transaction, and `COPY … FROM stdin` needs data the simple protocol cannot
 /// send.
@@ -125,7 +125,7 @@ fn seed_sql(sql: &str) -> Result<(String, Option<String>), (usize, String)> {
             .to_string();
         (r.start, line)
     };
-    let (text, wrapper) = match crate::project::txcontrol::runnable(sql) {
+    let (text, wrapper) = match git_migrate_core::project::txcontrol::runnable(sql) {
         Ok((text, wrapper)) => (text.into_owned(), wrapper.map(|w| w.describe())),
         Err(found) => return Err(first_line(found[0].span.clone())),
     };
@@ -193,7 +193,7 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
                     } else {
                         e.hint(format!("seed files there: {}", names.join(", ")))
                     };
-                    if matches!(source, crate::source::Source::Rev(_)) {
+                    if matches!(source, git_migrate_core::source::Source::Rev(_)) {
                         e = e.hint(
                             "seeds are read from HEAD; pass --worktree for files not committed yet",
                         );
@@ -215,7 +215,7 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
                 }
             ),
         );
-        if matches!(source, crate::source::Source::Rev(_)) {
+        if matches!(source, git_migrate_core::source::Source::Rev(_)) {
             e = e.hint("seeds are read from HEAD; pass --worktree for files not committed yet");
         }
         return Err(e.hint("create one with `git migrate seed create <name>`"));
@@ -288,14 +288,14 @@ fn cmd_seed_apply(ctx: &Ctx, args: &SeedApplyArgs) -> Result<(), CommandError> {
         match failure {
             None => {
                 tx.commit().map_err(|e| {
-                    if crate::execute::commit_refused(&e) {
+                    if git_migrate_core::execute::commit_refused(&e) {
                         db_error("committing", e)
                     } else {
                         CommandError::new(
                             Kind::Failure,
                             format!(
                                 "{}; the seed files may or may not have been committed",
-                                crate::execute::ExecError::CommitUncertain(e)
+                                git_migrate_core::execute::ExecError::CommitUncertain(e)
                             ),
                         )
                         .hint("look at the seeded tables before running the seeds again")
@@ -338,7 +338,7 @@ fn db_error(what: &str, e: postgres::Error) -> CommandError {
         Kind::Failure,
         format!(
             "{what}: {}; nothing was changed",
-            crate::db::describe_pg_error(&e)
+            git_migrate_core::db::describe_pg_error(&e)
         ),
     )
 }
@@ -362,7 +362,7 @@ fn seed_error(
         ),
     );
     let Some(dbe) = e.as_db_error() else {
-        return ce.cause(crate::db::describe_pg_error(e));
+        return ce.cause(git_migrate_core::db::describe_pg_error(e));
     };
     let mut position = match dbe.position() {
         Some(postgres::error::ErrorPosition::Original(p)) => Some(line_col(&f.sql, *p as usize)),
@@ -407,7 +407,7 @@ fn seed_error(
 }
 
 /// Replays `files[..index]`, then looks for the failing statement of the file
-/// ([`crate::execute::failing_statement`]), in a transaction that is always rolled back; returns
+/// ([`git_migrate_core::execute::failing_statement`]), in a transaction that is always rolled back; returns
 /// its number, line and column when it fails with the same SQLSTATE.
 fn locate(
     client: &mut postgres::Client,
@@ -424,7 +424,8 @@ fn locate(
     for f in &files[..index] {
         tx.batch_execute(&f.sql).ok()?;
     }
-    crate::execute::failing_statement(&mut tx, sql, code).map(|l| (l.statement, l.line, l.column))
+    git_migrate_core::execute::failing_statement(&mut tx, sql, code)
+        .map(|l| (l.statement, l.line, l.column))
 }
 
 /// `git migrate seed create`.

@@ -3,9 +3,9 @@
 use super::error::{CommandError, Kind};
 use super::render::{describe_commit, problem_lines};
 use super::{Ctx, SourceArgs};
-use crate::gather::{self, GatherOptions, TargetProject};
-use crate::plan::{Mode, PlanOptions, Step};
 use clap::Args;
+use git_migrate_core::gather::{self, GatherOptions, TargetProject};
+use git_migrate_core::plan::{Mode, PlanOptions, Step};
 
 /// Arguments of `status`.
 #[derive(Args, Debug)]
@@ -50,7 +50,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         // `status` shows what a deploy with the team's policy would do.
         accept_edited: ctx.config.accept_edited,
         // Reverts are counted, not run: no down is computed (nor a history replayed) here.
-        compute_downs: crate::plan::ComputeDowns::Off,
+        compute_downs: git_migrate_core::plan::ComputeDowns::Off,
         capture_downs: ctx.config.capture_downs,
     };
     let planned = gather::plan_for(
@@ -117,7 +117,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
         Some((id, recorded)) => {
             let now = ledger.take_schema(&mut client)?;
             let differences =
-                crate::verify::fingerprint::diff_ignoring_column_order(&recorded, &now);
+                git_migrate_core::verify::fingerprint::diff_ignoring_column_order(&recorded, &now);
             (!differences.is_empty()).then_some((id, differences))
         }
         None => None,
@@ -299,7 +299,7 @@ pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
 /// One row of Hasura's `migrate status` table, with git-migrate's columns.
 #[derive(serde::Serialize, Debug)]
 struct VersionRow {
-    version: crate::project::Version,
+    version: git_migrate_core::project::Version,
     name: String,
     source: bool,
     database: bool,
@@ -308,8 +308,11 @@ struct VersionRow {
     checksum: &'static str,
 }
 
-fn version_rows(target: &TargetProject, live: &crate::plan::LiveState) -> Vec<VersionRow> {
-    let mut rows: std::collections::BTreeMap<crate::project::Version, VersionRow> =
+fn version_rows(
+    target: &TargetProject,
+    live: &git_migrate_core::plan::LiveState,
+) -> Vec<VersionRow> {
+    let mut rows: std::collections::BTreeMap<git_migrate_core::project::Version, VersionRow> =
         std::collections::BTreeMap::new();
     if let Some(p) = &target.project {
         for m in p.migrations.iter() {
@@ -355,7 +358,7 @@ fn version_rows(target: &TargetProject, live: &crate::plan::LiveState) -> Vec<Ve
     rows.into_values().collect()
 }
 
-fn table_lines(repo: &crate::source::Repo, rows: &[VersionRow]) -> Vec<String> {
+fn table_lines(repo: &git_migrate_core::source::Repo, rows: &[VersionRow]) -> Vec<String> {
     let present = |b: bool| if b { "Present" } else { "Not Present" };
     // Most rows share a handful of commits: describe each once.
     let mut described: std::collections::HashMap<&str, String> = Default::default();
@@ -420,13 +423,13 @@ fn table_lines(repo: &crate::source::Repo, rows: &[VersionRow]) -> Vec<String> {
 /// HEAD is ahead, and the newest deployment of any status (a failed attempt shows here).
 fn env_facts(
     ctx: &Ctx,
-    state: &crate::ledger::DbState,
+    state: &git_migrate_core::ledger::DbState,
     client: &mut postgres::Client,
 ) -> (
     Vec<String>,
     Option<String>,
     Option<usize>,
-    Option<crate::ledger::DeploymentSummary>,
+    Option<git_migrate_core::ledger::DeploymentSummary>,
 ) {
     let oid = state
         .live
@@ -458,8 +461,8 @@ fn env_facts(
 
 fn env_lines(
     ctx: &Ctx,
-    env: &crate::config::Environment,
-    state: &crate::ledger::DbState,
+    env: &git_migrate_core::config::Environment,
+    state: &git_migrate_core::ledger::DbState,
     client: &mut postgres::Client,
 ) -> Vec<String> {
     let (tags, contained, behind, newest) = env_facts(ctx, state, client);
@@ -503,8 +506,8 @@ fn env_lines(
 
 fn env_json(
     ctx: &Ctx,
-    env: &crate::config::Environment,
-    state: &crate::ledger::DbState,
+    env: &git_migrate_core::config::Environment,
+    state: &git_migrate_core::ledger::DbState,
     client: &mut postgres::Client,
 ) -> serde_json::Value {
     let (tags, contained, behind, newest) = env_facts(ctx, state, client);
@@ -540,7 +543,7 @@ fn all_envs(ctx: &Ctx) -> Result<(), CommandError> {
                 .unwrap_or_default(),
         );
     } else {
-        for l in super::render::env_table(&states) {
+        for l in super::environments::env_table(&states) {
             ctx.ui.out(&l);
         }
     }

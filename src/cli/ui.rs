@@ -1,31 +1,8 @@
-//! Terminal output: stdout for results, stderr for diagnostics, colours via `console`, and a
-//! scrubber that keeps every registered secret out of everything printed.
+//! Terminal output: stdout for results, stderr for diagnostics, colours via `console`; everything
+//! printed passes through the core's secret scrubber ([`git_migrate_core::db::secrets`]).
 
+pub use git_migrate_core::db::secrets::{register_secret, scrub};
 use std::io::Write;
-use std::sync::Mutex;
-
-static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Registers a secret (a password) that must never be printed.
-pub fn register_secret(s: &str) {
-    if s.is_empty() {
-        return;
-    }
-    let mut g = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    if !g.iter().any(|x| x == s) {
-        g.push(s.to_string());
-    }
-}
-
-/// Replaces every registered secret in `text` with `***`.
-pub fn scrub(text: &str) -> String {
-    let g = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut out = text.to_string();
-    for s in g.iter() {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
-}
 
 /// Output settings.
 #[derive(Clone, Debug)]

@@ -3,12 +3,14 @@
 
 use super::error::{CommandError, Kind};
 use super::Ctx;
-use crate::check::range::RangeReport;
-use crate::check::{Finding, Rule};
-use crate::project::Version;
-use crate::source::{Project, Source};
-use crate::verify::{verify_sequence, Outcome, ScratchDatabases, Step, Verified, VerifyError};
 use clap::Args;
+use git_migrate_core::check::range::RangeReport;
+use git_migrate_core::check::{Finding, Rule};
+use git_migrate_core::project::Version;
+use git_migrate_core::source::{Project, Source};
+use git_migrate_core::verify::{
+    verify_sequence, Outcome, ScratchServer, ScratchServerError, Step, Verified, VerifyError,
+};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -27,146 +29,16 @@ pub struct VerifyArgs {
     pub scratch_url: Option<String>,
 }
 
-/// Where scratch databases come from, for one run: `--scratch-url`'s server, or one throwaway
-/// cluster started on first use and shared by every database the run needs (design §12).
-pub(super) struct ScratchServer {
-    url: Option<String>,
-    cluster: Option<crate::scratch::Cluster>,
-    made: usize,
-}
-
-/// The scratch databases of one verification, on one server. Each is dropped by
-/// [`verify_sequence`] when it is done with it; whatever is left after an error is dropped here.
-pub(super) struct ScratchDbs<'s> {
-    server: &'s mut ScratchServer,
-    admin: crate::db::DbTarget,
-    /// Session on the database the URL names, for CREATE and DROP DATABASE.
-    client: postgres::Client,
-    /// Made and not yet dropped.
-    live: Vec<String>,
-}
-
-impl Drop for ScratchDbs<'_> {
-    fn drop(&mut self) {
-        for name in std::mem::take(&mut self.live) {
-            let _ = self.client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&name)
-            ));
-        }
-    }
-}
-
-use crate::quote::quote_ident;
-
-impl ScratchDatabases for ScratchDbs<'_> {
-    fn create(&mut self, template: Option<&str>) -> Result<String, String> {
-        self.server.made += 1;
-        let name = format!(
-            "git_migrate_verify_{}_{}",
-            std::process::id(),
-            self.server.made
-        );
-        let mut sql = format!("CREATE DATABASE {}", quote_ident(&name));
-        if let Some(t) = template {
-            sql.push_str(&format!(" TEMPLATE {}", quote_ident(t)));
-        }
-        // A database of the same name can only be left from an earlier process with this pid.
-        self.client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&name)
-            ))
-            .and_then(|_| self.client.batch_execute(&sql))
-            .map_err(|e| {
-                format!(
-                    "cannot create the scratch database {name} on {}: {}",
-                    self.admin.redacted(),
-                    crate::db::describe_pg_error(&e)
-                )
-            })?;
-        self.live.push(name.clone());
-        Ok(name)
-    }
-
-    fn connect(&mut self, name: &str) -> Result<postgres::Client, String> {
-        self.admin
-            .with_dbname(name)
-            .connect()
-            .map_err(|e| format!("cannot connect to the scratch database {name}: {e}"))
-    }
-
-    fn drop_database(&mut self, name: &str) -> Result<(), String> {
-        self.client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(name)
-            ))
-            .map_err(|e| {
-                format!(
-                    "cannot drop the scratch database {name} on {}: {}",
-                    self.admin.redacted(),
-                    crate::db::describe_pg_error(&e)
-                )
-            })?;
-        self.live.retain(|n| n != name);
-        Ok(())
-    }
-}
-
 /// What to do when the scratch server does not let us make a database.
 pub(super) const SCRATCH_URL_HINT: &str = "--scratch-url names a server where the tool may create and drop databases of its own (it connects to the database in the URL only for that)";
 
-impl ScratchServer {
-    /// Nothing is started until a database is needed.
-    pub(super) fn new(scratch_url: Option<&str>) -> ScratchServer {
-        ScratchServer {
-            url: scratch_url
-                .filter(|u| !u.trim().is_empty())
-                .map(str::to_string),
-            cluster: None,
-            made: 0,
-        }
-    }
-
-    /// A session on the server (starting the throwaway cluster on first use) for making
-    /// databases.
-    pub(super) fn databases(&mut self) -> Result<ScratchDbs<'_>, CommandError> {
-        let admin = match &self.url {
-            Some(url) => {
-                let admin = crate::db::DbTarget::from_url(url);
-                if let Some(p) = admin.password() {
-                    super::ui::register_secret(p);
-                }
-                admin
-            }
-            None => {
-                if self.cluster.is_none() {
-                    self.cluster = Some(crate::scratch::Cluster::start().map_err(|e| {
-                        CommandError::new(Kind::Failure, format!("cannot start a scratch PostgreSQL server: {e}"))
-                            .hint("install the PostgreSQL server binaries, or pass --scratch-url postgresql://… (a server where the tool may create a database)")
-                    })?);
-                }
-                let cluster = self.cluster.as_ref().expect("started above");
-                crate::db::DbTarget::from_url(&cluster.url("postgres"))
-            }
+impl From<ScratchServerError> for CommandError {
+    fn from(e: ScratchServerError) -> CommandError {
+        let hint = match &e {
+            ScratchServerError::Start(_) => "install the PostgreSQL server binaries, or pass --scratch-url postgresql://… (a server where the tool may create a database)",
+            ScratchServerError::Connect { .. } => SCRATCH_URL_HINT,
         };
-        let client = admin.connect().map_err(|e| {
-            CommandError::new(
-                Kind::Failure,
-                format!(
-                    "cannot create a scratch database on {}: {e}",
-                    admin.redacted()
-                ),
-            )
-            .hint(SCRATCH_URL_HINT)
-        })?;
-        Ok(ScratchDbs {
-            server: self,
-            admin,
-            client,
-            live: Vec::new(),
-        })
+        CommandError::new(Kind::Failure, e.to_string()).hint(hint)
     }
 }
 
@@ -192,10 +64,10 @@ fn steps(
         let Some(up) = &m.up else { continue };
         // What a deployment would run: a legacy YAML migration's run_sql SQL, with a
         // whole-file transaction wrapper blanked out (the same rules as deploy).
-        let read = |f: &crate::project::MigrationFile| -> Result<(String, String), CommandError> {
+        let read = |f: &git_migrate_core::project::MigrationFile| -> Result<(String, String), CommandError> {
             let bytes = ctx.repo.read(&project.tree, &f.path, Some(&f.blob))?;
-            let text = crate::source::sql_text(bytes, &f.path, &at)?;
-            let text = crate::execute::StepSql::new(text, f.path.clone()).text;
+            let text = git_migrate_core::source::sql_text(bytes, &f.path, &at)?;
+            let text = git_migrate_core::execute::StepSql::new(text, f.path.clone()).text;
             Ok((f.path.clone(), text))
         };
         out.push(Step {
@@ -213,7 +85,7 @@ pub(super) fn prelude(ctx: &Ctx) -> String {
     ctx.config
         .prelude_sql
         .clone()
-        .unwrap_or_else(|| super::deploy::DEFAULT_PRELUDE.to_string())
+        .unwrap_or_else(|| git_migrate_core::project::DEFAULT_PRELUDE.to_string())
 }
 
 fn run(
@@ -248,19 +120,19 @@ pub(super) fn replay_schema(
     ctx: &Ctx,
     project: &mut Project,
     scratch: &mut ScratchServer,
-) -> Result<crate::verify::fingerprint::Fingerprint, CommandError> {
+) -> Result<git_migrate_core::verify::fingerprint::Fingerprint, CommandError> {
     let all: BTreeSet<Version> = project.migrations.iter().map(|m| m.version).collect();
     let steps = steps(ctx, project, &all)?;
-    let history: Vec<crate::verify::replay::ReplayStep> = steps
+    let history: Vec<git_migrate_core::verify::replay::ReplayStep> = steps
         .into_iter()
-        .map(|s| crate::verify::replay::ReplayStep {
+        .map(|s| git_migrate_core::verify::replay::ReplayStep {
             version: s.version,
             up: Ok(s.up.1),
         })
         .collect();
     let mut dbs = scratch.databases()?;
     let ledger_schema = ctx.config.ledger_schema.clone();
-    crate::verify::replay::schema_of(
+    git_migrate_core::verify::replay::schema_of(
         &mut dbs,
         Some(&prelude(ctx)),
         &history,
@@ -286,7 +158,7 @@ fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
             path.clone(),
             format!("{} of migration {} failed in a scratch database: {message}", phase.describe(), v.version),
             match phase {
-                crate::verify::Phase::UpAgain => "the down ran and the schema came back, but something it left (rows, or a server-wide object such as a role) stops the up from running again; make down undo everything up does".to_string(),
+                git_migrate_core::verify::Phase::UpAgain => "the down ran and the schema came back, but something it left (rows, or a server-wide object such as a role) stops the up from running again; make down undo everything up does".to_string(),
                 _ => "fix the SQL; the scratch database started empty and ran the migrations before this one".to_string(),
             },
         ),
@@ -342,11 +214,11 @@ pub fn verify_report(
         .collect();
     let results = run(ctx, &mut project, &verify, scratch, |_| {})?;
     let commit = match &report.range.tip {
-        crate::source::TreeRef::Git {
+        git_migrate_core::source::TreeRef::Git {
             commit: Some(c), ..
-        } => crate::source::short(&c.to_string()),
-        crate::source::TreeRef::Git { commit: None, .. } => "the index".into(),
-        crate::source::TreeRef::Fs { .. } => "the working tree".into(),
+        } => git_migrate_core::source::short(&c.to_string()),
+        git_migrate_core::source::TreeRef::Git { commit: None, .. } => "the index".into(),
+        git_migrate_core::source::TreeRef::Fs { .. } => "the working tree".into(),
     };
     Ok(results
         .iter()

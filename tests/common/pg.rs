@@ -2,7 +2,7 @@
 //! long-lived thread (PR_SET_PDEATHSIG fires when the spawning *thread* exits, and libtest ends
 //! a test's thread when the test ends), stopped and deleted at exit. One database per test.
 
-use git_migrate::scratch::Cluster;
+use git_migrate_core::scratch::Cluster;
 use postgres::{Client, NoTls};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

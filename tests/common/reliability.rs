@@ -13,8 +13,8 @@
 
 use crate::common::git::{base_project, files, migration, TestRepo};
 use crate::common::Run;
-use git_migrate::scratch::Cluster;
-use git_migrate::verify::fingerprint::{self, Fingerprint};
+use git_migrate_core::scratch::Cluster;
+use git_migrate_core::verify::fingerprint::{self, Fingerprint};
 use postgres::{Client, NoTls, SimpleQueryMessage};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -179,7 +179,7 @@ pub fn trial_count(default: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // A server that can crash
 
-/// The settings `git_migrate::scratch::Cluster` starts its server with, except
+/// The settings `git_migrate_core::scratch::Cluster` starts its server with, except
 /// `synchronous_commit=off`: a restarted server acknowledges a commit only once its WAL is
 /// written (to the OS; `fsync=off` only matters for an OS crash, which these tests do not
 /// simulate), so a crash never loses a deployment the tool reported.

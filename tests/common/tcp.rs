@@ -4,7 +4,7 @@
 //! connect over TLS. Started once per test binary from a dedicated long-lived thread (see
 //! pg.rs for why), stopped at exit.
 
-use git_migrate::scratch::{Cluster, ClusterOptions};
+use git_migrate_core::scratch::{Cluster, ClusterOptions};
 use postgres::{Client, NoTls};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

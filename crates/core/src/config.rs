@@ -1,7 +1,7 @@
 //! Hasura's `config.yaml` (read at the target revision) and the tool's own `git-migrate.yaml`
 //! (read from the working tree or flags). Parsing is pure; callers hand in bytes.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Problems with a project's `config.yaml`.
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +208,37 @@ impl HasuraConfig {
     }
 }
 
+/// Which downs are computed from the schema instead of read from down.sql files
+/// (`--compute-downs`, git-migrate.yaml `policy.compute_downs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeDowns {
+    /// None: a missing or empty down refuses the plan (and says a computed one is available).
+    #[default]
+    Off,
+    /// Those of migrations whose down is missing, empty or only comments.
+    Gaps,
+    /// All of them: the written downs are ignored (a state-based rollback).
+    All,
+}
+
+/// The out-of-order policy (git-migrate.yaml `policy.out_of_order`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutOfOrderPolicy {
+    /// Allowed with a warning when git shows the version arrived through a merge.
+    #[default]
+    MergeAware,
+    /// Always refused.
+    Error,
+    /// Always allowed.
+    Allow,
+}
+
+/// Default `policy.capture_downs`: a capture reads the schema model, about 0.1-0.2 s at a few
+/// hundred tables, so a first deploy of a long history captures only its latest migrations.
+pub const CAPTURE_DOWNS: usize = 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,7 +323,7 @@ pub struct ToolConfig {
     /// Schema of the ledger.
     pub ledger_schema: String,
     /// Out-of-order policy.
-    pub out_of_order: crate::plan::OutOfOrderPolicy,
+    pub out_of_order: OutOfOrderPolicy,
     /// SQL run before the first migration of a fresh database.
     pub prelude_sql: Option<String>,
     /// Hooks refuse new migrations without a down (`policy.require_down`, default true).
@@ -302,9 +333,9 @@ pub struct ToolConfig {
     pub accept_edited: bool,
     /// Which downs deploys and rollbacks compute from the schema (`policy.compute_downs`:
     /// `true` for missing and empty ones, `all`, default false; `--compute-downs` for one run).
-    pub compute_downs: crate::plan::ComputeDowns,
+    pub compute_downs: ComputeDowns,
     /// How many migrations without a usable down one deployment captures the down of, the
-    /// last ones (`policy.capture_downs`, default [`crate::plan::CAPTURE_DOWNS`]; 0: none).
+    /// last ones (`policy.capture_downs`, default [`CAPTURE_DOWNS`]; 0: none).
     pub capture_downs: usize,
     /// Named environments, in file order.
     pub environments: Vec<Environment>,
@@ -501,7 +532,7 @@ impl Default for ToolConfig {
             require_down: true,
             accept_edited: false,
             compute_downs: Default::default(),
-            capture_downs: crate::plan::CAPTURE_DOWNS,
+            capture_downs: CAPTURE_DOWNS,
             environments: Vec::new(),
             origin: None,
         }
@@ -637,9 +668,9 @@ impl ToolConfig {
             }
         }
         let out_of_order = match raw.policy.out_of_order.as_deref() {
-            None | Some("merge-aware") => crate::plan::OutOfOrderPolicy::MergeAware,
-            Some("error") => crate::plan::OutOfOrderPolicy::Error,
-            Some("allow") => crate::plan::OutOfOrderPolicy::Allow,
+            None | Some("merge-aware") => OutOfOrderPolicy::MergeAware,
+            Some("error") => OutOfOrderPolicy::Error,
+            Some("allow") => OutOfOrderPolicy::Allow,
             Some(other) => {
                 return Err(err(format!(
                     "policy.out_of_order must be merge-aware, error or allow, not {other:?}"
@@ -647,9 +678,9 @@ impl ToolConfig {
             }
         };
         let compute_downs = match raw.policy.compute_downs {
-            None | Some(RawComputeDowns::Flag(false)) => crate::plan::ComputeDowns::Off,
-            Some(RawComputeDowns::Flag(true)) => crate::plan::ComputeDowns::Gaps,
-            Some(RawComputeDowns::Word(w)) if w == "all" => crate::plan::ComputeDowns::All,
+            None | Some(RawComputeDowns::Flag(false)) => ComputeDowns::Off,
+            Some(RawComputeDowns::Flag(true)) => ComputeDowns::Gaps,
+            Some(RawComputeDowns::Word(w)) if w == "all" => ComputeDowns::All,
             Some(RawComputeDowns::Word(w)) => {
                 return Err(err(format!(
                     "policy.compute_downs must be true, false or all, not {w:?}"
@@ -682,10 +713,7 @@ impl ToolConfig {
             require_down: raw.policy.require_down.unwrap_or(true),
             accept_edited: raw.policy.accept_edited.unwrap_or(false),
             compute_downs,
-            capture_downs: raw
-                .policy
-                .capture_downs
-                .unwrap_or(crate::plan::CAPTURE_DOWNS),
+            capture_downs: raw.policy.capture_downs.unwrap_or(CAPTURE_DOWNS),
             environments,
             origin: Some(path.to_string()),
         })
@@ -699,7 +727,7 @@ impl ToolConfig {
     /// Loads from an explicit file, else `git-migrate.yaml` at the work tree root, else from
     /// `HEAD` in a bare repository; defaults when absent.
     pub fn load(
-        repo: &crate::source::Repo,
+        repo: &git2::Repository,
         explicit: Option<&std::path::Path>,
     ) -> Result<ToolConfig, ToolConfigError> {
         if let Some(p) = explicit {
@@ -709,7 +737,7 @@ impl ToolConfig {
             })?;
             return ToolConfig::parse(&text, &p.display().to_string());
         }
-        let g = repo.git();
+        let g = repo;
         if let Some(wd) = g.workdir() {
             let p = wd.join("git-migrate.yaml");
             return match std::fs::read_to_string(&p) {
@@ -749,12 +777,12 @@ mod tool_tests {
         )
         .unwrap();
         assert_eq!(c.project.as_deref(), Some("hasura"));
-        assert_eq!(c.out_of_order, crate::plan::OutOfOrderPolicy::Error);
-        assert_eq!(c.compute_downs, crate::plan::ComputeDowns::Off);
+        assert_eq!(c.out_of_order, OutOfOrderPolicy::Error);
+        assert_eq!(c.compute_downs, ComputeDowns::Off);
         for (text, want) in [
-            ("true", crate::plan::ComputeDowns::Gaps),
-            ("all", crate::plan::ComputeDowns::All),
-            ("false", crate::plan::ComputeDowns::Off),
+            ("true", ComputeDowns::Gaps),
+            ("all", ComputeDowns::All),
+            ("false", ComputeDowns::Off),
         ] {
             let c = ToolConfig::parse(&format!("policy:\n  compute_downs: {text}\n"), "g.yaml")
                 .unwrap();

@@ -947,7 +947,7 @@ mod tests {
 
     fn fixture(rel: &str) -> String {
         let path = format!(
-            "{}/fixtures/shop/01-v1.0.0/metadata/{rel}",
+            "{}/../../fixtures/shop/01-v1.0.0/metadata/{rel}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

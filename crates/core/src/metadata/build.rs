@@ -180,7 +180,7 @@ fn find_include(v: &yaml_serde::Value) -> Option<String> {
             _ => String::new(),
         }),
         Y::Tagged(t) => find_include(&t.value),
-        Y::String(s) => super::v3::string_include(s).map(str::to_string),
+        Y::String(s) => super::parsed::string_include(s).map(str::to_string),
         Y::Sequence(items) => items.iter().find_map(find_include),
         Y::Mapping(m) => m.iter().find_map(|(_, v)| find_include(v)),
         Y::Null | Y::Bool(_) | Y::Number(_) => None,

@@ -29,7 +29,8 @@ use yaml_serde::Value as Yaml;
 
 pub use super::parsed::BuildCache;
 use super::parsed::{
-    is_plain_leaf, parallel, placeholder_slots, Bytes, FastMap, IncludeRef, Parsed,
+    is_plain_leaf, parallel, placeholder_slots, string_include, unquote, Bytes, FastMap,
+    IncludeRef, Parsed,
 };
 use super::MetadataError;
 
@@ -1026,33 +1027,6 @@ impl<'a> Builder<'a> {
         }
         Ok((actions, custom_types))
     }
-}
-
-/// The path of a string-form include (`"!include path"`), or None for any other string.
-///
-/// Hasura's CLI splits on spaces and rejoins everything after `!include`, trimming `"`; so
-/// `"!include s 4/tables/tables.yaml"` and `"!include \"s 5/tables/tables.yaml\""` both name a
-/// folder with a space. The same here, except that the string must *start* with `!include`
-/// followed by a space or tab (the CLI takes any string merely containing `!include`).
-pub(super) fn string_include(s: &str) -> Option<&str> {
-    let rest = s.strip_prefix("!include")?;
-    if rest.is_empty() {
-        return Some("");
-    }
-    if !rest.starts_with([' ', '\t']) {
-        return None;
-    }
-    Some(unquote(rest.trim()))
-}
-
-/// `"x"` → `x`, `'x'` → `x`; anything else unchanged.
-pub(super) fn unquote(s: &str) -> &str {
-    for q in ['"', '\''] {
-        if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
-            return &s[1..s.len() - 1];
-        }
-    }
-    s
 }
 
 /// Why an include path cannot be used.

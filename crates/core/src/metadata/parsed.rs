@@ -334,9 +334,9 @@ fn to_json(mut yaml: Yaml) -> Result<Value, String> {
 /// mirrors: both must see the same includes in the same order).
 fn include_of(v: &Yaml) -> Option<Result<String, String>> {
     match v {
-        Yaml::String(s) => super::v3::string_include(s).map(|p| Ok(p.to_string())),
+        Yaml::String(s) => string_include(s).map(|p| Ok(p.to_string())),
         Yaml::Tagged(t) if t.tag == "include" => Some(match &t.value {
-            Yaml::String(s) => Ok(super::v3::unquote(s.trim()).to_string()),
+            Yaml::String(s) => Ok(unquote(s.trim()).to_string()),
             other => Err(match other {
                 Yaml::Null => "nothing".to_string(),
                 Yaml::Bool(_) | Yaml::Number(_) => "a non-string scalar".to_string(),
@@ -590,6 +590,33 @@ pub(super) fn parallel<T: Sync, R: Send>(
     out.into_iter()
         .map(|r| r.expect("every item is done once"))
         .collect()
+}
+
+/// The path of a string-form include (`"!include path"`), or None for any other string.
+///
+/// Hasura's CLI splits on spaces and rejoins everything after `!include`, trimming `"`; so
+/// `"!include s 4/tables/tables.yaml"` and `"!include \"s 5/tables/tables.yaml\""` both name a
+/// folder with a space. The same here, except that the string must *start* with `!include`
+/// followed by a space or tab (the CLI takes any string merely containing `!include`).
+pub(super) fn string_include(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix("!include")?;
+    if rest.is_empty() {
+        return Some("");
+    }
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(unquote(rest.trim()))
+}
+
+/// `"x"` → `x`, `'x'` → `x`; anything else unchanged.
+pub(super) fn unquote(s: &str) -> &str {
+    for q in ['"', '\''] {
+        if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
+            return &s[1..s.len() - 1];
+        }
+    }
+    s
 }
 
 #[cfg(test)]

@@ -1050,7 +1050,7 @@ mod tests {
                 }
             }
         }
-        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).join(name);
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures")).join(name);
         let mut steps: Vec<_> = std::fs::read_dir(&root)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -454,32 +454,8 @@ pub struct Facts {
     pub row_estimates: BTreeMap<String, i64>,
 }
 
-/// Which downs are computed from the schema instead of read from down.sql files
-/// (`--compute-downs`, git-migrate.yaml `policy.compute_downs`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ComputeDowns {
-    /// None: a missing or empty down refuses the plan (and says a computed one is available).
-    #[default]
-    Off,
-    /// Those of migrations whose down is missing, empty or only comments.
-    Gaps,
-    /// All of them: the written downs are ignored (a state-based rollback).
-    All,
-}
-
-/// The out-of-order policy (git-migrate.yaml `policy.out_of_order`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OutOfOrderPolicy {
-    /// Allowed with a warning when git shows the version arrived through a merge.
-    #[default]
-    MergeAware,
-    /// Always refused.
-    Error,
-    /// Always allowed.
-    Allow,
-}
+// The policies are set in git-migrate.yaml; they are defined beside it, below the planner.
+pub use crate::config::{ComputeDowns, OutOfOrderPolicy, CAPTURE_DOWNS};
 
 /// What kind of command plans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -515,10 +491,6 @@ pub struct PlanOptions {
     /// (the last ones; `policy.capture_downs`, default [`CAPTURE_DOWNS`]).
     pub capture_downs: usize,
 }
-
-/// Default `policy.capture_downs`: a capture reads the schema model, about 0.1-0.2 s at a few
-/// hundred tables, so a first deploy of a long history captures only its latest migrations.
-pub const CAPTURE_DOWNS: usize = 20;
 
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -10,5 +10,7 @@
 
 pub mod fingerprint;
 pub mod replay;
+pub mod scratch_server;
 mod sequence;
+pub use scratch_server::{ScratchDbs, ScratchServer, ScratchServerError};
 pub use sequence::*;

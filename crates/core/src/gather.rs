@@ -179,7 +179,7 @@ pub fn applied_history(
             )),
         };
         let up = up.and_then(|(bytes, path, at)| {
-            crate::execute::StepSql::from_up_file(bytes, &path, &at)
+            crate::source::StepSql::from_up_file(bytes, &path, &at)
                 .map(|s| s.text)
                 .map_err(|e| e.to_string())
         });

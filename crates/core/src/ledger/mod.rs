@@ -1322,3 +1322,21 @@ pub struct DeploymentRecord {
     /// Who ran it.
     pub actor: String,
 }
+/// What the ledger records as the actor: who runs the command (`identity`, see
+/// [`crate::source::Repo::identity`]) and the database role it connected as, e.g.
+/// `Jane Doe <jane@example.com> (role deployer)`.
+pub fn actor_with_role(client: &mut impl postgres::GenericClient, identity: &str) -> String {
+    let role = client
+        .simple_query("SELECT current_user")
+        .ok()
+        .and_then(|msgs| {
+            msgs.into_iter().find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+        });
+    match role {
+        Some(r) => format!("{identity} (role {r})"),
+        None => identity.to_string(),
+    }
+}

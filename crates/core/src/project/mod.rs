@@ -3,6 +3,10 @@
 //! Everything here is pure: it works on directory listings handed to it by `source`,
 //! never on git or the file system directly.
 
+/// The default prelude for Hasura projects (Hasura's server creates pgcrypto on start): run
+/// before the migrations of a scratch replay, and before a first deploy's.
+pub const DEFAULT_PRELUDE: &str = "CREATE EXTENSION IF NOT EXISTS pgcrypto;";
+
 mod layout;
 pub mod legacy;
 pub mod sql;

@@ -5,8 +5,10 @@
 //! when a plan needs them.
 
 mod detect;
+mod step_sql;
 
 pub use detect::{detect_project_dir, MissingDatabase, ProjectDirError};
+pub use step_sql::StepSql;
 
 use crate::config::{HasuraConfig, HasuraConfigError};
 use crate::project::{
@@ -487,6 +489,47 @@ pub use crate::project::join_path;
 use crate::project::join_path as join;
 
 impl Repo {
+    /// Who runs a command in this repository, as the ledger records it: `GIT_MIGRATE_ACTOR`,
+    /// else git's `user.name <user.email>` (`GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL` first, like
+    /// git), else `$USER@host`.
+    pub fn identity(&self) -> String {
+        if let Some(a) = std::env::var("GIT_MIGRATE_ACTOR")
+            .ok()
+            .filter(|a| !a.trim().is_empty())
+        {
+            return a;
+        }
+        let config = self.git().config().ok();
+        let get = |env: &str, key: &str| {
+            std::env::var(env)
+                .ok()
+                .or_else(|| config.as_ref().and_then(|c| c.get_string(key).ok()))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        match (
+            get("GIT_AUTHOR_NAME", "user.name"),
+            get("GIT_AUTHOR_EMAIL", "user.email"),
+        ) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n,
+            (None, Some(e)) => format!("<{e}>"),
+            (None, None) => {
+                let user = std::env::var("USER")
+                    .or_else(|_| std::env::var("LOGNAME"))
+                    .unwrap_or_else(|_| "unknown".into());
+                let host = std::fs::read_to_string("/etc/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_default();
+                if host.is_empty() {
+                    user
+                } else {
+                    format!("{user}@{host}")
+                }
+            }
+        }
+    }
+
     /// Opens the repository containing `path` (like `git -C path`), bare or not.
     pub fn open(path: &Path) -> Result<Repo, SourceError> {
         let repo = Repository::open_ext(

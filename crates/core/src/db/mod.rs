@@ -10,6 +10,7 @@
 
 pub mod conninfo;
 pub mod pgpass;
+pub mod secrets;
 pub mod tls;
 
 use std::path::PathBuf;
@@ -329,18 +330,18 @@ impl DbTarget {
     }
 
     /// Connects, with `application_name=git-migrate` unless the URL sets one, applying the
-    /// process's libpq environment first unless [`DbTarget::resolve`] did.
+    /// process's libpq environment first unless [`DbTarget::resolve`] did. The password is
+    /// registered as a secret ([`secrets`]). Nothing here prints: a target that was not resolved
+    /// drops the resolution's warnings, so a caller that shows warnings resolves first (as the
+    /// command layer does).
     pub fn connect(&self) -> Result<postgres::Client, ConnectError> {
         let Some(env) = &self.env else {
-            let (t, warnings) = self.resolve(LibpqEnv::from_process());
-            if let Some(p) = t.password() {
-                crate::cli::ui::register_secret(p);
-            }
-            for w in warnings {
-                eprintln!("warning: {}", crate::cli::ui::scrub(&w));
-            }
+            let (t, _warnings) = self.resolve(LibpqEnv::from_process());
             return t.connect();
         };
+        if let Some(p) = &self.password {
+            secrets::register_secret(p);
+        }
         let (rest, ssl) = conninfo::split_ssl(&self.conninfo);
         let mut config =
             postgres::Config::from_str(&rest).map_err(|source| ConnectError::BadUrl {

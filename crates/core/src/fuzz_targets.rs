@@ -393,7 +393,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
             .join("fuzz/corpus")
             .join(target);
         let mut out: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dir)
