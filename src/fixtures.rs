@@ -15,7 +15,7 @@ mod embedded {
 
 /// One step of a fixture.
 #[derive(Clone, Debug)]
-pub struct FixtureStep {
+pub(crate) struct FixtureStep {
     /// Tag to create (`v1.0.0`).
     pub tag: String,
     /// Commit message.
@@ -27,7 +27,7 @@ pub struct FixtureStep {
 }
 
 /// The steps of an embedded fixture (`shop`), in order.
-pub fn steps(fixture: &str) -> Vec<FixtureStep> {
+pub(crate) fn steps(fixture: &str) -> Vec<FixtureStep> {
     let prefix = format!("{fixture}/");
     let mut by_step: BTreeMap<String, FixtureStep> = BTreeMap::new();
     for (path, bytes) in embedded::FILES {
@@ -65,7 +65,7 @@ pub fn steps(fixture: &str) -> Vec<FixtureStep> {
 }
 
 /// A fixed signature at a fixed time (so commit ids are reproducible), `n` seconds later per commit.
-pub fn signature(n: i64) -> Signature<'static> {
+pub(crate) fn signature(n: i64) -> Signature<'static> {
     Signature::new(
         "git-migrate demo",
         "demo@git-migrate.invalid",

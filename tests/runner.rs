@@ -33,6 +33,7 @@ mod test_rollback;
 mod test_schema_diff;
 mod test_secrets;
 mod test_seed;
+mod test_snapshots;
 mod test_txcontrol;
 mod test_v3_metadata;
 mod test_verify;

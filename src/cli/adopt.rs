@@ -291,7 +291,7 @@ pub(super) fn status_view(
 }
 
 /// `git migrate adopt`.
-pub fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError> {
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;

@@ -176,7 +176,7 @@ fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
 }
 
 /// `git migrate apply`.
-pub fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
     if args.all_databases {
         return apply_all(ctx, args);
     }

@@ -330,7 +330,7 @@ fn write_migration(root: &Path, folder: &str, up: &[u8], down: &[u8]) -> Result<
 // create
 
 /// `git migrate create`.
-pub fn cmd_create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
     validate_name("migration name", &args.name)?;
     let wp = work_project(ctx)?;
     let dir = database_folder(
@@ -818,7 +818,7 @@ fn squash_state(
 }
 
 /// `git migrate squash`.
-pub fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_squash(ctx: &Ctx, args: &SquashArgs) -> Result<(), CommandError> {
     validate_name("migration name", &args.name)?;
     let wp = work_project(ctx)?;
     let dir = database_folder(
@@ -1407,7 +1407,7 @@ fn squash_state_only(
 // delete
 
 /// `git migrate delete`.
-pub fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
     if args.server {
         return delete_server(ctx, args);
     }

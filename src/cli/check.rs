@@ -56,7 +56,7 @@ fn read_stdin() -> Result<String, CommandError> {
 }
 
 /// `git migrate check`.
-pub fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError> {
     let spec = if args.staged {
         if !args.args.is_empty() {
             return Err(CommandError::new(

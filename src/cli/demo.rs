@@ -13,7 +13,11 @@ use std::time::Instant;
 pub struct DemoArgs {}
 
 /// `git migrate demo`.
-pub fn cmd_demo(ui: &Ui, _args: &DemoArgs, database_url: Option<&str>) -> Result<(), CommandError> {
+pub(crate) fn cmd_demo(
+    ui: &Ui,
+    _args: &DemoArgs,
+    database_url: Option<&str>,
+) -> Result<(), CommandError> {
     let started = Instant::now();
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         CommandError::new(Kind::Failure, format!("demo: {what}: {e}"))

@@ -596,7 +596,7 @@ fn plan_json(p: &Prepared, show_sql: bool) -> String {
 }
 
 /// `git migrate plan REV`.
-pub fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
     let p = prepare(
         ctx,
         Mode::Deploy,
@@ -608,7 +608,7 @@ pub fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
 }
 
 /// `git migrate deploy REV`.
-pub fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
     run_mutation(
         ctx,
         Mode::Deploy,
@@ -619,7 +619,7 @@ pub fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
 }
 
 /// `git migrate rollback [REV]`.
-pub fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> {
     run_mutation(
         ctx,
         Mode::Rollback,

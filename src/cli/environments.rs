@@ -7,7 +7,7 @@ use git_migrate_core::config::Environment;
 use git_migrate_core::source::{short, Repo};
 
 /// Why an environment refuses a target, or the tag that lets it in (pure).
-pub fn tag_verdict(
+pub(crate) fn tag_verdict(
     env: &Environment,
     commit: Option<&str>,
     tags: &[String],
@@ -39,7 +39,7 @@ pub fn tag_verdict(
 
 /// Refuses (exit 3, before anything is read from the database) a target that `--env`'s
 /// `require_tag` does not accept; returns the matching tag.
-pub fn check_target(
+pub(crate) fn check_target(
     ctx: &Ctx,
     commit: Option<&str>,
     reference: &str,
@@ -75,7 +75,7 @@ pub fn check_target(
 
 /// What one environment's database is at, as read from its ledger.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct EnvState {
+pub(crate) struct EnvState {
     /// Environment name.
     pub name: String,
     /// The database, password redacted.
@@ -99,7 +99,7 @@ pub struct EnvState {
 }
 
 /// Reads an environment's state (connects to its database; changes nothing).
-pub fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
+pub(crate) fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
     let mut out = EnvState {
         name: env.name.clone(),
         database: String::new(),
@@ -175,7 +175,7 @@ fn describe_into(repo: &Repo, commit: &str, out: &mut EnvState) {
 /// With `promote_from`, a deploy to this environment must be a commit the source environment
 /// has run successfully (staging before production). Rollbacks are exempt: they return to a
 /// release this environment ran before, and must work when staging is down at 3 a.m.
-pub fn check_promoted(ctx: &Ctx, commit: Option<&str>) -> Result<(), CommandError> {
+pub(crate) fn check_promoted(ctx: &Ctx, commit: Option<&str>) -> Result<(), CommandError> {
     let (Some(env), Some(commit)) = (&ctx.env, commit) else {
         return Ok(());
     };
@@ -230,7 +230,7 @@ pub fn check_promoted(ctx: &Ctx, commit: Option<&str>) -> Result<(), CommandErro
     )))
 }
 /// The `status --all-envs` table (pure: states in, lines out).
-pub fn env_table(states: &[EnvState]) -> Vec<String> {
+pub(crate) fn env_table(states: &[EnvState]) -> Vec<String> {
     let rows: Vec<[String; 5]> = states
         .iter()
         .map(|s| {

@@ -25,7 +25,7 @@ pub enum Kind {
 
 /// An error on its way to the terminal.
 #[derive(Debug)]
-pub struct CommandError {
+pub(crate) struct CommandError {
     /// Kind, hence exit code.
     pub kind: Kind,
     /// `error: …`
@@ -51,7 +51,7 @@ impl CommandError {
     }
 
     /// Adds a cause line.
-    pub fn cause(mut self, c: impl Into<String>) -> Self {
+    pub(crate) fn cause(mut self, c: impl Into<String>) -> Self {
         self.causes.push(c.into());
         self
     }

@@ -75,7 +75,7 @@ pub struct UninstallArgs {
 }
 
 /// `git migrate hooks …`.
-pub fn cmd_hooks(ctx: &Ctx, cmd: &HooksCommand) -> Result<(), CommandError> {
+pub(crate) fn cmd_hooks(ctx: &Ctx, cmd: &HooksCommand) -> Result<(), CommandError> {
     match cmd {
         HooksCommand::Install(a) => cmd_install(ctx, a),
         HooksCommand::Uninstall(a) => cmd_uninstall(ctx, a),

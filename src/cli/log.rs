@@ -13,7 +13,7 @@ pub struct LogArgs {
 }
 
 /// `git migrate log`.
-pub fn cmd_log(ctx: &Ctx, args: &LogArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_log(ctx: &Ctx, args: &LogArgs) -> Result<(), CommandError> {
     let (_, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;

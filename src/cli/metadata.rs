@@ -70,7 +70,7 @@ pub struct ApplyArgs {
 }
 
 /// Dispatches `metadata` subcommands.
-pub fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), CommandError> {
+pub(crate) fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), CommandError> {
     match cmd {
         MetadataCommand::Diff(a) => cmd_diff(ctx, a),
         MetadataCommand::Apply(a) => run_mutation(

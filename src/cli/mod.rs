@@ -5,6 +5,7 @@ mod adopt;
 mod apply;
 mod authoring;
 mod check;
+mod completions;
 mod demo;
 mod deploy;
 mod environments;
@@ -44,7 +45,7 @@ use ui::Ui;
     version,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Run as if started in PATH (like git -C).
     #[arg(short = 'C', global = true, value_name = "PATH")]
     pub dir: Option<PathBuf>,
@@ -123,6 +124,10 @@ pub enum Command {
     Hooks(hooks::HooksCommand),
     /// A self-contained tour: sample repository + throwaway Postgres, deploy, rollback, status
     Demo(demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write every page with --out DIR
+    Man(completions::ManArgs),
 }
 
 /// Where to read the target from.
@@ -155,7 +160,7 @@ impl SourceArgs {
 }
 
 /// What every command needs: the repository, config, output, the database target.
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// Output.
     pub ui: Ui,
     /// The repository.
@@ -178,7 +183,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// The project folder override (`--project`, then git-migrate.yaml).
-    pub fn project_dir(&self) -> Option<String> {
+    pub(crate) fn project_dir(&self) -> Option<String> {
         self.cli_project
             .clone()
             .or_else(|| self.config.project.clone())
@@ -190,7 +195,7 @@ impl Ctx {
     }
 
     /// The database to talk to: `--database-url` > `DATABASE_URL` > libpq variables.
-    pub fn db_target(&self) -> Result<DbTarget, CommandError> {
+    pub(crate) fn db_target(&self) -> Result<DbTarget, CommandError> {
         let t = if let Some(u) = self.database_url.as_ref().filter(|u| !u.trim().is_empty()) {
             DbTarget::from_url(u)
         } else if let Some(env) = &self.env {
@@ -210,7 +215,7 @@ impl Ctx {
     }
 
     /// The database of another environment (`promote`, `status --all-envs`).
-    pub fn env_target(
+    pub(crate) fn env_target(
         &self,
         env: &git_migrate_core::config::Environment,
     ) -> Result<DbTarget, CommandError> {
@@ -229,7 +234,7 @@ impl Ctx {
 
     /// Connects to another environment's database (`promote`, `status --all-envs`), the same
     /// way as [`Ctx::connect`].
-    pub fn connect_env(
+    pub(crate) fn connect_env(
         &self,
         env: &git_migrate_core::config::Environment,
     ) -> Result<(DbTarget, postgres::Client), CommandError> {
@@ -335,8 +340,12 @@ pub(crate) fn find_env(
 }
 
 fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
-    if let Command::Demo(args) = &cli.command {
-        return demo::cmd_demo(&ui, args, cli.database_url.as_deref());
+    match &cli.command {
+        Command::Demo(args) => return demo::cmd_demo(&ui, args, cli.database_url.as_deref()),
+        // Neither needs a repository: they describe the tool itself.
+        Command::Completions(args) => return completions::cmd_completions(args),
+        Command::Man(args) => return completions::cmd_man(args),
+        _ => {}
     }
     if let Some(u) = &cli.database_url {
         if let Some(p) = DbTarget::from_url(u).password() {
@@ -397,8 +406,16 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Check(a) => check::cmd_check(&ctx, a),
         Command::Verify(a) => verify::cmd_verify(&ctx, a),
         Command::Hooks(c) => hooks::cmd_hooks(&ctx, c),
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// The command-line definition (for completions, man pages and the tests that snapshot every
+/// command's `--help`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Parses arguments, runs the command, maps the result to an exit code.

@@ -31,7 +31,7 @@ pub struct PromoteArgs {
 }
 
 /// Why FROM cannot be promoted, from what its ledger says (pure).
-pub fn source_problems(from: &EnvState) -> Vec<String> {
+pub(crate) fn source_problems(from: &EnvState) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(e) = &from.error {
         out.push(format!("cannot read environment {}: {e}", from.name));
@@ -71,7 +71,7 @@ pub fn source_problems(from: &EnvState) -> Vec<String> {
 }
 
 /// `git migrate promote FROM TO`.
-pub fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
     if ctx.database_url.is_some() || ctx.env.is_some() {
         return Err(CommandError::new(
             Kind::Usage,

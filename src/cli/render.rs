@@ -5,7 +5,7 @@ use git_migrate_core::source::{short, Repo};
 
 /// "v1.4.0 (1a2b3c4d5e)" when tagged, "v1.4.0+3 (1a2b3c4d5e)" three first-parent commits after
 /// a tag, else the short id.
-pub fn describe_commit(repo: &Repo, commit: &str) -> String {
+pub(crate) fn describe_commit(repo: &Repo, commit: &str) -> String {
     let Ok(oid) = git2::Oid::from_str(commit) else {
         return short(commit);
     };
@@ -36,7 +36,7 @@ pub fn label(repo: &Repo, rev: &str, commit: &str) -> String {
 /// Lines describing a plan.
 /// `segmented`: some steps run outside a transaction (no-transaction migrations), so the plan
 /// commits in several transactions around them.
-pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool, segmented: bool) -> Vec<String> {
+pub(crate) fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool, segmented: bool) -> Vec<String> {
     let mut out = Vec::new();
     let to = match &plan.to_commit {
         Some(c) => {
@@ -132,7 +132,7 @@ pub fn plan_lines(repo: &Repo, plan: &Plan, show_sql: bool, segmented: bool) -> 
 }
 
 /// Lines describing planning problems.
-pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
+pub(crate) fn problem_lines(problems: &[Problem]) -> Vec<String> {
     let mut out = Vec::new();
     for p in problems {
         out.push(format!("  ✗ {}", p.message));
@@ -145,7 +145,7 @@ pub fn problem_lines(problems: &[Problem]) -> Vec<String> {
 
 /// One deployment of `log`: `#12 2026-11-22 10:00:00 UTC deploy v1.3.0 (abc) -> v1.4.0 (def)
 /// -0 +3 ok 1.2s by Jane <j@x> (role app)  (target v1.4.0)`, and the error of a failed one.
-pub fn deployment_lines(
+pub(crate) fn deployment_lines(
     repo: &Repo,
     d: &git_migrate_core::ledger::DeploymentSummary,
 ) -> Vec<String> {

@@ -117,7 +117,7 @@ fn describe(flag: &str, label: &str, direction: DirtyDirection, change: &Change)
 }
 
 /// `git migrate repair`.
-pub fn cmd_repair(ctx: &Ctx, args: &RepairArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_repair(ctx: &Ctx, args: &RepairArgs) -> Result<(), CommandError> {
     let (flag, v) = match (args.done, args.undone, args.accept) {
         (Some(v), None, None) => ("--done", v),
         (None, Some(v), None) => ("--undone", v),

@@ -62,7 +62,7 @@ pub struct SeedCreateArgs {
 }
 
 /// `git migrate seed …`.
-pub fn cmd_seed(ctx: &Ctx, cmd: &SeedCommand) -> Result<(), CommandError> {
+pub(crate) fn cmd_seed(ctx: &Ctx, cmd: &SeedCommand) -> Result<(), CommandError> {
     match cmd {
         SeedCommand::Apply(a) => cmd_seed_apply(ctx, a),
         SeedCommand::Create(a) => cmd_seed_create(ctx, a),

@@ -28,7 +28,7 @@ pub struct StatusArgs {
 }
 
 /// `git migrate status`.
-pub fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
     if args.all_envs {
         return all_envs(ctx);
     }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 /// Output settings.
 #[derive(Clone, Debug)]
-pub struct Ui {
+pub(crate) struct Ui {
     /// `-q`.
     pub quiet: bool,
     /// `-v` count.
@@ -44,7 +44,7 @@ impl Ui {
     }
 
     /// Prints a line to stderr unless quiet.
-    pub fn info(&self, line: &str) {
+    pub(crate) fn info(&self, line: &str) {
         if !self.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{}", scrub(line));
         }
@@ -57,7 +57,7 @@ impl Ui {
     }
 
     /// Styles text for stdout.
-    pub fn paint(&self, s: &str, style: console::Style) -> String {
+    pub(crate) fn paint(&self, s: &str, style: console::Style) -> String {
         if self.color {
             style.force_styling(true).apply_to(s).to_string()
         } else {
@@ -66,7 +66,7 @@ impl Ui {
     }
 
     /// Styles text for stderr.
-    pub fn paint_err(&self, s: &str, style: console::Style) -> String {
+    pub(crate) fn paint_err(&self, s: &str, style: console::Style) -> String {
         if self.color_err {
             style.force_styling(true).apply_to(s).to_string()
         } else {
@@ -101,7 +101,7 @@ impl Ui {
 
     /// Asks `question`; a "no" refuses with "not confirmed; {nothing}", and no terminal at all
     /// refuses with "{no_terminal}; {nothing}" and `hint` (exit 3 either way).
-    pub fn confirm_or_refuse(
+    pub(crate) fn confirm_or_refuse(
         &self,
         question: &str,
         no_terminal: &str,

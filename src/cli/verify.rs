@@ -190,7 +190,7 @@ fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
 }
 
 /// `check --verify`: verifies the new migrations of a checked range.
-pub fn verify_report(
+pub(crate) fn verify_report(
     ctx: &Ctx,
     report: &RangeReport,
     scratch: &mut ScratchServer,
@@ -238,7 +238,7 @@ pub fn verify_report(
 }
 
 /// `git migrate verify [REV]`.
-pub fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandError> {
+pub(crate) fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandError> {
     let source = Source::Rev(args.rev.clone().unwrap_or_else(|| "HEAD".into()));
     let mut project = ctx.repo.project(&source, ctx.project_dir().as_deref())?;
     let verify: BTreeSet<Version> = project

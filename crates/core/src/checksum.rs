@@ -18,7 +18,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Whether `s` is a checksum as git-migrate writes them: `sha256:` and 64 lower-case hex digits.
-pub fn is_checksum(s: &str) -> bool {
+pub(crate) fn is_checksum(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|hex| {
         hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     })

@@ -62,7 +62,7 @@ pub enum HasuraConfigError {
 
 /// Normalises a folder path that must stay inside its parent: strips `./` and trailing `/`;
 /// `None` for absolute paths and paths with `..`. An empty result means "the parent itself".
-pub fn relative_dir(value: &str) -> Option<String> {
+pub(crate) fn relative_dir(value: &str) -> Option<String> {
     if value.starts_with('/') {
         return None;
     }
@@ -193,13 +193,13 @@ impl HasuraConfig {
 
     /// The migrations folder of the `default` database, relative to the project folder.
     /// Config v3 keeps one folder per database (`migrations/default/`).
-    pub fn migrations_directory_for_default(&self) -> String {
+    pub(crate) fn migrations_directory_for_default(&self) -> String {
         self.migrations_directory_for("default")
     }
 
     /// The migrations folder of database `name` (config v3: `migrations/<name>/`; config v2
     /// projects have one database and one folder).
-    pub fn migrations_directory_for(&self, name: &str) -> String {
+    pub(crate) fn migrations_directory_for(&self, name: &str) -> String {
         if self.version >= 3 {
             format!("{}/{name}", self.migrations_directory)
         } else {

@@ -791,7 +791,7 @@ fn prove_end_state(
 }
 
 /// What `--verify-target` proves the end state against.
-pub const REPLAYED: &str = "a scratch replay of the target's migrations";
+pub(crate) const REPLAYED: &str = "a scratch replay of the target's migrations";
 
 /// The new checksums of edited applied migrations the plan accepts, in the deployment's
 /// transaction (nothing of theirs runs).

@@ -206,7 +206,10 @@ fn row_estimates(
 }
 
 /// Reads the metadata files of a project.
-pub fn read_metadata_files(repo: &Repo, project: &Project) -> Result<MetadataFiles, SourceError> {
+pub(crate) fn read_metadata_files(
+    repo: &Repo,
+    project: &Project,
+) -> Result<MetadataFiles, SourceError> {
     let mut files = Vec::new();
     if let Some(entries) = repo.list(&project.tree, &project.metadata_dir)? {
         for e in entries {

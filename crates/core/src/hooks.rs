@@ -23,7 +23,7 @@ pub const BACKUP_SUFFIX: &str = ".pre-git-migrate";
 pub const BIN_ENV: &str = "GIT_MIGRATE_BIN";
 
 /// The name the binary is called by when it is on `PATH`.
-pub const BIN_NAME: &str = "git-migrate";
+pub(crate) const BIN_NAME: &str = "git-migrate";
 
 /// Errors installing or removing hooks.
 #[derive(Debug, thiserror::Error)]
@@ -431,7 +431,7 @@ fn inspect(path: &Path) -> Result<Existing, HooksError> {
 }
 
 /// Whether a hook file's content is one of ours.
-pub fn is_ours(content: &[u8]) -> bool {
+pub(crate) fn is_ours(content: &[u8]) -> bool {
     String::from_utf8_lossy(content)
         .lines()
         .any(|l| l.trim_end() == MARKER)

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Exit status of an interrupted run (128 + SIGINT, as shells report it).
-pub const EXIT_STATUS: u8 = 130;
+pub(crate) const EXIT_STATUS: u8 = 130;
 
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// The watcher thread sent the cancel requests of the first Ctrl-C.
@@ -64,12 +64,12 @@ extern "C" fn on_sigint(_: libc::c_int) {
 }
 
 /// Whether Ctrl-C was pressed since the current (or last) [`Watch`] was installed.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     COUNT.load(Ordering::SeqCst) > 0
 }
 
 /// The executor saw the interrupt and is stopping: stop re-sending cancel requests.
-pub fn acknowledge() {
+pub(crate) fn acknowledge() {
     ACKNOWLEDGED.store(true, Ordering::SeqCst);
 }
 
@@ -81,7 +81,7 @@ fn cancel(token: &postgres::CancelToken) {
 }
 
 /// SIGINT turned into "cancel and roll back" while this value lives.
-pub struct Watch {
+pub(crate) struct Watch {
     old: libc::sigaction,
     read_fd: libc::c_int,
     write_fd: libc::c_int,

@@ -83,7 +83,7 @@ pub struct Candidates {
 /// Versions whose folder files must be read before [`candidates`]: target versions not applied
 /// (their files will run), and applied versions whose folder tree id differs from the one
 /// recorded in the ledger (their up.sql may have changed). Equal tree ids need no read.
-pub fn needs_files(target: &MigrationSet, live: &LiveState) -> Vec<Version> {
+pub(crate) fn needs_files(target: &MigrationSet, live: &LiveState) -> Vec<Version> {
     target
         .iter()
         .filter(|m| !m.resolved)
@@ -101,7 +101,7 @@ pub fn candidates(target: &MigrationSet, live: &LiveState) -> Candidates {
 }
 
 /// Like [`candidates`], with an explicit [`Selection`] replacing the set difference.
-pub fn candidates_with(
+pub(crate) fn candidates_with(
     target: &MigrationSet,
     live: &LiveState,
     selection: Option<&Selection>,
@@ -702,7 +702,7 @@ impl Plan {
     }
 
     /// Whether two plans do the same thing (used after taking the lock).
-    pub fn same_work(&self, other: &Plan) -> bool {
+    pub(crate) fn same_work(&self, other: &Plan) -> bool {
         if self.mode == Mode::Apply && other.mode == Mode::Apply {
             // Nothing was confirmed (apply never prompts): the same versions are the same work,
             // whatever else moved meanwhile.

@@ -573,7 +573,7 @@ fn lookup_user(name: &str) -> Option<RunAs> {
 /// 3. the highest `/usr/lib/postgresql/<version>/bin` (Debian/Ubuntu);
 /// 4. the highest `/usr/pgsql-<version>/bin` (RHEL/PGDG);
 /// 5. `initdb` on `PATH`, symlinks resolved, and its directory.
-pub fn find_bindir() -> Result<PathBuf, ScratchError> {
+pub(crate) fn find_bindir() -> Result<PathBuf, ScratchError> {
     if let Some(dir) = std::env::var_os("PG_BINDIR").filter(|v| !v.is_empty()) {
         let dir = PathBuf::from(dir);
         return if has_server_binaries(&dir) {

@@ -142,10 +142,10 @@ pub struct BadAllow {
 }
 
 /// Trailer key in commit messages.
-pub const ALLOW_TRAILER: &str = "Migration-Allow";
+pub(crate) const ALLOW_TRAILER: &str = "Migration-Allow";
 
 /// Parses one allowance value (`missing-down 1700000000009 1700000000010`).
-pub fn parse_allow(value: &str, source: &str) -> Result<Allow, BadAllow> {
+pub(crate) fn parse_allow(value: &str, source: &str) -> Result<Allow, BadAllow> {
     let bad = || BadAllow {
         text: value.trim().to_string(),
         source: source.to_string(),
@@ -164,7 +164,7 @@ pub fn parse_allow(value: &str, source: &str) -> Result<Allow, BadAllow> {
 }
 
 /// Parses the `Migration-Allow` trailers of a commit message.
-pub fn allows_in_message(message: &str, source: &str) -> (Vec<Allow>, Vec<BadAllow>) {
+pub(crate) fn allows_in_message(message: &str, source: &str) -> (Vec<Allow>, Vec<BadAllow>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     // Trailers are the last paragraph of `Key: value` lines; be lenient and accept the key
@@ -184,7 +184,7 @@ pub fn allows_in_message(message: &str, source: &str) -> (Vec<Allow>, Vec<BadAll
 }
 
 /// Marks findings that an allowance covers. Returns how many stay unallowed.
-pub fn apply_allows(findings: &mut [Finding], allows: &[Allow]) -> usize {
+pub(crate) fn apply_allows(findings: &mut [Finding], allows: &[Allow]) -> usize {
     let mut open = 0;
     for f in findings.iter_mut() {
         let key = f.key();

@@ -95,8 +95,6 @@ pub struct RangeReport {
     pub skipped: Option<String>,
 }
 
-const ZERO: &str = "0000000000000000000000000000000000000000";
-
 fn is_zero(id: &str) -> bool {
     id.bytes().all(|b| b == b'0')
 }
@@ -313,11 +311,6 @@ pub fn ranges(repo: &Repo, spec: &RangeSpec) -> Result<Vec<CheckRange>, CheckErr
             Ok(out)
         }
     }
-}
-
-/// `ZERO` for callers that build hook input.
-pub fn zero_id() -> &'static str {
-    ZERO
 }
 
 fn entries(

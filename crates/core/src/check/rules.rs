@@ -12,7 +12,7 @@ pub use crate::project::txcontrol::NO_TRANSACTION_MARKER;
 
 /// One entry of the migrations folder at one side: kind and object id.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EntryFact {
+pub(crate) struct EntryFact {
     /// Folder, file or other (symlink, submodule).
     pub kind: MigrationEntryKind,
     /// Tree or blob id.
@@ -21,7 +21,7 @@ pub struct EntryFact {
 
 /// One file inside a migration folder (or a flat migration file).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileFact {
+pub(crate) struct FileFact {
     /// Regular file or not.
     pub kind: MigrationEntryKind,
     /// Blob id.
@@ -30,7 +30,7 @@ pub struct FileFact {
 
 /// The content of a blob the rules needed, as the edge read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Text {
+pub(crate) enum Text {
     /// UTF-8 text.
     Utf8(String),
     /// Not UTF-8 (or binary).
@@ -39,7 +39,7 @@ pub enum Text {
 
 /// Everything the rules look at.
 #[derive(Clone, Debug, Default)]
-pub struct CheckInput {
+pub(crate) struct CheckInput {
     /// The migrations folder at the tip, relative to the repository root.
     pub migrations_dir: String,
     /// Entries of the migrations folder at the base (empty when there is no base).
@@ -71,7 +71,7 @@ struct Unit {
 
 /// Which blobs the rules will want to read, given the listings: the up and down files of
 /// every new or changed unit at the tip. The edge reads exactly these.
-pub fn blobs_needed(input: &CheckInput) -> BTreeSet<String> {
+pub(crate) fn blobs_needed(input: &CheckInput) -> BTreeSet<String> {
     let keys = changed_keys(input);
     let base = units(&input.migrations_dir, &input.base, &input.base_files, &keys);
     let tip = units(&input.migrations_dir, &input.tip, &input.tip_files, &keys);
@@ -97,7 +97,7 @@ pub fn blobs_needed(input: &CheckInput) -> BTreeSet<String> {
 
 /// Names of tip folders whose files the rules need (new or changed folders), and of base
 /// folders to compare them with.
-pub fn folders_needed(input: &CheckInput) -> (Vec<String>, Vec<String>) {
+pub(crate) fn folders_needed(input: &CheckInput) -> (Vec<String>, Vec<String>) {
     let mut tip = Vec::new();
     let mut base = Vec::new();
     for (name, b, t) in differing(input) {
@@ -350,7 +350,7 @@ fn transaction_control_finding(
 }
 
 /// Runs every rule. Findings come in a stable order (by path, then rule).
-pub fn evaluate(input: &CheckInput) -> Vec<Finding> {
+pub(crate) fn evaluate(input: &CheckInput) -> Vec<Finding> {
     let dir = &input.migrations_dir;
     let keys = changed_keys(input);
     // Only the units the change touched are built; versions of the rest come from names.

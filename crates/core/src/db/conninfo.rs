@@ -34,7 +34,7 @@ impl SslParams {
 /// Splits a URL (`postgresql://…?sslmode=…`) or key=value string into the string without the
 /// TLS settings and the settings. A string that does not tokenize is returned unchanged with no
 /// settings, so that rust-postgres reports what is wrong with it.
-pub fn split_ssl(conninfo: &str) -> (String, SslParams) {
+pub(crate) fn split_ssl(conninfo: &str) -> (String, SslParams) {
     let split = if let Some(rest) = conninfo
         .strip_prefix("postgresql://")
         .or_else(|| conninfo.strip_prefix("postgres://"))

@@ -118,7 +118,7 @@ impl std::fmt::Debug for LibpqEnv {
 
 impl LibpqEnv {
     /// From variables handed in by the caller.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> LibpqEnv {
+    pub(crate) fn from_vars(get: impl Fn(&str) -> Option<String>) -> LibpqEnv {
         let v = |k: &str| get(k).filter(|s| !s.is_empty());
         LibpqEnv {
             sslmode: v("PGSSLMODE"),
@@ -236,7 +236,7 @@ impl DbTarget {
 
     /// The same server and credentials, another database. A password from the password file
     /// is looked up again for it.
-    pub fn with_dbname(&self, dbname: &str) -> DbTarget {
+    pub(crate) fn with_dbname(&self, dbname: &str) -> DbTarget {
         let mut t = DbTarget {
             dbname: Some(dbname.to_string()),
             ..self.clone()
@@ -486,7 +486,7 @@ fn connect_hint(
 
 /// Replaces the password in a URL (`postgresql://u:pw@h/db`) or key=value string
 /// (`password=pw`), and any other occurrence of the password, with `***`.
-pub fn redact_conninfo(s: &str, password: Option<&str>) -> String {
+pub(crate) fn redact_conninfo(s: &str, password: Option<&str>) -> String {
     let mut out = s.to_string();
     if let Some(rest) = out
         .strip_prefix("postgresql://")

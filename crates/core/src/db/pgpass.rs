@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// The default socket directory: `localhost` in the file also matches a connection to it (and
 /// one without a host at all), as in libpq.
-pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
+pub(crate) const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 
 /// What a line is matched against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Wanted {
 }
 
 /// The host as the file names it: `localhost` for no host or the default socket directory.
-pub fn host_key(host: Option<&str>) -> String {
+pub(crate) fn host_key(host: Option<&str>) -> String {
     match host {
         None | Some("") | Some(DEFAULT_SOCKET_DIR) => "localhost".to_string(),
         Some(h) => h.to_string(),
@@ -94,7 +94,7 @@ pub fn find(text: &str, want: &Wanted) -> Option<(String, usize)> {
 }
 
 /// Whether a file mode allows the file to be used: no group or world access.
-pub fn mode_ok(mode: u32) -> bool {
+pub(crate) fn mode_ok(mode: u32) -> bool {
     mode & 0o077 == 0
 }
 

@@ -308,7 +308,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The connector for a plan (reads the certificate files).
-pub fn connector(plan: &TlsPlan) -> Result<MakeRustlsConnect, TlsConfigError> {
+pub(crate) fn connector(plan: &TlsPlan) -> Result<MakeRustlsConnect, TlsConfigError> {
     if plan.roots == Some(Roots::System) {
         // tokio-postgres-rustls holds the webpki roots; its constructor uses the process-wide
         // provider, and takes no client certificate.
@@ -513,7 +513,7 @@ impl ServerCertVerifier for ChainOnly {
 
 /// The rustls error inside a connection error's source chain (tokio-rustls wraps it in an
 /// `io::Error`, whose `source()` skips it).
-pub fn find_rustls_error<'a>(
+pub(crate) fn find_rustls_error<'a>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
     let mut cur = Some(e);
@@ -535,7 +535,11 @@ pub fn find_rustls_error<'a>(
 }
 
 /// A TLS failure, in words, and what to do about it.
-pub fn describe_tls_failure(e: &rustls::Error, plan: &TlsPlan, host: &str) -> (String, String) {
+pub(crate) fn describe_tls_failure(
+    e: &rustls::Error,
+    plan: &TlsPlan,
+    host: &str,
+) -> (String, String) {
     let settings = format!(
         "(sslmode={}, sslrootcert={})",
         plan.mode.as_str(),

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 /// The database name a project's migrations belong to (config v2 projects, and config v3's
 /// `migrations/default/`): the key under `cli_state.migrations`.
-pub const DEFAULT_DATABASE: &str = "default";
+pub(crate) const DEFAULT_DATABASE: &str = "default";
 
 /// Which of Hasura's state stores exist in this database.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl HasuraState {
     }
 
     /// Whether any store lists a version for `database`.
-    pub fn lists_versions(&self, database: &str) -> bool {
+    pub(crate) fn lists_versions(&self, database: &str) -> bool {
         self.schema_migrations
             .as_ref()
             .is_some_and(|m| !m.is_empty())
@@ -104,7 +104,7 @@ impl HasuraState {
     }
 
     /// How many distinct versions the stores list for `database`.
-    pub fn version_count(&self, database: &str) -> usize {
+    pub(crate) fn version_count(&self, database: &str) -> usize {
         let mut all: std::collections::BTreeSet<Version> = Default::default();
         if let Some(m) = &self.schema_migrations {
             all.extend(m.keys());
@@ -148,7 +148,9 @@ impl HasuraState {
 ///
 /// A value that is not a boolean counts as dirty (the CLI itself could not read it); a key
 /// that is not a version is an error naming it.
-pub fn parse_migrations(text: &str) -> Result<BTreeMap<String, BTreeMap<Version, bool>>, String> {
+pub(crate) fn parse_migrations(
+    text: &str,
+) -> Result<BTreeMap<String, BTreeMap<Version, bool>>, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
     let Some(dbs) = v.as_object() else {

@@ -120,7 +120,7 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
 
     /// Inserts the deployment row of a deployment that runs in segments, with status
     /// `partial` (finished by [`Ledger::finish_partial`]). Returns its id.
-    pub fn start_partial(
+    pub(crate) fn start_partial(
         &self,
         c: &mut impl GenericClient,
         rec: &DeploymentRecord,
@@ -156,7 +156,7 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
     /// Writes the ledger rows of one transactional segment: deletes `reverted`, inserts `rows`
     /// (belonging to deployment `deployment_id`, applied from `applied_commit`), and keeps
     /// Hasura's stores in step. One statement.
-    pub fn record_segment(
+    pub(crate) fn record_segment(
         &self,
         c: &mut impl GenericClient,
         deployment_id: i64,
@@ -211,7 +211,7 @@ SELECT 1",
     /// Before an up migration runs outside a transaction: inserts its row marked dirty
     /// (direction `up`), and marks it dirty in Hasura's stores. One statement (it commits by
     /// itself when run outside a transaction).
-    pub fn mark_dirty_up(
+    pub(crate) fn mark_dirty_up(
         &self,
         c: &mut impl GenericClient,
         deployment_id: i64,
@@ -249,7 +249,7 @@ SELECT 1",
 
     /// Before a down migration runs outside a transaction: marks its row dirty (direction
     /// `down`), in Hasura's stores too. One statement.
-    pub fn mark_dirty_down(
+    pub(crate) fn mark_dirty_down(
         &self,
         c: &mut impl GenericClient,
         version: Version,
@@ -312,7 +312,7 @@ SELECT 1",
 
     /// Ends a deployment that ran in segments: writes the metadata row (as
     /// [`Ledger::record`] does) and turns the deployment row `ok`. One statement.
-    pub fn finish_partial(
+    pub(crate) fn finish_partial(
         &self,
         c: &mut impl GenericClient,
         deployment_id: i64,
@@ -346,7 +346,11 @@ SELECT id FROM d",
     }
 
     /// Whether the session `pid` still holds this ledger's advisory lock.
-    pub fn lock_held_by(&self, c: &mut impl GenericClient, pid: i32) -> Result<bool, LedgerError> {
+    pub(crate) fn lock_held_by(
+        &self,
+        c: &mut impl GenericClient,
+        pid: i32,
+    ) -> Result<bool, LedgerError> {
         let key = self.lock_key();
         let classid = (key >> 32) as u32 as i64;
         let objid = (key & 0xffff_ffff) as u32 as i64;

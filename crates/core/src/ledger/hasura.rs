@@ -40,16 +40,16 @@ pub const INSTANCE_ID: &str = "00000000-0000-0000-0000-000000000000";
 /// `ciDataConnectors` with the `ci` prefix dropped and snake_case keys). Older servers ignore
 /// `data_connectors`; newer ones require it. [`write_metadata`] fills `metadata` with `true` and
 /// `sources` with the names of all stored sources.
-pub const NOTIFICATION: &str =
+pub(crate) const NOTIFICATION: &str =
     r#"{"metadata":false,"remote_schemas":[],"sources":[],"data_connectors":[]}"#;
 
 /// The source name a metadata version 2 project's `tables` and `functions` belong to.
-pub const DEFAULT_SOURCE: &str = "default";
+pub(crate) const DEFAULT_SOURCE: &str = "default";
 
 /// The environment variable named by the configuration [`to_server_shape`] gives a new
 /// `default` source (the one the server itself records when it starts with
 /// `HASURA_GRAPHQL_DATABASE_URL` and empty metadata).
-pub const DEFAULT_DATABASE_URL_ENV: &str = "HASURA_GRAPHQL_DATABASE_URL";
+pub(crate) const DEFAULT_DATABASE_URL_ENV: &str = "HASURA_GRAPHQL_DATABASE_URL";
 
 /// Our own snapshot key holding `actions.graphql` (SDL text); the server does not store it.
 const ACTIONS_GRAPHQL: &str = "actions_graphql";

@@ -23,13 +23,13 @@ use serde::Serialize;
 
 /// The ledger's own format version (2: `migrations.dirty_direction`, for no-transaction
 /// migrations; older ledgers are upgraded by the next deployment, [`Ledger::upgrade`]).
-pub const SCHEMA_VERSION: i32 = 4;
+pub(crate) const SCHEMA_VERSION: i32 = 4;
 
 /// The ledger format that added `migrations.computed_down`.
-pub const COMPUTED_DOWNS_SINCE: i32 = 4;
+pub(crate) const COMPUTED_DOWNS_SINCE: i32 = 4;
 
 /// A table never analyzed has no row estimate: below this size its rows are counted instead.
-pub const COUNT_ROWS_UP_TO: i64 = 64 * 1024 * 1024;
+pub(crate) const COUNT_ROWS_UP_TO: i64 = 64 * 1024 * 1024;
 
 /// At most this many [`LedgerFinding`]s are read and reported.
 const FINDINGS_SHOWN: usize = 50;
@@ -290,7 +290,7 @@ impl LedgerFinding {
     }
 
     /// Whether the finding is about the metadata row (the rest are about migration rows).
-    pub fn is_metadata(&self) -> bool {
+    pub(crate) fn is_metadata(&self) -> bool {
         matches!(self, LedgerFinding::MetadataChanged { .. })
     }
 
@@ -750,7 +750,7 @@ SELECT * FROM (
     /// Whether this backend's catalog cache disagrees with the catalog about the ledger's
     /// existence (possible right after waiting on an advisory lock while another session
     /// created it).
-    pub fn cache_is_stale(&self, c: &mut impl GenericClient) -> Result<bool, LedgerError> {
+    pub(crate) fn cache_is_stale(&self, c: &mut impl GenericClient) -> Result<bool, LedgerError> {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = {} AND c.relname = 'migrations') <> (to_regclass({}) IS NOT NULL)",
@@ -767,7 +767,7 @@ SELECT * FROM (
     }
 
     /// Creates the ledger schema and tables if missing (inside the caller's transaction).
-    pub fn ensure(&self, c: &mut impl GenericClient) -> Result<(), LedgerError> {
+    pub(crate) fn ensure(&self, c: &mut impl GenericClient) -> Result<(), LedgerError> {
         let s = quote_ident(&self.schema);
         let sql = format!(
             "CREATE SCHEMA IF NOT EXISTS {s};
@@ -836,7 +836,7 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
 
     /// Records the schema a deployment left (its fingerprint and digest) on its row, and a
     /// note in its plan when it was committed although it differs from the recorded one.
-    pub fn record_schema(
+    pub(crate) fn record_schema(
         &self,
         c: &mut impl GenericClient,
         deployment_id: i64,
@@ -868,7 +868,7 @@ INSERT INTO {sv} (version) SELECT {SCHEMA_VERSION} WHERE NOT EXISTS (SELECT 1 FR
     /// The schema recorded by the last successful deployment that left this database at
     /// `commit` exactly (not a working tree), with that deployment's id. `None` when no such
     /// deployment recorded one (never there, or before ledger format 3).
-    pub fn schema_at(
+    pub(crate) fn schema_at(
         &self,
         c: &mut impl GenericClient,
         commit: &str,
@@ -998,7 +998,7 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
     }
 
     /// Reads the stored down SQL of applied versions (fallback when their commit is gone).
-    pub fn stored_downs(
+    pub(crate) fn stored_downs(
         &self,
         c: &mut impl GenericClient,
         versions: &[Version],
@@ -1029,7 +1029,7 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
 
     /// Stores the downs computed while applying `rows` (rows without one are left alone), in
     /// the transaction that inserted the rows. No statement when there is none.
-    pub fn store_computed_downs(
+    pub(crate) fn store_computed_downs(
         &self,
         c: &mut impl GenericClient,
         rows: &[LedgerRow],
@@ -1056,7 +1056,7 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
     /// The estimated rows of `tables` (quoted, qualified names) that exist: `pg_class.reltuples`,
     /// or for a table never analyzed (no estimate yet) an exact `count(*)` when it is at most
     /// [`COUNT_ROWS_UP_TO`] bytes, else -1.
-    pub fn row_estimates(
+    pub(crate) fn row_estimates(
         c: &mut impl GenericClient,
         tables: &[String],
     ) -> Result<std::collections::BTreeMap<String, i64>, LedgerError> {

@@ -78,7 +78,7 @@ impl fmt::Display for Inconsistency {
 
 /// A schema-qualified name of a relation or function.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct QualifiedName {
+pub(crate) struct QualifiedName {
     /// Schema (`public` when the metadata does not say).
     pub schema: String,
     /// Relation or function name.
@@ -95,7 +95,7 @@ impl QualifiedName {
     }
 
     /// Reads Hasura's `{schema, name}` (schema defaults to `public`) or a plain `"name"`.
-    pub fn from_value(v: &Value) -> Option<QualifiedName> {
+    pub(crate) fn from_value(v: &Value) -> Option<QualifiedName> {
         match v {
             Value::String(name) => Some(QualifiedName::new("public", name)),
             Value::Object(o) => {
@@ -119,7 +119,7 @@ impl fmt::Display for QualifiedName {
 
 /// One fact the catalog must satisfy for the metadata to be consistent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Requirement {
+pub(crate) enum Requirement {
     /// `relation` exists and is a table, view, materialized view or foreign table.
     Relation {
         /// The metadata object that needs it.
@@ -214,7 +214,7 @@ struct TableInfo {
 
 /// Everything a snapshot requires of the catalog, from [`requirements`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Requirements {
+pub(crate) struct Requirements {
     /// The source checked (`default` for metadata version 2), or `None` when no source is.
     pub source: Option<String>,
     /// Names of version 3 sources that are not checked.
@@ -227,7 +227,7 @@ pub struct Requirements {
 
 impl Requirements {
     /// Every relation whose catalog facts are needed.
-    pub fn relations(&self) -> BTreeSet<QualifiedName> {
+    pub(crate) fn relations(&self) -> BTreeSet<QualifiedName> {
         let mut out = BTreeSet::new();
         for item in &self.items {
             match item {
@@ -291,7 +291,7 @@ fn exists_tables(e: &Value, out: &mut BTreeSet<QualifiedName>) {
 
 /// The catalog facts [`evaluate`] compares the requirements with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     /// Relations that exist, by name.
     pub relations: HashMap<QualifiedName, CatalogRelation>,
     /// Foreign key constraints of the relations.
@@ -302,7 +302,7 @@ pub struct Catalog {
 
 /// A relation in the catalog.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CatalogRelation {
+pub(crate) struct CatalogRelation {
     /// `pg_class.relkind`.
     pub kind: char,
     /// Its (not dropped, non-system) columns.
@@ -311,7 +311,7 @@ pub struct CatalogRelation {
 
 /// A foreign key constraint in the catalog.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CatalogForeignKey {
+pub(crate) struct CatalogForeignKey {
     /// The constrained table.
     pub table: QualifiedName,
     /// The constrained columns.
@@ -483,7 +483,7 @@ fn fetch_catalog(
 
 /// Compares requirements with catalog facts: every inconsistency, in requirement order,
 /// without duplicates.
-pub fn evaluate(reqs: &Requirements, catalog: &Catalog) -> Vec<Inconsistency> {
+pub(crate) fn evaluate(reqs: &Requirements, catalog: &Catalog) -> Vec<Inconsistency> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for item in &reqs.items {
@@ -806,7 +806,7 @@ fn select_source<'a>(snapshot: &'a Value, reqs: &mut Requirements) -> Option<&'a
 }
 
 /// Lists what `snapshot` (metadata version 2 or 3) requires of the catalog. Pure: no I/O.
-pub fn requirements(snapshot: &Value) -> Requirements {
+pub(crate) fn requirements(snapshot: &Value) -> Requirements {
     let mut reqs = Requirements::default();
     let Some(holder) = select_source(snapshot, &mut reqs) else {
         return reqs;

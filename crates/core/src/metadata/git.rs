@@ -20,7 +20,7 @@ type Listing = FastMap<Vec<u8>, (Oid, Option<ObjectType>)>;
 
 /// Reads a metadata folder from a git tree. Folders are listed once each and files looked up by
 /// name in their folder's listing (not from the root tree for every file).
-pub struct GitReader<'r> {
+pub(crate) struct GitReader<'r> {
     repo: &'r Repository,
     /// The metadata folder's tree; `None` when the folder does not exist.
     root: Option<Oid>,
@@ -47,7 +47,7 @@ impl<'r> GitReader<'r> {
 
     /// The reader of a project's metadata folder when the project was read from git (a commit
     /// or the index); `None` for the working tree.
-    pub fn for_project(repo: &'r Repo, p: &Project) -> Option<GitReader<'r>> {
+    pub(crate) fn for_project(repo: &'r Repo, p: &Project) -> Option<GitReader<'r>> {
         let TreeRef::Git { .. } = p.tree else {
             return None;
         };
@@ -102,7 +102,7 @@ impl<'r> GitReader<'r> {
 
     /// The blob ids of every file in the folder and below it (what could not be read is left
     /// out: a build reading it reports the error).
-    pub fn blob_ids(&self) -> HashSet<Oid> {
+    pub(crate) fn blob_ids(&self) -> HashSet<Oid> {
         let mut out = HashSet::new();
         let mut stack = vec![String::new()];
         while let Some(dir) = stack.pop() {

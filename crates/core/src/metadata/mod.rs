@@ -89,7 +89,7 @@ fn is_identity_list(list_key: &str) -> bool {
 /// Normalises a snapshot for comparison: keys sorted (serde_json's map is ordered) and
 /// identity-keyed lists sorted by identity, recursively, so order and YAML formatting never
 /// count as a change.
-pub fn normalize(value: &Value) -> Value {
+pub(crate) fn normalize(value: &Value) -> Value {
     fn empty(v: &Value) -> bool {
         match v {
             Value::Null => true,
@@ -125,7 +125,7 @@ pub fn normalize(value: &Value) -> Value {
 }
 
 /// Canonical hash of a snapshot: sha256 of the normalised JSON.
-pub fn snapshot_sha256(value: &Value) -> String {
+pub(crate) fn snapshot_sha256(value: &Value) -> String {
     let canonical = serde_json::to_vec(&normalize(value)).expect("JSON values always serialise");
     sha256_hex(&canonical)
 }

@@ -297,7 +297,7 @@ impl Doc {
     }
 
     /// Converts the document to its JSON form now, if not done yet (for the parallel phase).
-    pub fn prepare_json(&self) {
+    pub(crate) fn prepare_json(&self) {
         let mut state = self.lock();
         if let State::Yaml(_) = &*state {
             let State::Yaml(y) = std::mem::replace(&mut *state, State::Spent) else {
@@ -485,7 +485,7 @@ impl BuildCache {
 
     /// Whether builds copy parsed values (so that a later build using the same cache finds them)
     /// or take them (the last build). Either way the results are the same.
-    pub fn keep_values(&self, keep: bool) {
+    pub(crate) fn keep_values(&self, keep: bool) {
         self.keep.set(keep);
     }
 }

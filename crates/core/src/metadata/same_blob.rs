@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::{identity, is_identity_list};
 
 /// The key of a sentinel object.
-pub const SENTINEL_KEY: &str = "$gm_same_blob";
+pub(crate) const SENTINEL_KEY: &str = "$gm_same_blob";
 
 /// Keys whose values make up an identity ([`super::identity`]): a sentinel there would hide it.
 const IDENTITY_KEYS: &[&str] = &[
@@ -45,7 +45,7 @@ const IDENTITY_KEYS: &[&str] = &[
 ];
 
 /// The sentinel standing for the file with this blob id.
-pub fn sentinel(blob_id: &str) -> Value {
+pub(crate) fn sentinel(blob_id: &str) -> Value {
     let mut m = Map::new();
     m.insert(SENTINEL_KEY.into(), Value::String(blob_id.into()));
     Value::Object(m)
@@ -144,7 +144,7 @@ fn sites(root: &Value) -> Option<HashMap<String, Vec<&str>>> {
 /// exactly as many as the builds put in (`expected`: so no real value that merely looks like a
 /// sentinel is taken for one). Returns false, and changes nothing, otherwise: then only full
 /// snapshots give the right diff.
-pub fn strip_matched(old: &mut Value, new: &mut Value, expected: (usize, usize)) -> bool {
+pub(crate) fn strip_matched(old: &mut Value, new: &mut Value, expected: (usize, usize)) -> bool {
     let matched = {
         let (Some(mut a), Some(mut b)) = (sites(old), sites(new)) else {
             return false;

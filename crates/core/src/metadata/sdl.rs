@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 
 /// Errors reading actions.graphql.
 #[derive(Debug, thiserror::Error)]
-pub enum SdlError {
+pub(crate) enum SdlError {
     /// The SDL text does not parse.
     #[error("actions.graphql:{line}:{column}: expected {expected}, found {found}")]
     Syntax {
@@ -77,7 +77,7 @@ pub enum SdlError {
 }
 
 /// Returns `snapshot` with actions and custom types merged from its `actions_graphql` SDL (the key is removed). A snapshot without `actions_graphql` is returned unchanged (minus nothing).
-pub fn merge_actions_sdl(snapshot: &Value) -> Result<Value, SdlError> {
+pub(crate) fn merge_actions_sdl(snapshot: &Value) -> Result<Value, SdlError> {
     let Some(root) = snapshot.as_object() else {
         return Ok(snapshot.clone());
     };

@@ -36,14 +36,14 @@ use super::MetadataError;
 
 /// How many includes may nest below a root file (`databases.yaml` → `tables.yaml` → table file
 /// is 2).
-pub const MAX_INCLUDE_DEPTH: usize = 32;
+pub(crate) const MAX_INCLUDE_DEPTH: usize = 32;
 
 /// How many includes one snapshot may resolve in total (guards against a file that includes
 /// another one many times at every level, which would grow the snapshot exponentially).
-pub const MAX_INCLUDES: usize = 200_000;
+pub(crate) const MAX_INCLUDES: usize = 200_000;
 
 /// Reads files of a metadata folder by path relative to it (e.g. "databases/databases.yaml").
-pub trait MetadataReader {
+pub(crate) trait MetadataReader {
     /// The file's bytes, or None when it does not exist.
     fn read(&self, rel_path: &str) -> Result<Option<Vec<u8>>, MetadataError>;
 
@@ -140,7 +140,7 @@ const OMIT_WHEN_EMPTY: &str = "metrics_config";
 
 /// The root files `build_v3_snapshot` reads, relative to the metadata folder; everything else it
 /// reads is reached through `!include`.
-pub const V3_ROOT_FILES: &[&str] = &[
+pub(crate) const V3_ROOT_FILES: &[&str] = &[
     "version.yaml",
     DATABASES_FILE,
     "actions.yaml",
@@ -170,7 +170,7 @@ pub const V3_ROOT_FILES: &[&str] = &[
 /// `actions.graphql` is not empty. A missing file (or an empty one) gives an empty list or
 /// mapping; `metrics_config` is left out when empty, as the Hasura CLI does. A source's missing
 /// `tables` / `functions` are empty lists. `<<` merge keys are applied.
-pub fn build_v3_snapshot(
+pub(crate) fn build_v3_snapshot(
     reader: &dyn MetadataReader,
     dir: &str,
     at: &str,
@@ -181,7 +181,7 @@ pub fn build_v3_snapshot(
 /// Blobs present in both revisions that `metadata diff` compares, and which of them are plain
 /// leaves (see [`super::parsed`]): such a file gives the same value in both revisions, so a
 /// build may put a sentinel in its place instead of parsing it ([`build_v3_snapshot_with`]).
-pub struct SameBlobs {
+pub(crate) struct SameBlobs {
     ids: HashSet<Oid>,
     leaf: RefCell<HashMap<Oid, bool>>,
 }
@@ -197,7 +197,7 @@ impl SameBlobs {
 }
 
 /// A built snapshot and how many sentinels it holds.
-pub struct Built {
+pub(crate) struct Built {
     /// The snapshot.
     pub value: Value,
     /// How many `{"$gm_same_blob": id}` sentinels stand in it for files not parsed.
@@ -214,7 +214,7 @@ const SENTINEL_MIN_DEPTH: usize = 3;
 /// leaf, at least [`SENTINEL_MIN_DEPTH`] levels deep and not below a `<<` merge key, becomes
 /// `{"$gm_same_blob": "<blob id>"}` without being parsed (see [`super::same_blob`]). Needs a
 /// reader that knows content ids. Without `same` the result is exactly `build_v3_snapshot`'s.
-pub fn build_v3_snapshot_with(
+pub(crate) fn build_v3_snapshot_with(
     reader: &dyn MetadataReader,
     dir: &str,
     at: &str,

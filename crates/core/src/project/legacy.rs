@@ -23,7 +23,7 @@ pub struct YamlMigration {
 }
 
 /// Whether a migration file is a legacy YAML one (by its path).
-pub fn is_yaml(path: &str) -> bool {
+pub(crate) fn is_yaml(path: &str) -> bool {
     path.ends_with(".yaml") || path.ends_with(".yml")
 }
 

@@ -181,7 +181,7 @@ pub fn line_col(sql: &str, position: usize) -> (usize, usize) {
 /// bodies (a formatter's edits). Tokens are
 /// PostgreSQL's own scanner's, so strings, quoted identifiers and the rest of a dollar-quoted
 /// body are compared exactly. `false` when either text cannot be scanned.
-pub fn same_but_layout(a: &str, b: &str) -> bool {
+pub(crate) fn same_but_layout(a: &str, b: &str) -> bool {
     match (layout_free_tokens(a), layout_free_tokens(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,

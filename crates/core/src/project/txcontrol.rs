@@ -72,7 +72,7 @@ pub struct TxControl {
 }
 
 /// Every top-level transaction-control statement in `sql`, in file order.
-pub fn transaction_control(sql: &str) -> Vec<TxControl> {
+pub(crate) fn transaction_control(sql: &str) -> Vec<TxControl> {
     with_text(sql, |text| match pg_query::parse(text, 0) {
         Ok(parsed) => from_parse_tree(text, &parsed.protobuf),
         Err(_) => from_tokens(text),
@@ -82,14 +82,14 @@ pub fn transaction_control(sql: &str) -> Vec<TxControl> {
 /// The scanner fallback alone (what [`transaction_control`] does when the parser refuses the
 /// file), for the fuzz target that compares it with the parser on files both can read.
 #[doc(hidden)]
-pub fn transaction_control_by_tokens(sql: &str) -> Vec<TxControl> {
+pub(crate) fn transaction_control_by_tokens(sql: &str) -> Vec<TxControl> {
     with_text(sql, from_tokens)
 }
 
 /// What the transaction control of a file means for running it inside the deployment
 /// transaction. The one rule used by deploy, apply, seed, verify and check.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// No transaction control: run the file as it is.
     Clean,
     /// The whole file is wrapped in one `BEGIN … COMMIT` block (the Hasura console writes
@@ -120,7 +120,7 @@ impl Wrapper {
 
     /// `sql` with the two wrapper statements replaced by spaces (newlines kept), so that every
     /// line and column the server reports still points into the file as written.
-    pub fn strip(&self, sql: &str) -> String {
+    pub(crate) fn strip(&self, sql: &str) -> String {
         let mut bytes = sql.as_bytes().to_vec();
         for span in [&self.open.span, &self.close.span] {
             for b in bytes.get_mut(span.clone()).unwrap_or_default() {
@@ -145,7 +145,7 @@ pub fn runnable(sql: &str) -> Result<(std::borrow::Cow<'_, str>, Option<Wrapper>
 }
 
 /// Decides what the transaction control of `sql` means (see [`Verdict`]).
-pub fn verdict(sql: &str) -> Verdict {
+pub(crate) fn verdict(sql: &str) -> Verdict {
     if !may_control_transactions(sql) {
         return Verdict::Clean;
     }
@@ -164,7 +164,7 @@ pub fn verdict(sql: &str) -> Verdict {
 
 /// Whether `sql` has a word that may start a transaction-control statement: a cheap filter
 /// before parsing.
-pub fn may_control_transactions(sql: &str) -> bool {
+pub(crate) fn may_control_transactions(sql: &str) -> bool {
     const WORDS: [&str; 7] = [
         "begin", "start", "commit", "end", "rollback", "abort", "prepare",
     ];

@@ -79,7 +79,7 @@ impl ComputedDown {
     }
 
     /// Reads the ledger's JSON (None when it is not a computed down: written by hand).
-    pub fn from_json(text: &str) -> Option<ComputedDown> {
+    pub(crate) fn from_json(text: &str) -> Option<ComputedDown> {
         serde_json::from_str(text).ok()
     }
 }

@@ -236,7 +236,7 @@ pub fn sql_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceEr
 
 /// [`sql_text`], with the API calls a legacy YAML migration skips (by type, in order; empty
 /// for `.sql` files).
-pub fn migration_sql(
+pub(crate) fn migration_sql(
     bytes: Vec<u8>,
     path: &str,
     at: &str,
@@ -255,7 +255,7 @@ pub fn migration_sql(
 }
 
 /// The text of a migration file as written (no YAML conversion); see [`sql_text`].
-pub fn file_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
+pub(crate) fn file_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceError> {
     let line_of = |offset: usize| bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
     let fail = |line: Option<usize>, problem| SourceError::NotSql {
         path: path.to_string(),
@@ -280,7 +280,7 @@ pub fn file_text(bytes: Vec<u8>, path: &str, at: &str) -> Result<String, SourceE
 
 /// Whether bytes are a Git LFS pointer file (`version https://git-lfs.github.com/spec/v1`, or the
 /// pre-release `hawser` spelling); pointers are small, so big files are never one.
-pub fn is_lfs_pointer(bytes: &[u8]) -> bool {
+pub(crate) fn is_lfs_pointer(bytes: &[u8]) -> bool {
     bytes.len() < 1024
         && (bytes.starts_with(b"version https://git-lfs.github.com/spec/")
             || bytes.starts_with(b"version https://hawser.github.com/spec/"))
@@ -470,7 +470,7 @@ pub fn describe_tree(tree: &TreeRef) -> String {
 
 /// A revision for messages: `v1.2.0 (abc1234567)` for a name, `abc1234567` for a commit id,
 /// else as [`describe_tree`] names it.
-pub fn describe_source(source_name: Option<&str>, tree: &TreeRef) -> String {
+pub(crate) fn describe_source(source_name: Option<&str>, tree: &TreeRef) -> String {
     let here = describe_tree(tree);
     match (source_name, tree.commit()) {
         (Some(name), Some(c)) if !c.to_string().starts_with(name) && !name.is_empty() => {
@@ -742,7 +742,7 @@ impl Repo {
     }
 
     /// Whether `path` is (or, on disk, passes through) a symbolic link or a submodule.
-    pub fn special_at(
+    pub(crate) fn special_at(
         &self,
         tree: &TreeRef,
         path: &str,
@@ -767,7 +767,7 @@ impl Repo {
     }
 
     /// The git tree id of a directory (for content addressing); `None` on disk or if missing.
-    pub fn dir_id(&self, tree: &TreeRef, dir: &str) -> Result<Option<String>, SourceError> {
+    pub(crate) fn dir_id(&self, tree: &TreeRef, dir: &str) -> Result<Option<String>, SourceError> {
         match tree {
             TreeRef::Git { tree, .. } => {
                 Ok(self.git_subtree(*tree, dir)?.map(|t| t.id().to_string()))
@@ -778,7 +778,7 @@ impl Repo {
 
     /// The bytes of a blob by its id, when this repository has it (e.g. the up.sql a ledger row
     /// was applied from, to compare with an edited one).
-    pub fn blob_bytes(&self, id: &str) -> Option<Vec<u8>> {
+    pub(crate) fn blob_bytes(&self, id: &str) -> Option<Vec<u8>> {
         let oid = Oid::from_str(id).ok()?;
         self.repo.find_blob(oid).ok().map(|b| b.content().to_vec())
     }
@@ -1104,7 +1104,7 @@ impl Repo {
     }
 
     /// The regular files of a git tree: `(name, blob id)`.
-    pub fn tree_files(&self, id: &str) -> Result<Vec<(String, String)>, SourceError> {
+    pub(crate) fn tree_files(&self, id: &str) -> Result<Vec<(String, String)>, SourceError> {
         let sub = self.repo.find_tree(Oid::from_str(id)?)?;
         Ok(sub
             .iter()
@@ -1175,7 +1175,7 @@ impl Repo {
     }
 
     /// Whether `ancestor` is an ancestor of (or equal to) `descendant`.
-    pub fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> bool {
+    pub(crate) fn is_ancestor(&self, ancestor: Oid, descendant: Oid) -> bool {
         ancestor == descendant
             || self
                 .repo

@@ -56,7 +56,11 @@ impl StepSql {
 
     /// An up file read from git: its checksum as written, a legacy YAML migration turned into
     /// the SQL of its `run_sql` calls (the others skipped and named), then as [`StepSql::new`].
-    pub fn from_up_file(bytes: Vec<u8>, path: &str, at: &str) -> Result<StepSql, SourceError> {
+    pub(crate) fn from_up_file(
+        bytes: Vec<u8>,
+        path: &str,
+        at: &str,
+    ) -> Result<StepSql, SourceError> {
         let sha = crate::checksum::sha256_hex(&bytes);
         let legacy_yaml = crate::project::legacy::is_yaml(path);
         let (text, skipped) = super::migration_sql(bytes, path, at)?;

@@ -28,7 +28,7 @@ use postgres::{GenericClient, SimpleQueryMessage};
 
 /// An object's identity in a fingerprint: its kind (`table`, `column`, `index`, ...) and its
 /// qualified name (`public.orders`, `public.orders.status`, `orders_pkey on public.orders`).
-pub type ObjectKey = (String, String);
+pub(crate) type ObjectKey = (String, String);
 
 /// Separates `name=value` attributes in the query's definition column (U+001F, which no
 /// identifier or deparsed expression contains in practice).
@@ -598,7 +598,7 @@ impl Fingerprint {
     /// Only the objects of kinds other than `kinds` (what the schema model does not cover):
     /// the query leaves out the parts that list only those kinds, so the server deparses none
     /// of them. About a fifth of [`Fingerprint::take`]'s cost on a schema of tables and views.
-    pub fn take_kinds_other_than(
+    pub(crate) fn take_kinds_other_than(
         client: &mut impl GenericClient,
         exclude_schemas: &[&str],
         kinds: &[&str],
@@ -697,7 +697,7 @@ impl Fingerprint {
     }
 
     /// Reads what [`Fingerprint::to_json`] wrote; `None` when it is not that shape.
-    pub fn from_json(value: &serde_json::Value) -> Option<Fingerprint> {
+    pub(crate) fn from_json(value: &serde_json::Value) -> Option<Fingerprint> {
         let mut objects = BTreeMap::new();
         for row in value.as_array()? {
             let row = row.as_array()?;
@@ -906,7 +906,7 @@ fn without_column_order(f: &Fingerprint) -> Fingerprint {
 /// …])`. Both definitions are parsed again by the server, on a temporary copy of the table in a
 /// savepoint that is rolled back, and compared as the server prints them then. One round trip
 /// per differing constraint; nothing when no constraint differs.
-pub fn equivalent_after_reparse(
+pub(crate) fn equivalent_after_reparse(
     c: &mut impl GenericClient,
     differences: Vec<Difference>,
 ) -> Vec<Difference> {
