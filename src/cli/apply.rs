@@ -1,8 +1,9 @@
 //! `git migrate apply`: Hasura's `migrate apply` flags and semantics (design §11), each run one
 //! transaction, every needed down checked before anything runs.
 
-use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
+use super::deploy::run_mutation;
 use super::error::{CommandError, Kind};
+use super::prepare::{ExecFlags, Goal, PlanFlags};
 use super::{Ctx, SourceArgs};
 use clap::Args;
 use git_migrate_core::plan::{ApplySpec, Mode};
@@ -49,7 +50,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub accept_edited: bool,
     #[command(flatten)]
-    pub downs: super::deploy::ComputeDownsArgs,
+    pub downs: super::prepare::ComputeDownsArgs,
     /// Seconds to wait for another deployment's lock (exit 5 after that).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,

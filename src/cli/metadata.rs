@@ -1,7 +1,8 @@
 //! `git migrate metadata …`: the metadata alone (diff, apply).
 
-use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
+use super::deploy::run_mutation;
 use super::error::{CommandError, Kind};
+use super::prepare::{ExecFlags, Goal, PlanFlags};
 use super::render::label;
 use super::Ctx;
 use clap::{Args, Subcommand};

@@ -6,6 +6,8 @@ mod apply;
 mod authoring;
 mod check;
 mod completions;
+mod create;
+mod delete;
 mod demo;
 mod deploy;
 mod environments;
@@ -13,10 +15,14 @@ pub mod error;
 mod hooks;
 mod log;
 mod metadata;
+mod plan;
+mod prepare;
 mod promote;
 mod render;
 mod repair;
+mod rollback;
 mod seed;
+mod squash;
 mod status;
 pub mod ui;
 mod verify;
@@ -88,11 +94,11 @@ pub enum Command {
     /// Show which commit the database is at and how it differs from REV (default HEAD)
     Status(status::StatusArgs),
     /// Show the plan to reach REV without changing anything
-    Plan(deploy::PlanArgs),
+    Plan(plan::PlanArgs),
     /// Move the database to REV (forward or backward) in one transaction
     Deploy(deploy::DeployArgs),
     /// Put the database back to REV by reverting only (no REV: undo the last deploy)
-    Rollback(deploy::RollbackArgs),
+    Rollback(rollback::RollbackArgs),
     /// Show the deployment history
     Log(log::LogArgs),
     /// The metadata alone: diff, apply, export, inconsistency, reload, clear
@@ -101,11 +107,11 @@ pub enum Command {
     /// Apply or revert migrations with Hasura's flags (--up/--down N|all, --version V --type, --goto V)
     Apply(apply::ApplyArgs),
     /// Create a migration folder <ms>_<name>/ in the working tree (like `hasura migrate create`)
-    Create(authoring::CreateArgs),
+    Create(create::CreateArgs),
     /// Squash a range of migrations into one (like `hasura migrate squash`)
-    Squash(authoring::SquashArgs),
+    Squash(squash::SquashArgs),
     /// Delete migrations from the working tree and/or the database state (like `hasura migrate delete`)
-    Delete(authoring::DeleteArgs),
+    Delete(delete::DeleteArgs),
     /// Seed data: apply seed files from a revision, or create one
     #[command(subcommand)]
     Seed(seed::SeedCommand),
@@ -390,15 +396,15 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
     };
     match &cli.command {
         Command::Status(a) => status::cmd_status(&ctx, a),
-        Command::Plan(a) => deploy::cmd_plan(&ctx, a),
+        Command::Plan(a) => plan::cmd_plan(&ctx, a),
         Command::Deploy(a) => deploy::cmd_deploy(&ctx, a),
-        Command::Rollback(a) => deploy::cmd_rollback(&ctx, a),
+        Command::Rollback(a) => rollback::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
         Command::Apply(a) => apply::cmd_apply(&ctx, a),
-        Command::Create(a) => authoring::cmd_create(&ctx, a),
-        Command::Squash(a) => authoring::cmd_squash(&ctx, a),
-        Command::Delete(a) => authoring::cmd_delete(&ctx, a),
+        Command::Create(a) => create::cmd_create(&ctx, a),
+        Command::Squash(a) => squash::cmd_squash(&ctx, a),
+        Command::Delete(a) => delete::cmd_delete(&ctx, a),
         Command::Seed(c) => seed::cmd_seed(&ctx, c),
         Command::Adopt(a) => adopt::cmd_adopt(&ctx, a),
         Command::Promote(a) => promote::cmd_promote(&ctx, a),

@@ -3,9 +3,10 @@
 //! `require_tag` must accept that commit, and FROM must be exactly there (no failed or
 //! unfinished deployment, no pending or extra migrations, metadata in sync).
 
-use super::deploy::{run_mutation, ExecFlags, Goal, PlanFlags};
+use super::deploy::run_mutation;
 use super::environments::{read_env, tag_verdict, EnvState};
 use super::error::{CommandError, Kind};
+use super::prepare::{ExecFlags, Goal, PlanFlags};
 use super::render::describe_commit;
 use super::Ctx;
 use clap::Args;
@@ -25,7 +26,7 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub accept_edited: bool,
     #[command(flatten)]
-    pub downs: super::deploy::ComputeDownsArgs,
+    pub downs: super::prepare::ComputeDownsArgs,
     #[command(flatten)]
     pub exec: ExecFlags,
 }

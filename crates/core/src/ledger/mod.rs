@@ -1220,8 +1220,8 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
    VALUES (now(), clock_timestamp(), $10, $11, $1, $2, $3, $4, $5, $6, $7, $8, 'ok', $9::jsonb)
    RETURNING id),
  del AS (DELETE FROM {m} WHERE version = ANY($6)),
- ins AS (INSERT INTO {m} (version, name, up_sha256, up_blob, down_sha256, down_sql, down_blob, folder_tree, applied_commit, deployment_id)
-         SELECT u.v, u.n, u.us, u.ub, u.ds, u.dq, u.db, u.ft, $4, (SELECT id FROM d)
+ ins AS (INSERT INTO {m} (version, name, database, up_sha256, up_blob, down_sha256, down_sql, down_blob, folder_tree, applied_commit, deployment_id)
+         SELECT u.v, u.n, $22, u.us, u.ub, u.ds, u.dq, u.db, u.ft, $4, (SELECT id FROM d)
          FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $21::text[])
               AS u(v, n, us, ub, ds, dq, db, ft)),
  md AS (INSERT INTO {md} (id, snapshot, sha256, tree_id, commit, updated_at)
@@ -1266,6 +1266,118 @@ SELECT id FROM d",
             )
             .map_err(q("recording the deployment in the ledger"))?;
         Ok(rows.first().map(|r| r.get(0)).unwrap_or_default())
+    }
+}
+
+/// A change to the recorded state that runs nothing (`squash`, `delete --server`): versions to
+/// forget and at most one migration to record as applied.
+#[derive(Clone, Debug)]
+pub struct StateEdit<'a> {
+    /// Versions to remove from the state.
+    pub remove: &'a [Version],
+    /// A migration to record as applied (never applied at a commit: `applied_commit` is NULL).
+    pub add: Option<&'a LedgerRow>,
+    /// What the history shows as the target (`squash 1..3 into 3`).
+    pub target_ref: &'a str,
+    /// The plan column: what was done.
+    pub plan: serde_json::Value,
+    /// Who runs the command ([`crate::source::Repo::identity`]).
+    pub identity: &'a str,
+}
+
+impl Ledger {
+    /// Records `edit` without running anything, inside the caller's transaction: in the ledger
+    /// (with a `repair` deployment row, so `log` shows who did it) when it is what records the
+    /// applied versions, and in Hasura's stores (`schema_migrations`, `cli_state`) when they
+    /// exist. Returns the deployment id when the ledger recorded one.
+    pub fn record_state_edit(
+        &self,
+        c: &mut impl GenericClient,
+        state: &DbState,
+        edit: &StateEdit<'_>,
+    ) -> Result<Option<i64>, LedgerError> {
+        let mut deployment = None;
+        if state.live.ledger_exists && !state.live.applied.is_empty() {
+            let actor = actor_with_role(c, edit.identity);
+            let plan = edit.plan.to_string();
+            let row = c
+                .query_typed_one(
+                    &format!(
+                        "INSERT INTO {d} (started_at, finished_at, actor, tool_version, kind, target_ref,
+                            from_commit, to_commit, worktree_dirty, metadata_sha256, status, plan)
+                         VALUES (now(), clock_timestamp(), $1, $2, 'repair', $3, $4, $4, $5,
+                            (SELECT sha256 FROM {md} WHERE id = 1), 'ok', $6::text::jsonb)
+                         RETURNING id",
+                        d = self.t("deployments"),
+                        md = self.t("metadata"),
+                    ),
+                    &[
+                        (&actor, Type::TEXT),
+                        (&env!("CARGO_PKG_VERSION"), Type::TEXT),
+                        (&edit.target_ref, Type::TEXT),
+                        (&state.live.deployed_commit, Type::TEXT),
+                        (&state.live.deployed_dirty, Type::BOOL),
+                        (&plan, Type::TEXT),
+                    ],
+                )
+                .map_err(q("recording the change in the ledger"))?;
+            let id: i64 = row.get(0);
+            deployment = Some(id);
+            let remove: Vec<Version> = edit.remove.to_vec();
+            c.query_typed(
+                &format!(
+                    "DELETE FROM {} WHERE version = ANY($1)",
+                    self.t("migrations")
+                ),
+                &[(&remove, Type::INT8_ARRAY)],
+            )
+            .map_err(q("removing versions from the ledger"))?;
+            if let Some(n) = edit.add {
+                c.query_typed(
+                    &format!(
+                        "INSERT INTO {} (version, name, database, up_sha256, up_blob, down_sha256, down_sql,
+                            down_blob, folder_tree, applied_commit, deployment_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+                        self.t("migrations")
+                    ),
+                    &[
+                        (&n.version, Type::INT8),
+                        (&n.name, Type::TEXT),
+                        (&self.database, Type::TEXT),
+                        (&n.up_sha256, Type::TEXT),
+                        (&n.up_blob, Type::TEXT),
+                        (&n.down_sha256, Type::TEXT),
+                        (&n.down_sql, Type::TEXT),
+                        (&n.down_blob, Type::TEXT),
+                        (&n.folder_tree, Type::TEXT),
+                        (&id, Type::INT8),
+                    ],
+                )
+                .map_err(q("recording the migration in the ledger"))?;
+            }
+        }
+        // Hasura's stores, with the statement every deployment uses. A version both removed and
+        // added (a squash that keeps --to's version) is only added: the two would collide.
+        let added: Vec<Version> = edit.add.iter().map(|n| n.version).collect();
+        let removed: Vec<Version> = edit
+            .remove
+            .iter()
+            .copied()
+            .filter(|v| !added.contains(v))
+            .collect();
+        let ctes = cli_state::sync_ctes(state.hasura_stores(), "$1", "$2", "$3");
+        if !ctes.is_empty() {
+            c.query_typed(
+                &format!("WITH nothing AS (SELECT 1){ctes}\nSELECT 1"),
+                &[
+                    (&added, Type::INT8_ARRAY),
+                    (&removed, Type::INT8_ARRAY),
+                    (&self.database, Type::TEXT),
+                ],
+            )
+            .map_err(q("updating Hasura's migration state"))?;
+        }
+        Ok(deployment)
     }
 }
 

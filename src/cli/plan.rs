@@ -1,0 +1,215 @@
+//! `git migrate plan REV`: the plan to reach REV, changing nothing; and the plan's rendering,
+//! which `deploy`, `rollback`, `apply` and `promote` show before they run it.
+
+use super::error::CommandError;
+use super::render::plan_lines;
+use super::Ctx;
+use git_migrate_core::execute::{self};
+use git_migrate_core::plan::{Mode, Step};
+
+use super::prepare::*;
+use clap::Args;
+
+/// Arguments of `plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Target revision (commit, tag, branch, HEAD~3).
+    pub rev: Option<String>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+}
+
+/// Steps that run outside the deployment transaction, and the warning that goes with them.
+pub(super) fn print_no_transaction(ctx: &Ctx, p: &Prepared) {
+    let outside: Vec<&Step> = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .filter(|(s, t)| execute::runs_outside(s, t))
+        .map(|(s, _)| s)
+        .collect();
+    if outside.is_empty() {
+        return;
+    }
+    for s in &outside {
+        let (what, v, n) = match s {
+            Step::Revert { version, name, .. } => ("revert", version, name),
+            Step::Apply { version, name, .. } => ("apply", version, name),
+        };
+        ctx.ui.out(&format!(
+            "  outside a transaction: {what} {v}_{n} ({})",
+            git_migrate_core::check::rules::NO_TRANSACTION_MARKER
+        ));
+    }
+    ctx.ui.warn(&format!(
+        "{} step(s) run outside the deployment transaction: the steps before each one commit first, and a failure or Ctrl-C inside one leaves its migration marked dirty and the deployment partial until `git migrate repair --done V` or `--undone V`",
+        outside.len()
+    ));
+}
+
+pub(super) fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
+    if ctx.json {
+        ctx.ui.out(&plan_json(p, show_sql));
+        return;
+    }
+    if let Some(a) = &p.adoption {
+        for l in super::adopt::adoption_lines(ctx, a, false) {
+            ctx.ui.out(&l);
+        }
+    }
+    if p.confirmed.plan.mode == Mode::Apply {
+        // Hasura's `migrate apply --dry-run` table.
+        let rows: Vec<(String, &str, String)> = p
+            .confirmed
+            .plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Revert { version, name, .. } => (version.to_string(), "down", name.clone()),
+                Step::Apply { version, name, .. } => (version.to_string(), "up", name.clone()),
+            })
+            .collect();
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(7).max(7);
+        ctx.ui.out(&format!("{:<w$}  TYPE  NAME", "VERSION"));
+        for (v, t, n) in rows {
+            ctx.ui.out(&format!("{v:<w$}  {t:<4}  {n}"));
+        }
+        print_no_transaction(ctx, p);
+        for n in plan_notes(p) {
+            ctx.ui.out(&format!("note: {n}"));
+        }
+        for w in p.file_warnings.iter().chain(&p.confirmed.plan.warnings) {
+            ctx.ui.warn(w);
+        }
+        return;
+    }
+    let segmented = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .any(|(s, t)| execute::runs_outside(s, t));
+    for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql, segmented) {
+        ctx.ui.out(&l);
+    }
+    print_no_transaction(ctx, p);
+    for n in plan_notes(p) {
+        ctx.ui.out(&format!("note: {n}"));
+    }
+    for w in p.file_warnings.iter().chain(&p.confirmed.plan.warnings) {
+        ctx.ui.warn(w);
+    }
+}
+
+/// What the plan does that the user should know but that needs no decision: transaction
+/// wrappers ignored, legacy YAML migrations, folders that are not migrations, edited applied
+/// migrations whose new checksum is recorded. Every such thing gets a line.
+pub(super) fn plan_notes(p: &Prepared) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (step, sql) in p.confirmed.plan.steps.iter().zip(&p.texts) {
+        let (what, v, n) = match step {
+            Step::Revert { version, name, .. } => ("revert", version, name),
+            Step::Apply { version, name, .. } => ("apply", version, name),
+        };
+        if sql.legacy_yaml {
+            let skipped = if sql.skipped_calls.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; skipped {} other API call(s) ({}): the metadata comes from metadata/",
+                    sql.skipped_calls.len(),
+                    git_migrate_core::project::legacy::describe_skipped(&sql.skipped_calls)
+                )
+            };
+            notes.push(format!(
+                "{what} {v}_{n}: legacy YAML migration, runs the SQL of its run_sql calls{skipped}"
+            ));
+        }
+        if let Some(w) = &sql.wrapper {
+            notes.push(format!(
+                "{what} {v}_{n}: transaction wrapper ignored ({w}): the deployment is one transaction"
+            ));
+        }
+    }
+    // Both commits: the one each edit was applied from, and the target's.
+    let plan = &p.confirmed.plan;
+    let target = match &plan.to_commit {
+        Some(c) if !c.starts_with(&plan.target_ref) => {
+            format!(
+                "{} ({})",
+                plan.target_ref,
+                git_migrate_core::source::short(c)
+            )
+        }
+        _ => plan.target_ref.clone(),
+    };
+    for a in &plan.accepted {
+        notes.push(a.describe(&target));
+    }
+    if let Some(project) = &p.target.project {
+        for f in &project.skipped_folders {
+            notes.push(format!(
+                "{f} holds no up.sql or up.yaml: skipped, it is not a migration"
+            ));
+        }
+        for f in &project.ignored_yaml {
+            notes.push(format!(
+                "{f} ignored: the .sql file of the same direction is there and runs instead"
+            ));
+        }
+    }
+    notes
+}
+
+/// The file warnings of a plan that is not printed.
+pub(super) fn warn_files(ctx: &Ctx, p: &Prepared) {
+    for w in &p.file_warnings {
+        ctx.ui.warn(w);
+    }
+}
+
+pub(super) fn plan_json(p: &Prepared, show_sql: bool) -> String {
+    let mut v = serde_json::to_value(&p.confirmed.plan).unwrap_or_default();
+    if show_sql {
+        if let Some(steps) = v.get_mut("steps").and_then(|s| s.as_array_mut()) {
+            for (s, step) in steps.iter_mut().zip(&p.confirmed.plan.steps) {
+                if let Step::Revert { sql, .. } = step {
+                    s["sql"] = serde_json::Value::String(sql.clone());
+                }
+            }
+        }
+    }
+    v["database"] = serde_json::Value::String(p.db.clone());
+    if let Some(w) = v.get_mut("warnings").and_then(|w| w.as_array_mut()) {
+        w.splice(0..0, p.file_warnings.iter().cloned().map(Into::into));
+    }
+    v["no_transaction"] = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .filter(|(s, t)| execute::runs_outside(s, t))
+        .map(|(s, _)| s.version())
+        .collect();
+    if let Some(a) = &p.adoption {
+        v["adopt"] = super::adopt::adoption_json(a);
+    }
+    v["notes"] = plan_notes(p).into();
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// `git migrate plan REV`.
+pub(crate) fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
+    let p = prepare(
+        ctx,
+        Mode::Deploy,
+        Goal::Rev(args.rev.as_deref()),
+        &args.flags,
+    )?;
+    print_plan(ctx, &p, args.flags.sql);
+    Ok(())
+}
