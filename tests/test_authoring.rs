@@ -28,27 +28,6 @@ fn checkout(repo: &TestRepo) {
         .unwrap();
 }
 
-/// Commits the whole working tree (additions and deletions) on top of HEAD.
-fn commit_worktree(repo: &TestRepo, msg: &str) -> git2::Oid {
-    let mut index = repo.repo.index().unwrap();
-    index
-        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.update_all(["*"].iter(), None).unwrap();
-    index.write().unwrap();
-    let tree = repo.repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::new(
-        "Test",
-        "test@example.invalid",
-        &git2::Time::new(1_800_000_000, 0),
-    )
-    .unwrap();
-    let parent = repo.repo.head().unwrap().peel_to_commit().unwrap();
-    repo.repo
-        .commit(Some("HEAD"), &sig, &sig, msg, &tree, &[&parent])
-        .unwrap()
-}
-
 /// Migration folders (`<version>_<name>`) under `migrations/`, sorted by version.
 fn folders(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(p.join("migrations"))
@@ -374,7 +353,7 @@ fn squash_delete_source_and_keeping_order() {
 
     // Newer migrations follow the range: the squashed one keeps --to's version so that it
     // still runs before them.
-    let repo = project(&[M1, M2, M3]);
+    let mut repo = project(&[M1, M2, M3]);
     let p = repo.path();
     let r = gm(
         &p,
@@ -393,7 +372,7 @@ fn squash_delete_source_and_keeping_order() {
     assert_eq!(json(&r)["version"].as_i64(), Some(2));
     assert_eq!(folders(&p), vec!["2_squashed", "3_customer email"]);
     // The result deploys to an empty database and rolls back to nothing.
-    commit_worktree(&repo, "squash 1..2");
+    repo.commit_worktree("squash 1..2");
     let db = TestDb::new("squash_keep_order");
     gm(&p, &db.url, &["deploy", "--yes"]).expect_code(0);
     assert_eq!(db.applied(), vec![2, 3]);
@@ -421,7 +400,7 @@ fn squash_delete_source_and_keeping_order() {
 
 #[test]
 fn squash_with_a_database_records_the_new_version_in_place_of_the_old() {
-    let repo = project(&[M1, M2, M3]);
+    let mut repo = project(&[M1, M2, M3]);
     let p = repo.path();
     let db = TestDb::new("squash_ledger");
     // Hasura's table, kept in step by deploy and by squash.
@@ -465,8 +444,7 @@ fn squash_with_a_database_records_the_new_version_in_place_of_the_old() {
         .starts_with("-- from 3_customer email"));
 
     // Commit with the trailer: check accepts it; deploying the commit runs nothing.
-    commit_worktree(
-        &repo,
+    repo.commit_worktree(
         "Squash the first migrations\n\nMigration-Allow: edited-migration 1 2 3\n",
     );
     gm(&p, &db.url, &["check"]).expect_code(0);
@@ -489,7 +467,7 @@ fn squash_with_a_database_records_the_new_version_in_place_of_the_old() {
 
 #[test]
 fn squash_state_only_moves_another_database() {
-    let repo = project(&[M1, M2, M3]);
+    let mut repo = project(&[M1, M2, M3]);
     let p = repo.path();
     let staging = TestDb::new("squash_staging");
     let prod = TestDb::new("squash_prod");
@@ -505,7 +483,7 @@ fn squash_state_only_moves_another_database() {
         cmd.contains(&format!("--from 1 --to 3 --state-only --version {version}")),
         "{cmd}"
     );
-    commit_worktree(&repo, "squash\n\nMigration-Allow: edited-migration 1 2 3\n");
+    repo.commit_worktree("squash\n\nMigration-Allow: edited-migration 1 2 3\n");
 
     // prod still has 1..3: a plain deploy would revert them; --state-only moves its state.
     gm(&p, &prod.url, &["plan"])
@@ -718,7 +696,7 @@ fn squash_and_delete_keep_hasura_state_in_step_without_a_ledger() {
 
 #[test]
 fn squash_keeping_the_to_version_records_it_with_its_new_checksum() {
-    let repo = project(&[M1, M2, M3]);
+    let mut repo = project(&[M1, M2, M3]);
     let p = repo.path();
     let staging = TestDb::new("squash_keep_staging");
     let prod = TestDb::new("squash_keep_prod");
@@ -732,7 +710,7 @@ fn squash_keeping_the_to_version_records_it_with_its_new_checksum() {
     r.expect_code(0);
     assert_eq!(json(&r)["version"].as_i64(), Some(2));
     assert_eq!(staging.applied(), vec![2, 3]);
-    commit_worktree(&repo, "squash\n\nMigration-Allow: edited-migration 1 2\n");
+    repo.commit_worktree("squash\n\nMigration-Allow: edited-migration 1 2\n");
     gm(&p, &staging.url, &["check"]).expect_code(0);
     gm(&p, &staging.url, &["deploy", "--yes"])
         .expect_code(0)

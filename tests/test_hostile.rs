@@ -7,10 +7,10 @@
 //! blobs as revisions, option-like revisions, bigint versions, invalid UTF-8 in up.sql,
 //! malformed tables.yaml, connection and password cases) are in `test_bad_input.rs`.
 
-use crate::common::git::TestRepo;
+use crate::common::git::{Entry, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::{gm, gm_command, Run};
-use git2::{Oid, Repository, Signature, Time};
+use git2::{Oid, Signature, Time};
 use std::path::Path;
 
 // ---------------------------------------------------------------------------------------------
@@ -58,17 +58,6 @@ fn base_v3() -> Vec<(String, Entry)> {
     ]
 }
 
-/// What a tree entry is.
-#[derive(Clone)]
-enum Entry {
-    /// A regular file.
-    File(Vec<u8>),
-    /// A symbolic link to this target.
-    Symlink(String),
-    /// A submodule (gitlink) at this commit.
-    Gitlink(Oid),
-}
-
 fn file(path: &str, content: &str) -> (String, Entry) {
     (path.to_string(), Entry::File(content.as_bytes().to_vec()))
 }
@@ -82,7 +71,6 @@ struct World {
     repo: TestRepo,
     db: TestDb,
     base: Oid,
-    n: i64,
 }
 
 /// The database as a whole and the ledger rows on their own (also in the dump; listed apart so
@@ -111,7 +99,6 @@ impl World {
             repo,
             db,
             base: Oid::ZERO_SHA1,
-            n: 0,
         };
         w.base = w.commit_on(&[], &base, &[], "base");
         w.repo.repo.set_head_detached(w.base).unwrap();
@@ -144,8 +131,8 @@ impl World {
         delete: &[&str],
         msg: &str,
     ) -> Oid {
-        self.n += 1;
-        commit_entries(&self.repo.repo, parents, entries, delete, msg, self.n)
+        self.repo
+            .commit_entries(parents, entries, delete, msg, None)
     }
 
     /// Runs the binary in the repository against the database; never a crash.
@@ -177,66 +164,6 @@ impl World {
         self.refused(&["plan", &rev], code, needles);
         self.refused(&["deploy", &rev, "--yes"], code, needles);
     }
-}
-
-/// Writes a commit with arbitrary entry modes (symlinks and gitlinks included); moves no ref.
-fn commit_entries(
-    repo: &Repository,
-    parents: &[Oid],
-    entries: &[(String, Entry)],
-    delete: &[&str],
-    msg: &str,
-    n: i64,
-) -> Oid {
-    let mut index = git2::Index::new().unwrap();
-    if let Some(p) = parents.first() {
-        index
-            .read_tree(&repo.find_commit(*p).unwrap().tree().unwrap())
-            .unwrap();
-    }
-    for d in delete {
-        let _ = index.remove_path(Path::new(d));
-        let _ = index.remove_dir(Path::new(d), 0);
-    }
-    for (path, entry) in entries {
-        let (mode, id, size) = match entry {
-            Entry::File(b) => (0o100644, repo.blob(b).unwrap(), b.len()),
-            Entry::Symlink(t) => (0o120000, repo.blob(t.as_bytes()).unwrap(), t.len()),
-            Entry::Gitlink(c) => (0o160000, *c, 0),
-        };
-        // Replacing a file by a folder (or the reverse) needs the old entries gone first.
-        let _ = index.remove_path(Path::new(path));
-        let _ = index.remove_dir(Path::new(path), 0);
-        index
-            .add(&git2::IndexEntry {
-                ctime: git2::IndexTime::new(0, 0),
-                mtime: git2::IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode,
-                uid: 0,
-                gid: 0,
-                file_size: size as u32,
-                id,
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
-            })
-            .unwrap();
-    }
-    let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();
-    let sig = Signature::new(
-        "Test",
-        "test@example.invalid",
-        &Time::new(1_700_000_000 + n * 60, 0),
-    )
-    .unwrap();
-    let parents: Vec<git2::Commit<'_>> = parents
-        .iter()
-        .map(|p| repo.find_commit(*p).unwrap())
-        .collect();
-    let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-    repo.commit(None, &sig, &sig, msg, &tree, &refs).unwrap()
 }
 
 fn state_of(db: &TestDb) -> State {

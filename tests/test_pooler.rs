@@ -498,28 +498,16 @@ fn no_named_prepared_statements_in_the_sources() {
         ".prepare_typed(",
     ];
     let mut offenders = Vec::new();
-    let mut stack = vec![
+    let roots = [
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/crates")),
     ];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            // Unit tests (after `#[cfg(test)]`) talk to scratch servers directly.
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            for (n, line) in code.lines().enumerate() {
-                let line = line.split("//").next().unwrap();
-                if forbidden.iter().any(|f| line.contains(f)) {
-                    offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
-                }
+    for (path, text) in crate::common::source::rust_files(&roots) {
+        // Unit tests talk to scratch servers directly; comments and strings are not calls.
+        let code = crate::common::source::without_tests(&crate::common::source::code_only(&text));
+        for (n, line) in code.lines().enumerate() {
+            if forbidden.iter().any(|f| line.contains(f)) {
+                offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
             }
         }
     }

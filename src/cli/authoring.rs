@@ -322,25 +322,7 @@ pub(super) fn with_lock<T>(
     ledger: &Ledger,
     f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, CommandError>,
 ) -> Result<T, CommandError> {
-    let mut failed = None;
-    let done = git_migrate_core::execute::with_lock(
-        client,
-        ledger,
-        Duration::from_secs(60),
-        &mut |_| {},
-        |tx| {
-            f(tx).map_err(|e| {
-                failed = Some(e);
-                // Stands for the error kept in `failed`; rolls the transaction back.
-                git_migrate_core::execute::ExecError::Refused(vec![])
-            })
-        },
-    );
-    match (done, failed) {
-        (Ok(out), _) => Ok(out),
-        (Err(_), Some(e)) => Err(e),
-        (Err(e), None) => Err(e.into()),
-    }
+    git_migrate_core::execute::with_lock(client, ledger, Duration::from_secs(60), &mut |_| {}, f)
 }
 
 /// A ledger row for a migration recorded without running it.

@@ -14,6 +14,17 @@ pub struct TestRepo {
 /// A file to write: (path, content).
 pub type File<'a> = (&'a str, &'a str);
 
+/// A tree entry to commit, with its mode.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// A regular file.
+    File(Vec<u8>),
+    /// A symbolic link to this target.
+    Symlink(String),
+    /// A submodule (gitlink) at this commit.
+    Gitlink(Oid),
+}
+
 impl TestRepo {
     /// An empty non-bare repository.
     pub fn new() -> TestRepo {
@@ -100,11 +111,30 @@ impl TestRepo {
         )
     }
 
-    /// Like [`commit_on`] with raw bytes.
+    /// Commits `files` (bytes) and removes `delete` on top of `parents[0]`'s tree, with
+    /// `parents` as parents; moves `update_ref` when given.
     pub fn commit_bytes(
         &mut self,
         parents: Vec<Oid>,
         files: &[(String, Vec<u8>)],
+        delete: &[&str],
+        msg: &str,
+        update_ref: Option<&str>,
+    ) -> Oid {
+        let entries: Vec<(String, Entry)> = files
+            .iter()
+            .map(|(p, b)| (p.clone(), Entry::File(b.clone())))
+            .collect();
+        self.commit_entries(&parents, &entries, delete, msg, update_ref)
+    }
+
+    /// The one commit writer: `entries` with their modes (files, symlinks, gitlinks) added or
+    /// replaced and `delete` removed on top of `parents[0]`'s tree; moves `update_ref` when
+    /// given. Nothing is checked out.
+    pub fn commit_entries(
+        &mut self,
+        parents: &[Oid],
+        entries: &[(String, Entry)],
         delete: &[&str],
         msg: &str,
         update_ref: Option<&str>,
@@ -119,22 +149,31 @@ impl TestRepo {
             let _ = index.remove_path(Path::new(d));
             let _ = index.remove_dir(Path::new(d), 0);
         }
-        for (path, bytes) in files {
-            let entry = git2::IndexEntry {
-                ctime: git2::IndexTime::new(0, 0),
-                mtime: git2::IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode: 0o100644,
-                uid: 0,
-                gid: 0,
-                file_size: bytes.len() as u32,
-                id: self.repo.blob(bytes).unwrap(),
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
+        for (path, entry) in entries {
+            let (mode, id, size) = match entry {
+                Entry::File(b) => (0o100644, self.repo.blob(b).unwrap(), b.len()),
+                Entry::Symlink(t) => (0o120000, self.repo.blob(t.as_bytes()).unwrap(), t.len()),
+                Entry::Gitlink(c) => (0o160000, *c, 0),
             };
-            index.add(&entry).unwrap();
+            // Replacing a file by a folder (or the reverse) needs the old entries gone first.
+            let _ = index.remove_path(Path::new(path));
+            let _ = index.remove_dir(Path::new(path), 0);
+            index
+                .add(&git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                    file_size: size as u32,
+                    id,
+                    flags: 0,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                })
+                .unwrap();
         }
         let sig = self.sig();
         let tree = self
@@ -148,6 +187,22 @@ impl TestRepo {
         let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
         self.repo
             .commit(update_ref, &sig, &sig, msg, &tree, &refs)
+            .unwrap()
+    }
+
+    /// Commits the whole working tree (additions and deletions) on top of HEAD, moving HEAD.
+    pub fn commit_worktree(&mut self, msg: &str) -> Oid {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.update_all(["*"].iter(), None).unwrap();
+        index.write().unwrap();
+        let sig = self.sig();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let parent = self.repo.head().unwrap().peel_to_commit().unwrap();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, msg, &tree, &[&parent])
             .unwrap()
     }
 

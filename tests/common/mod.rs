@@ -6,6 +6,7 @@
 pub mod git;
 pub mod pg;
 pub mod reliability;
+pub mod source;
 pub mod tcp;
 
 use std::path::Path;

@@ -243,30 +243,6 @@ pub(crate) fn read_metadata_files(
     })
 }
 
-/// Reads a project's metadata folder for the config v3 builder (git or working tree).
-struct TreeReader<'a> {
-    repo: &'a Repo,
-    project: &'a Project,
-}
-
-impl metadata::v3::MetadataReader for TreeReader<'_> {
-    fn read(&self, rel_path: &str) -> Result<Option<Vec<u8>>, MetadataError> {
-        let path = format!("{}/{}", self.project.metadata_dir, rel_path);
-        let bytes = self
-            .repo
-            .read_optional(&self.project.tree, &path)
-            .map_err(|e| MetadataError::Shape {
-                path: path.clone(),
-                at: self.project.at(),
-                message: e.to_string(),
-            })?;
-        if bytes.as_deref().is_some_and(crate::source::is_lfs_pointer) {
-            return Err(metadata::lfs_pointer_error(&path, &self.project.at()));
-        }
-        Ok(bytes)
-    }
-}
-
 /// Builds the target snapshot of a project (or the empty metadata): the config v2 files, or
 /// the config v3 layout (`databases/` with `!include`s) when the project or its metadata
 /// folder says version 3.
@@ -282,7 +258,11 @@ pub fn target_snapshot(
         })?);
     };
     let v3 = || {
-        metadata::v3::build_v3_snapshot(&TreeReader { repo, project: p }, &p.metadata_dir, &p.at())
+        metadata::v3::build_v3_snapshot(
+            &metadata::git::ProjectReader::new(repo, p),
+            &p.metadata_dir,
+            &p.at(),
+        )
     };
     // A metadata folder that is a link or a submodule would read as missing: no metadata.
     if let Some(kind) = repo.special_at(&p.tree, &p.metadata_dir)? {
@@ -324,7 +304,7 @@ pub fn plan_for(
     gopts: &GatherOptions,
 ) -> Result<Planned, GatherError> {
     let live = &state.live;
-    let metadata_only = options.mode == plan::Mode::Metadata;
+    let metadata_only = !options.mode.moves_migrations();
     // Read the files of exactly the migration folders the plan may need.
     if let Some(p) = target.project.as_mut().filter(|_| !metadata_only) {
         let needed = plan::needs_files(&p.migrations, live);
@@ -580,23 +560,17 @@ pub fn plan_for(
         }
     };
 
-    // Problems the planner cannot see: the ledger disagreeing with its own history, and a
-    // target without a metadata folder that would clear the live metadata.
-    let mut problems: Vec<Problem> = Vec::new();
-    for f in &state.findings {
-        if (f.is_metadata() && options.mode != plan::Mode::Metadata)
-            || (!f.is_metadata() && !metadata_only)
-        {
-            problems.push(f.problem(ledger.schema()));
-        }
-    }
-    if let (Some(p), MetadataFact::Changed { .. }) = (&target.project, &metadata_fact) {
-        if options.mode != plan::Mode::Apply && live.metadata_sha256.is_some() {
-            if let Some(problem) = metadata_folder_missing(repo, p, live)? {
-                problems.push(problem);
-            }
-        }
-    }
+    // The ledger disagreeing with its own history, and a target without a metadata folder:
+    // facts for the planner, which decides what they refuse.
+    let ledger_findings = state
+        .findings
+        .iter()
+        .map(|f| f.problem(ledger.schema()))
+        .collect();
+    let metadata_folder_missing = match &target.project {
+        Some(p) if live.metadata_sha256.is_some() => metadata_folder_missing(repo, p, live)?,
+        _ => None,
+    };
 
     let (computed_downs, needs_replay) =
         computed_downs(client, ledger, state, &cand.revert, &downs, options, gopts)?;
@@ -611,6 +585,8 @@ pub fn plan_for(
         layout_only_edits,
         computed_downs,
         row_estimates,
+        ledger_findings,
+        metadata_folder_missing,
     };
     let plan = plan::plan(
         &Target {
@@ -627,23 +603,6 @@ pub fn plan_for(
     if let (Ok(plan), Some(p)) = (&plan, &target.project) {
         check_up_sql(repo, p, plan)?;
     }
-    let plan = match plan {
-        _ if problems.is_empty() => plan,
-        // `apply` is how such a ledger is put right (`--skip-execution`): warn, do not refuse.
-        Ok(mut plan) if options.mode == plan::Mode::Apply => {
-            plan.warnings.extend(
-                problems
-                    .into_iter()
-                    .map(|p| format!("{} ({})", p.message, p.causes.join("; "))),
-            );
-            Ok(plan)
-        }
-        Ok(_) => Err(problems),
-        Err(mut others) => {
-            others.extend(problems);
-            Err(others)
-        }
-    };
     Ok(Planned {
         plan,
         snapshot,

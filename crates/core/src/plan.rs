@@ -452,6 +452,12 @@ pub struct Facts {
     /// Estimated rows of the tables whose rows or values a computed down destroys, by quoted
     /// qualified name (`pg_class.reltuples`; negative when never analyzed).
     pub row_estimates: BTreeMap<String, i64>,
+    /// What the ledger found wrong with itself (rows edited by hand, a deleted deployment row,
+    /// …), as the problems they would be.
+    pub ledger_findings: Vec<Problem>,
+    /// The target has no metadata folder, and is not a commit from before the folder existed
+    /// (an ancestor of the deployed one): deploying it would clear the live metadata.
+    pub metadata_folder_missing: Option<Problem>,
 }
 
 // The policies are set in git-migrate.yaml; they are defined beside it, below the planner.
@@ -470,6 +476,56 @@ pub enum Mode {
     /// `apply` (Hasura's `migrate apply`): the selected migrations alone; metadata is left as
     /// it is.
     Apply,
+}
+
+/// What each kind of command may do: the one place that says it. The planner, `gather`, the
+/// executor and adoption ask these questions instead of comparing modes.
+impl Mode {
+    /// Whether it moves migrations at all (`metadata apply` leaves them as they are).
+    pub fn moves_migrations(self) -> bool {
+        self != Mode::Metadata
+    }
+
+    /// Whether it may apply migrations (`rollback` only reverts).
+    pub fn may_apply(self) -> bool {
+        self != Mode::Rollback
+    }
+
+    /// Whether it writes the metadata (`apply`, like Hasura's `migrate apply`, leaves it alone).
+    pub fn writes_metadata(self) -> bool {
+        self != Mode::Apply
+    }
+
+    /// Whether the ledger's findings about itself only warn instead of refusing: `apply`
+    /// (`--skip-execution`) is how such a ledger is put right.
+    pub fn repairs_ledger(self) -> bool {
+        self == Mode::Apply
+    }
+
+    /// Whether it adopts a database the Hasura CLI manages before planning: deploy and apply do;
+    /// rollback (before adoption there is nothing to roll back) and metadata apply (migrations
+    /// are left alone, and adoption stays possible later) do not.
+    pub fn adopts(self) -> bool {
+        self.moves_migrations() && self.may_apply()
+    }
+
+    /// Whether its end state is that of a commit, so that the schema it leaves can be proven
+    /// against one (deploy and rollback; `apply` and `metadata apply` move one part alone).
+    pub fn reaches_a_commit(self) -> bool {
+        matches!(self, Mode::Deploy | Mode::Rollback)
+    }
+
+    /// Whether applying migrations without a usable down announces that their downs are
+    /// captured (a deploy; `apply` selects versions by hand and says nothing more).
+    pub fn announces_captures(self) -> bool {
+        self == Mode::Deploy
+    }
+
+    /// Whether it was confirmed from a plan shown first: `apply` never prompts, so the same
+    /// versions are the same work, whatever else moved meanwhile.
+    pub fn confirms_plan(self) -> bool {
+        self != Mode::Apply
+    }
 }
 
 /// Planner options.
@@ -703,7 +759,7 @@ impl Plan {
 
     /// Whether two plans do the same thing (used after taking the lock).
     pub(crate) fn same_work(&self, other: &Plan) -> bool {
-        if self.mode == Mode::Apply && other.mode == Mode::Apply {
+        if !self.mode.confirms_plan() && !other.mode.confirms_plan() {
             // Nothing was confirmed (apply never prompts): the same versions are the same work,
             // whatever else moved meanwhile.
             return self.reverted() == other.reverted() && self.applied() == other.applied();
@@ -768,21 +824,137 @@ pub fn plan(
     facts: &Facts,
     options: PlanOptions,
 ) -> Result<Plan, Vec<Problem>> {
-    let cand = if options.mode == Mode::Metadata {
+    let planned = plan_steps(target, live, facts, options);
+    let found = refusals_of_facts(live, facts, options);
+    match planned {
+        _ if found.is_empty() => planned,
+        // `apply` is how such a ledger is put right (`--skip-execution`): warn, do not refuse.
+        Ok(mut plan) if options.mode.repairs_ledger() => {
+            plan.warnings.extend(
+                found
+                    .into_iter()
+                    .map(|p| format!("{} ({})", p.message, p.causes.join("; "))),
+            );
+            Ok(plan)
+        }
+        Ok(_) => Err(found),
+        Err(mut others) => {
+            others.extend(found);
+            Err(others)
+        }
+    }
+}
+
+/// The refusals that come from facts about the database and the target rather than from the
+/// steps: the ledger's findings about itself refuse every mode but `metadata apply` (which
+/// rewrites the metadata row and touches no migration); a target without a metadata folder
+/// refuses when it would clear live metadata (not for `apply`, which leaves metadata alone).
+fn refusals_of_facts(live: &LiveState, facts: &Facts, options: PlanOptions) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if options.mode.moves_migrations() {
+        out.extend(facts.ledger_findings.iter().cloned());
+    }
+    if let (Some(p), MetadataFact::Changed { .. }) =
+        (&facts.metadata_folder_missing, &facts.metadata)
+    {
+        if options.mode.writes_metadata() && live.metadata_sha256.is_some() {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// The steps, and the refusals each step's facts give: one function per concern, in order.
+fn plan_steps(
+    target: &Target<'_>,
+    live: &LiveState,
+    facts: &Facts,
+    options: PlanOptions,
+) -> Result<Plan, Vec<Problem>> {
+    let cand = if !options.mode.moves_migrations() {
         Candidates::default()
     } else {
         candidates_with(target.migrations, live, target.selection)
     };
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let mut steps = Vec::new();
-    let mut accepted = Vec::new();
-    let mut destroys = Vec::new();
+    let i = Inputs {
+        target,
+        live,
+        facts,
+        options,
+        cand: &cand,
+    };
+    let mut d = Decisions::default();
+    refuse_dirty_rows(i, &mut d);
+    accept_or_refuse_edits(i, &mut d);
+    revert_steps(i, &mut d);
+    refuse_applying_in_rollback(i, &mut d);
+    apply_steps(i, &mut d);
+    let capture = capture_downs(i, &mut d);
+    let Decisions {
+        problems,
+        warnings,
+        steps,
+        accepted,
+        destroys,
+    } = d;
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let metadata = match &facts.metadata {
+        _ if !options.mode.writes_metadata() => None,
+        MetadataFact::Unchanged => None,
+        MetadataFact::Changed {
+            target_sha256,
+            changes,
+        } => Some(MetadataPlan {
+            from_sha256: live.metadata_sha256.clone(),
+            to_sha256: target_sha256.clone(),
+            changes: changes.clone(),
+        }),
+    };
+    Ok(Plan {
+        mode: options.mode,
+        target_ref: target.reference.clone(),
+        from_commit: live.deployed_commit.clone(),
+        to_commit: target.commit.clone(),
+        dirty: target.dirty,
+        steps,
+        metadata,
+        warnings,
+        accepted,
+        destroys,
+        capture,
+    })
+}
 
+/// What every concern of the planner reads.
+#[derive(Clone, Copy)]
+struct Inputs<'a> {
+    target: &'a Target<'a>,
+    live: &'a LiveState,
+    facts: &'a Facts,
+    options: PlanOptions,
+    cand: &'a Candidates,
+}
+
+/// What the planner's concerns decide, in order.
+#[derive(Default)]
+struct Decisions {
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+    steps: Vec<Step>,
+    accepted: Vec<AcceptedEdit>,
+    destroys: Vec<String>,
+}
+
+/// Rows a no-transaction migration left dirty refuse everything but `metadata apply`.
+fn refuse_dirty_rows(i: Inputs<'_>, d: &mut Decisions) {
+    let Inputs { live, options, .. } = i;
+    let Decisions { problems, .. } = d;
     let dirty_rows = live
         .applied
         .values()
-        .filter(|a| a.dirty && options.mode != Mode::Metadata);
+        .filter(|a| a.dirty && options.mode.moves_migrations());
     for a in dirty_rows {
         problems.push(Problem {
             kind: ProblemKind::Dirty,
@@ -797,7 +969,21 @@ pub fn plan(
             ],
         });
     }
+}
 
+/// Applied migrations whose up file changed since: accepted when only the layout changed or
+/// when asked (`--accept-edited`), else refused.
+fn accept_or_refuse_edits(i: Inputs<'_>, d: &mut Decisions) {
+    let Inputs {
+        target,
+        live,
+        facts,
+        options,
+        cand,
+    } = i;
+    let Decisions {
+        problems, accepted, ..
+    } = d;
     for v in &cand.checksum {
         let (Some(a), Some(m)) = (live.applied.get(v), target.migrations.get(*v)) else {
             continue;
@@ -848,7 +1034,18 @@ pub fn plan(
             ],
         });
     }
+}
 
+/// A revert step for each version to revert, its down written (or stored, or nowhere with
+/// `--allow-empty-down`) or computed (`--compute-downs`), or the refusal that says why not.
+fn revert_steps(i: Inputs<'_>, d: &mut Decisions) {
+    let Inputs {
+        live,
+        facts,
+        options,
+        cand,
+        ..
+    } = i;
     for v in &cand.revert {
         let name = live
             .applied
@@ -867,141 +1064,192 @@ pub fn plan(
             ComputeDowns::All => true,
         };
         if compute {
-            match computed {
-                Some(c) if c.error.is_none() => {
-                    for d in &c.destroys {
-                        let rows = d
-                            .table
-                            .as_ref()
-                            .and_then(|t| facts.row_estimates.get(t))
-                            .map(|n| match *n {
-                                n if n < 0 => " (rows not estimated: a large table never analyzed)".to_string(),
-                                n => format!(" (about {n} rows)"),
-                            })
-                            .unwrap_or_default();
-                        destroys.push(format!("{v}_{name}: {}{rows}", d.what));
-                    }
-                    if c.sql.is_empty() {
-                        warnings.push(format!(
-                            "{v}_{name}: its up changed no schema, so its computed down runs nothing (rows it wrote stay)"
-                        ));
-                    }
-                    steps.push(Step::Revert {
-                        version: *v,
-                        name,
-                        down: DownOrigin::Computed { at: c.at },
-                        down_sha256: crate::checksum::sha256_hex(c.sql.as_bytes()),
-                        noop: false,
-                        sql: c.sql.clone(),
-                    });
-                }
-                Some(c) => problems.push(Problem {
-                    kind: ProblemKind::MissingDown,
-                    version: Some(*v),
-                    message: format!("cannot revert {v}_{name}: no down could be computed for it"),
-                    causes: vec![format!(
-                        "{}: {}",
-                        c.at.describe(),
-                        c.error.as_deref().unwrap_or_default()
-                    )],
-                    hints: vec![
-                        "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
-                        "or leave out --compute-downs and pass --allow-empty-down to record the revert without running anything".into(),
-                    ],
-                }),
-                None => problems.push(Problem {
-                    kind: ProblemKind::MissingDown,
-                    version: Some(*v),
-                    message: format!("cannot revert {v}_{name}: no computed down is available"),
-                    causes: vec![
-                        "the ledger stores none (it was applied by adopt, an older git-migrate or the Hasura CLI), and the applied history was not replayed".into(),
-                    ],
-                    hints: vec![
-                        "run the command again: the history is replayed in a scratch database (--scratch-url, $GIT_MIGRATE_SCRATCH_URL, or local PostgreSQL server binaries)".into(),
-                    ],
-                }),
-            }
-            continue;
+            revert_computed(*v, name, computed, facts, d);
+        } else {
+            revert_written(*v, name, computed, facts, options, d);
         }
-        // Without --compute-downs, a refusal says when a computed down is there to use.
-        let available = match computed {
-            Some(c) if c.error.is_none() => {
-                "a down computed when it was applied is stored in the ledger: pass --compute-downs to run it (--sql shows it)".to_string()
+    }
+}
+
+/// The revert of `v` with its computed down, or the refusal when none could be computed or
+/// none is available (the history was not replayed).
+fn revert_computed(
+    v: Version,
+    name: String,
+    computed: Option<&crate::schema::ComputedDown>,
+    facts: &Facts,
+    d: &mut Decisions,
+) {
+    let v = &v;
+    let Decisions {
+        problems,
+        warnings,
+        steps,
+        destroys,
+        ..
+    } = d;
+    match computed {
+        Some(c) if c.error.is_none() => {
+            for d in &c.destroys {
+                let rows = d
+                    .table
+                    .as_ref()
+                    .and_then(|t| facts.row_estimates.get(t))
+                    .map(|n| match *n {
+                        n if n < 0 => " (rows not estimated: a large table never analyzed)".to_string(),
+                        n => format!(" (about {n} rows)"),
+                    })
+                    .unwrap_or_default();
+                destroys.push(format!("{v}_{name}: {}{rows}", d.what));
             }
-            _ => "or pass --compute-downs to compute one by replaying the applied history in a scratch database".to_string(),
-        };
-        match facts.downs.get(v) {
-            Some(DownFact::Found(d)) => {
-                let empty = crate::project::sql::is_effectively_empty(&d.text);
-                if empty && !options.allow_empty_down {
-                    problems.push(Problem {
-                        kind: ProblemKind::EmptyDown,
-                        version: Some(*v),
-                        message: format!(
-                            "cannot revert {v}_{name}: its down migration is empty or only comments"
-                        ),
-                        causes: vec![format!("down SQL from {}", d.origin)],
-                        hints: vec![
-                            available,
-                            "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
-                            "or pass --allow-empty-down to record the revert without running anything".into(),
-                        ],
-                    });
-                    continue;
-                }
-                if let DownOrigin::Ledger { missing_commit } = &d.origin {
-                    warnings.push(format!(
-                        "{v}_{name}: using the down SQL stored in the ledger at apply time{}",
-                        missing_commit
-                            .as_ref()
-                            .map(|c| format!(
-                                " (commit {} is not in this repository)",
-                                crate::source::short(c)
-                            ))
-                            .unwrap_or_default()
-                    ));
-                }
+            if c.sql.is_empty() {
+                warnings.push(format!(
+                    "{v}_{name}: its up changed no schema, so its computed down runs nothing (rows it wrote stay)"
+                ));
+            }
+            steps.push(Step::Revert {
+                version: *v,
+                name,
+                down: DownOrigin::Computed { at: c.at },
+                down_sha256: crate::checksum::sha256_hex(c.sql.as_bytes()),
+                noop: false,
+                sql: c.sql.clone(),
+            });
+        }
+        Some(c) => problems.push(Problem {
+            kind: ProblemKind::MissingDown,
+            version: Some(*v),
+            message: format!("cannot revert {v}_{name}: no down could be computed for it"),
+            causes: vec![format!(
+                "{}: {}",
+                c.at.describe(),
+                c.error.as_deref().unwrap_or_default()
+            )],
+            hints: vec![
+                "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
+                "or leave out --compute-downs and pass --allow-empty-down to record the revert without running anything".into(),
+            ],
+        }),
+        None => problems.push(Problem {
+            kind: ProblemKind::MissingDown,
+            version: Some(*v),
+            message: format!("cannot revert {v}_{name}: no computed down is available"),
+            causes: vec![
+                "the ledger stores none (it was applied by adopt, an older git-migrate or the Hasura CLI), and the applied history was not replayed".into(),
+            ],
+            hints: vec![
+                "run the command again: the history is replayed in a scratch database (--scratch-url, $GIT_MIGRATE_SCRATCH_URL, or local PostgreSQL server binaries)".into(),
+            ],
+        }),
+    }
+}
+
+/// The revert of `v` with its written down (or the ledger's copy, or none with
+/// `--allow-empty-down`), or the refusal that says what is missing and, when a computed down
+/// is there to use, says so.
+fn revert_written(
+    v: Version,
+    name: String,
+    computed: Option<&crate::schema::ComputedDown>,
+    facts: &Facts,
+    options: PlanOptions,
+    d: &mut Decisions,
+) {
+    let v = &v;
+    let Decisions {
+        problems,
+        warnings,
+        steps,
+        ..
+    } = d;
+    // Without --compute-downs, a refusal says when a computed down is there to use.
+    let available = match computed {
+        Some(c) if c.error.is_none() => {
+            "a down computed when it was applied is stored in the ledger: pass --compute-downs to run it (--sql shows it)".to_string()
+        }
+        _ => "or pass --compute-downs to compute one by replaying the applied history in a scratch database".to_string(),
+    };
+    match facts.downs.get(v) {
+        Some(DownFact::Found(d)) => {
+            let empty = crate::project::sql::is_effectively_empty(&d.text);
+            if empty && !options.allow_empty_down {
+                problems.push(Problem {
+                    kind: ProblemKind::EmptyDown,
+                    version: Some(*v),
+                    message: format!(
+                        "cannot revert {v}_{name}: its down migration is empty or only comments"
+                    ),
+                    causes: vec![format!("down SQL from {}", d.origin)],
+                    hints: vec![
+                        available,
+                        "write a down.sql that reverses the migration in a new commit and use --down-from REV".into(),
+                        "or pass --allow-empty-down to record the revert without running anything".into(),
+                    ],
+                });
+                return;
+            }
+            if let DownOrigin::Ledger { missing_commit } = &d.origin {
+                warnings.push(format!(
+                    "{v}_{name}: using the down SQL stored in the ledger at apply time{}",
+                    missing_commit
+                        .as_ref()
+                        .map(|c| format!(
+                            " (commit {} is not in this repository)",
+                            crate::source::short(c)
+                        ))
+                        .unwrap_or_default()
+                ));
+            }
+            steps.push(Step::Revert {
+                version: *v,
+                name,
+                down: d.origin.clone(),
+                down_sha256: d.sha256.clone(),
+                noop: empty,
+                sql: d.text.clone(),
+            });
+        }
+        Some(DownFact::Missing { .. }) | None => {
+            let looked = match facts.downs.get(v) {
+                Some(DownFact::Missing { looked }) => looked.clone(),
+                _ => vec![],
+            };
+            if options.allow_empty_down {
                 steps.push(Step::Revert {
                     version: *v,
                     name,
-                    down: d.origin.clone(),
-                    down_sha256: d.sha256.clone(),
-                    noop: empty,
-                    sql: d.text.clone(),
+                    down: DownOrigin::Nowhere,
+                    down_sha256: String::new(),
+                    noop: true,
+                    sql: String::new(),
                 });
+                return;
             }
-            Some(DownFact::Missing { .. }) | None => {
-                let looked = match facts.downs.get(v) {
-                    Some(DownFact::Missing { looked }) => looked.clone(),
-                    _ => vec![],
-                };
-                if options.allow_empty_down {
-                    steps.push(Step::Revert {
-                        version: *v,
-                        name,
-                        down: DownOrigin::Nowhere,
-                        down_sha256: String::new(),
-                        noop: true,
-                        sql: String::new(),
-                    });
-                    continue;
-                }
-                problems.push(Problem {
-                    kind: ProblemKind::MissingDown,
-                    version: Some(*v),
-                    message: format!("cannot revert {v}_{name}: it has no down migration"),
-                    causes: looked.into_iter().map(|l| format!("looked in {l}")).collect(),
-                    hints: vec![
-                        available,
-                        "add a down.sql for it in a new commit and pass --down-from <that commit>".into(),
-                        "or pass --allow-empty-down to drop it from the ledger without running anything".into(),
-                    ],
-                });
-            }
+            problems.push(Problem {
+                kind: ProblemKind::MissingDown,
+                version: Some(*v),
+                message: format!("cannot revert {v}_{name}: it has no down migration"),
+                causes: looked.into_iter().map(|l| format!("looked in {l}")).collect(),
+                hints: vec![
+                    available,
+                    "add a down.sql for it in a new commit and pass --down-from <that commit>".into(),
+                    "or pass --allow-empty-down to drop it from the ledger without running anything".into(),
+                ],
+            });
         }
     }
+}
 
-    if options.mode == Mode::Rollback && !cand.apply.is_empty() {
+/// `rollback` only reverts: a target that needs applies is refused, naming `deploy`.
+fn refuse_applying_in_rollback(i: Inputs<'_>, d: &mut Decisions) {
+    let Inputs {
+        target,
+        options,
+        cand,
+        ..
+    } = i;
+    let Decisions { problems, .. } = d;
+    if !options.mode.may_apply() && !cand.apply.is_empty() {
         let list: Vec<String> = cand
             .apply
             .iter()
@@ -1023,7 +1271,23 @@ pub fn plan(
             )],
         });
     }
+}
 
+/// An apply step for each version to apply, out-of-order ones as the policy says.
+fn apply_steps(i: Inputs<'_>, d: &mut Decisions) {
+    let Inputs {
+        target,
+        facts,
+        options,
+        cand,
+        ..
+    } = i;
+    let Decisions {
+        problems,
+        warnings,
+        steps,
+        ..
+    } = d;
     let ooo: BTreeSet<Version> = cand.out_of_order.iter().copied().collect();
     for v in &cand.apply {
         let Some(m) = target.migrations.get(*v) else {
@@ -1057,7 +1321,7 @@ pub fn plan(
                     note = Some("out of order (allowed by policy)".to_string());
                 }
                 (OutOfOrderPolicy::Error, _) => {
-                    refuse("the out-of-order policy is `error`".into(), &mut problems);
+                    refuse("the out-of-order policy is `error`".into(), problems);
                     continue;
                 }
                 (OutOfOrderPolicy::MergeAware, OutOfOrderFact::PresentAtDeployed { commit }) => {
@@ -1066,7 +1330,7 @@ pub fn plan(
                             "it was already present at the deployed commit {} but was never applied",
                             crate::source::short(&commit)
                         ),
-                        &mut problems,
+                        problems,
                     );
                     continue;
                 }
@@ -1100,7 +1364,13 @@ pub fn plan(
             out_of_order: note,
         });
     }
+}
 
+/// Which applies get their down captured (the last `policy.capture_downs` of those without a
+/// usable down, outside no-transaction ones), and the warning that says so.
+fn capture_downs(i: Inputs<'_>, d: &mut Decisions) -> Vec<Version> {
+    let Inputs { facts, options, .. } = i;
+    let Decisions { warnings, .. } = d;
     let without_down = &facts.apply_without_down;
     let capturable: Vec<Version> = without_down
         .iter()
@@ -1109,7 +1379,7 @@ pub fn plan(
         .collect();
     let capture: Vec<Version> =
         capturable[capturable.len().saturating_sub(options.capture_downs)..].to_vec();
-    if !without_down.is_empty() && options.mode == Mode::Deploy {
+    if !without_down.is_empty() && options.mode.announces_captures() {
         let list = |vs: &[Version]| {
             vs.iter()
                 .map(|v| v.to_string())
@@ -1138,35 +1408,7 @@ pub fn plan(
         }
         warnings.push(warning);
     }
-
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let metadata = match &facts.metadata {
-        _ if options.mode == Mode::Apply => None,
-        MetadataFact::Unchanged => None,
-        MetadataFact::Changed {
-            target_sha256,
-            changes,
-        } => Some(MetadataPlan {
-            from_sha256: live.metadata_sha256.clone(),
-            to_sha256: target_sha256.clone(),
-            changes: changes.clone(),
-        }),
-    };
-    Ok(Plan {
-        mode: options.mode,
-        target_ref: target.reference.clone(),
-        from_commit: live.deployed_commit.clone(),
-        to_commit: target.commit.clone(),
-        dirty: target.dirty,
-        steps,
-        metadata,
-        warnings,
-        accepted,
-        destroys,
-        capture,
-    })
+    capture
 }
 
 #[cfg(test)]
@@ -1235,6 +1477,8 @@ mod tests {
             layout_only_edits: BTreeSet::new(),
             computed_downs: BTreeMap::new(),
             row_estimates: BTreeMap::new(),
+            ledger_findings: vec![],
+            metadata_folder_missing: None,
         }
     }
 
@@ -1293,6 +1537,71 @@ mod tests {
                 Step::Apply { version, .. } => format!("apply {version}"),
             })
             .collect()
+    }
+
+    fn problem(kind: ProblemKind, message: &str) -> Problem {
+        Problem {
+            kind,
+            version: None,
+            message: message.into(),
+            causes: vec!["cause".into()],
+            hints: vec![],
+        }
+    }
+
+    /// The ledger's findings about itself refuse every mode but `metadata apply`, and `apply`
+    /// only warns (it is how such a ledger is put right); they come after the steps' refusals.
+    #[test]
+    fn ledger_findings_refuse_by_mode() {
+        let target = set(&[(1, "a")]);
+        let live = live(&[(1, "a")]);
+        let mut f = facts();
+        f.ledger_findings = vec![problem(ProblemKind::LedgerEdited, "row 1 edited by hand")];
+        for mode in [Mode::Deploy, Mode::Rollback] {
+            let refused = run(&target, &live, &f, opts(mode)).unwrap_err();
+            assert_eq!(refused.len(), 1, "{mode:?}");
+            assert_eq!(refused[0].kind, ProblemKind::LedgerEdited);
+        }
+        let warned = run(&target, &live, &f, opts(Mode::Apply)).unwrap();
+        assert_eq!(
+            warned.warnings,
+            vec!["row 1 edited by hand (cause)".to_string()]
+        );
+        assert!(run(&target, &live, &f, opts(Mode::Metadata)).is_ok());
+        // After the steps' own refusals.
+        let mut dirty = live.clone();
+        dirty.applied.get_mut(&1).unwrap().dirty = true;
+        let kinds: Vec<ProblemKind> = run(&target, &dirty, &f, opts(Mode::Deploy))
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.kind)
+            .collect();
+        assert_eq!(kinds, vec![ProblemKind::Dirty, ProblemKind::LedgerEdited]);
+    }
+
+    /// A target without a metadata folder refuses only when it would clear live metadata:
+    /// the metadata changes, the database has some, and the command writes metadata.
+    #[test]
+    fn a_missing_metadata_folder_refuses_only_when_it_would_clear_metadata() {
+        let target = set(&[(1, "a")]);
+        let mut live = live(&[(1, "a")]);
+        let mut f = facts();
+        f.metadata_folder_missing = Some(problem(ProblemKind::MetadataMissing, "no folder"));
+        // Unchanged metadata: nothing would be cleared.
+        assert!(run(&target, &live, &f, opts(Mode::Deploy)).is_ok());
+        f.metadata = MetadataFact::Changed {
+            target_sha256: "t".into(),
+            changes: vec![],
+        };
+        // No live metadata: nothing to clear.
+        live.metadata_sha256 = None;
+        assert!(run(&target, &live, &f, opts(Mode::Deploy)).is_ok());
+        live.metadata_sha256 = Some("live".into());
+        let refused = run(&target, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert_eq!(refused[0].kind, ProblemKind::MetadataMissing);
+        assert!(run(&target, &live, &f, opts(Mode::Metadata)).is_err());
+        // `apply` leaves the metadata alone.
+        assert!(run(&target, &live, &f, opts(Mode::Apply)).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Taking libpq's TLS settings out of a connection string before rust-postgres parses it:
 //! rust-postgres rejects `sslmode=verify-ca|verify-full` and does not know `sslrootcert`,
-//! `sslcert` or `sslkey` (shared/reference/dependencies.md §8 item 6). Pure functions.
+//! `sslcert` or `sslkey`. Pure functions.
 
 /// The TLS settings of a connection string, as written (URL values percent-decoded,
 /// key=value values unquoted).

@@ -143,11 +143,7 @@ pub(super) fn prove_end_state(
 ) -> Result<(Fingerprint, Option<String>), ExecError> {
     let ledger = job.ledger;
     let now = ledger.take_schema(tx)?;
-    let provable = matches!(
-        plan.mode,
-        crate::plan::Mode::Deploy | crate::plan::Mode::Rollback
-    ) && !plan.dirty
-        && !job.options.skip_execution;
+    let provable = plan.mode.reaches_a_commit() && !plan.dirty && !job.options.skip_execution;
     let Some(commit) = plan.to_commit.as_deref().filter(|_| provable) else {
         return Ok((now, None));
     };

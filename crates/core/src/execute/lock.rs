@@ -73,14 +73,15 @@ pub(super) fn attempt_lock(
 }
 
 /// Runs `work` in one transaction holding the ledger's advisory lock (waiting up to
-/// `timeout` for another deployment) and commits when it succeeds; any error rolls back.
-pub fn with_lock<R>(
+/// `timeout` for another deployment) and commits when it succeeds; any error rolls back and is
+/// returned as it is (the caller's own error type, which the lock's errors convert into).
+pub fn with_lock<R, E: From<ExecError>>(
     client: &mut Client,
     ledger: &Ledger,
     timeout: Duration,
     on_event: &mut dyn FnMut(Event<'_>),
-    work: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<R, ExecError>,
-) -> Result<R, ExecError> {
+    work: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<R, E>,
+) -> Result<R, E> {
     let deadline = std::time::Instant::now() + timeout;
     let mut announced = false;
     loop {

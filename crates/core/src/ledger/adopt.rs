@@ -115,11 +115,10 @@ pub struct Adoption {
     pub other_store: Option<OtherStore>,
 }
 
-/// Whether a command of `mode` adopts a database the Hasura CLI manages before planning:
-/// deploy and apply do; rollback (before adoption there is nothing to roll back) and metadata
-/// apply (migrations are left alone, and adoption stays possible later) do not.
+/// Whether a command of `mode` adopts a database the Hasura CLI manages before planning
+/// ([`Mode::adopts`]).
 pub fn adopts_in(mode: Mode) -> bool {
-    !matches!(mode, Mode::Rollback | Mode::Metadata)
+    mode.adopts()
 }
 
 /// Whether `state` is a database to adopt: the ledger records no migration and Hasura's state

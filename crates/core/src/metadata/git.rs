@@ -150,16 +150,79 @@ impl MetadataReader for GitReader<'_> {
             at: self.at.clone(),
             message: format!("git: {e}"),
         };
-        match self.blob(rel_path).map_err(fail)? {
-            Some(id) => Ok(Some(
-                self.repo.find_blob(id).map_err(fail)?.content().to_vec(),
-            )),
-            None => Ok(None),
-        }
+        let bytes = match self.blob(rel_path).map_err(fail)? {
+            Some(id) => Some(self.repo.find_blob(id).map_err(fail)?.content().to_vec()),
+            None => None,
+        };
+        not_an_lfs_pointer(bytes, &format!("{}/{}", self.dir, rel_path), &self.at)
     }
 
     fn content_id(&self, rel_path: &str) -> Option<Oid> {
         self.blob(rel_path).ok().flatten()
+    }
+}
+
+/// A file's bytes, refused when they are a Git LFS pointer: git-migrate reads git objects and
+/// never fetches LFS content, so the pointer would read as (broken) metadata.
+fn not_an_lfs_pointer(
+    bytes: Option<Vec<u8>>,
+    path: &str,
+    at: &str,
+) -> Result<Option<Vec<u8>>, MetadataError> {
+    if bytes.as_deref().is_some_and(crate::source::is_lfs_pointer) {
+        return Err(super::lfs_pointer_error(path, at));
+    }
+    Ok(bytes)
+}
+
+/// The one reader of a project's metadata folder for the config v3 builder: from git trees
+/// ([`GitReader`]: folders listed once, blob ids known) when the project was read from a commit
+/// or the index, else from the working tree through [`Repo`].
+pub(crate) enum ProjectReader<'r> {
+    /// Read from git.
+    Git(GitReader<'r>),
+    /// Read from the working tree.
+    Worktree {
+        /// The repository.
+        repo: &'r Repo,
+        /// The project.
+        project: &'r Project,
+    },
+}
+
+impl<'r> ProjectReader<'r> {
+    /// The reader of `p`'s metadata folder.
+    pub(crate) fn new(repo: &'r Repo, p: &'r Project) -> ProjectReader<'r> {
+        match GitReader::for_project(repo, p) {
+            Some(g) => ProjectReader::Git(g),
+            None => ProjectReader::Worktree { repo, project: p },
+        }
+    }
+}
+
+impl MetadataReader for ProjectReader<'_> {
+    fn read(&self, rel_path: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+        match self {
+            ProjectReader::Git(g) => g.read(rel_path),
+            ProjectReader::Worktree { repo, project } => {
+                let path = format!("{}/{}", project.metadata_dir, rel_path);
+                let bytes =
+                    repo.read_optional(&project.tree, &path)
+                        .map_err(|e| MetadataError::Shape {
+                            path: path.clone(),
+                            at: project.at(),
+                            message: e.to_string(),
+                        })?;
+                not_an_lfs_pointer(bytes, &path, &project.at())
+            }
+        }
+    }
+
+    fn content_id(&self, rel_path: &str) -> Option<Oid> {
+        match self {
+            ProjectReader::Git(g) => g.content_id(rel_path),
+            ProjectReader::Worktree { .. } => None,
+        }
     }
 }
 
