@@ -321,7 +321,80 @@ pub fn plan_for(
     };
     let mut projects = ProjectCache::new(repo, gopts.project_dir.as_deref());
 
-    // Checksums of applied migrations whose blob id differs.
+    let (target_up_sha256, layout_only_edits) =
+        checksum_facts(repo, target, live, &cand, migrations)?;
+    let downs = down_facts(repo, client, ledger, live, &cand, &mut projects, gopts)?;
+    let out_of_order = out_of_order_facts(repo, target, live, &cand, &mut projects)?;
+    let (apply_without_down, apply_no_transaction) =
+        apply_down_facts(repo, target, &cand, migrations)?;
+    let MetadataFacts {
+        tree: metadata_tree,
+        fact: metadata_fact,
+        snapshot,
+        sha256: metadata_sha256,
+    } = metadata_facts(repo, client, ledger, target, live, state)?;
+
+    // The ledger disagreeing with its own history, and a target without a metadata folder:
+    // facts for the planner, which decides what they refuse.
+    let ledger_findings = state
+        .findings
+        .iter()
+        .map(|f| f.problem(ledger.schema()))
+        .collect();
+    let metadata_folder_missing = match &target.project {
+        Some(p) if live.metadata_sha256.is_some() => metadata_folder_missing(repo, p, live)?,
+        _ => None,
+    };
+
+    let (computed_downs, needs_replay) =
+        computed_downs(client, ledger, state, &cand.revert, &downs, options, gopts)?;
+    let row_estimates = row_estimates(client, &computed_downs)?;
+    let facts = Facts {
+        target_up_sha256,
+        downs,
+        out_of_order,
+        metadata: metadata_fact,
+        apply_without_down,
+        apply_no_transaction,
+        layout_only_edits,
+        computed_downs,
+        row_estimates,
+        ledger_findings,
+        metadata_folder_missing,
+    };
+    let plan = plan::plan(
+        &Target {
+            reference: target.reference.clone(),
+            commit: target.commit(),
+            dirty: target.project.as_ref().is_some_and(|p| p.tree.is_dirty()),
+            migrations,
+            selection: gopts.selection.as_ref(),
+        },
+        live,
+        &facts,
+        options,
+    );
+    if let (Ok(plan), Some(p)) = (&plan, &target.project) {
+        check_up_sql(repo, p, plan)?;
+    }
+    Ok(Planned {
+        plan,
+        snapshot,
+        metadata_sha256,
+        metadata_tree,
+        needs_replay,
+    })
+}
+
+/// Checksums at the target of applied migrations whose blob id differs, and which of those
+/// edits are only layout (whitespace and comments).
+fn checksum_facts(
+    repo: &Repo,
+    target: &TargetProject,
+    live: &LiveState,
+    cand: &plan::Candidates,
+    migrations: &MigrationSet,
+) -> Result<(BTreeMap<Version, String>, BTreeSet<Version>), GatherError> {
     let mut target_up_sha256 = BTreeMap::new();
     let mut layout_only_edits = BTreeSet::new();
     if let Some(p) = &target.project {
@@ -337,8 +410,20 @@ pub fn plan_for(
             }
         }
     }
+    Ok((target_up_sha256, layout_only_edits))
+}
 
-    // Downs (§7.2).
+/// Where the down of each version to revert is (design §7.2): `--down-from`, the deployed
+/// commit, the commit it was applied at, else the ledger's stored copy; or where it was looked.
+fn down_facts(
+    repo: &Repo,
+    client: &mut impl GenericClient,
+    ledger: &Ledger,
+    live: &LiveState,
+    cand: &plan::Candidates,
+    projects: &mut ProjectCache<'_>,
+    gopts: &GatherOptions,
+) -> Result<BTreeMap<Version, DownFact>, GatherError> {
     let mut downs = BTreeMap::new();
     if !cand.revert.is_empty() {
         // Versions not found in git, with what was looked at, for the ledger's stored copies.
@@ -448,8 +533,18 @@ pub fn plan_for(
             }
         }
     }
+    Ok(downs)
+}
 
-    // Out-of-order versions: how did they arrive?
+/// How each out-of-order version arrived: present at the deployed commit already, or through
+/// a merge (which one), or unknown.
+fn out_of_order_facts(
+    repo: &Repo,
+    target: &TargetProject,
+    live: &LiveState,
+    cand: &plan::Candidates,
+    projects: &mut ProjectCache<'_>,
+) -> Result<BTreeMap<Version, OutOfOrderFact>, GatherError> {
     let mut out_of_order = BTreeMap::new();
     if !cand.out_of_order.is_empty() {
         let deployed = live
@@ -464,7 +559,7 @@ pub fn plan_for(
                     if projects.versions(d)?.contains(v) {
                         OutOfOrderFact::PresentAtDeployed { commit: d.clone() }
                     } else {
-                        let merge = find_merge(repo, &mut projects, t, d, *v)?;
+                        let merge = find_merge(repo, projects, t, d, *v)?;
                         OutOfOrderFact::Merged {
                             summary: merge.and_then(|m| repo.summary(m)),
                             merge: merge.map(|m| m.to_string()),
@@ -476,8 +571,17 @@ pub fn plan_for(
             out_of_order.insert(*v, fact);
         }
     }
+    Ok(out_of_order)
+}
 
-    // Downs of the migrations to apply, for the forward warning.
+/// The versions to apply without a usable down (for the forward warning and the captures),
+/// and which of them run outside a transaction.
+fn apply_down_facts(
+    repo: &Repo,
+    target: &TargetProject,
+    cand: &plan::Candidates,
+    migrations: &MigrationSet,
+) -> Result<(Vec<Version>, BTreeSet<Version>), GatherError> {
     let mut apply_without_down = Vec::new();
     let mut apply_no_transaction = BTreeSet::new();
     if let Some(p) = &target.project {
@@ -522,8 +626,26 @@ pub fn plan_for(
             }
         }
     }
+    Ok((apply_without_down, apply_no_transaction))
+}
 
-    // Metadata: equal tree ids mean nothing to parse.
+/// What [`metadata_facts`] finds.
+struct MetadataFacts {
+    tree: Option<String>,
+    fact: MetadataFact,
+    snapshot: Option<serde_json::Value>,
+    sha256: Option<String>,
+}
+
+/// The metadata comparison, with the target's snapshot, digest and tree id when read.
+fn metadata_facts(
+    repo: &Repo,
+    client: &mut impl GenericClient,
+    ledger: &Ledger,
+    target: &TargetProject,
+    live: &LiveState,
+    state: &DbState,
+) -> Result<MetadataFacts, GatherError> {
     let metadata_tree = target
         .project
         .as_ref()
@@ -559,56 +681,11 @@ pub fn plan_for(
             )
         }
     };
-
-    // The ledger disagreeing with its own history, and a target without a metadata folder:
-    // facts for the planner, which decides what they refuse.
-    let ledger_findings = state
-        .findings
-        .iter()
-        .map(|f| f.problem(ledger.schema()))
-        .collect();
-    let metadata_folder_missing = match &target.project {
-        Some(p) if live.metadata_sha256.is_some() => metadata_folder_missing(repo, p, live)?,
-        _ => None,
-    };
-
-    let (computed_downs, needs_replay) =
-        computed_downs(client, ledger, state, &cand.revert, &downs, options, gopts)?;
-    let row_estimates = row_estimates(client, &computed_downs)?;
-    let facts = Facts {
-        target_up_sha256,
-        downs,
-        out_of_order,
-        metadata: metadata_fact,
-        apply_without_down,
-        apply_no_transaction,
-        layout_only_edits,
-        computed_downs,
-        row_estimates,
-        ledger_findings,
-        metadata_folder_missing,
-    };
-    let plan = plan::plan(
-        &Target {
-            reference: target.reference.clone(),
-            commit: target.commit(),
-            dirty: target.project.as_ref().is_some_and(|p| p.tree.is_dirty()),
-            migrations,
-            selection: gopts.selection.as_ref(),
-        },
-        live,
-        &facts,
-        options,
-    );
-    if let (Ok(plan), Some(p)) = (&plan, &target.project) {
-        check_up_sql(repo, p, plan)?;
-    }
-    Ok(Planned {
-        plan,
+    Ok(MetadataFacts {
+        tree: metadata_tree,
+        fact: metadata_fact,
         snapshot,
-        metadata_sha256,
-        metadata_tree,
-        needs_replay,
+        sha256: metadata_sha256,
     })
 }
 
