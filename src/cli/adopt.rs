@@ -2,6 +2,7 @@
 //! implicit adoption of `deploy`/`plan`/`apply` and what `status` says about such a database.
 
 use super::error::{CommandError, Kind};
+use super::json;
 use super::render::describe_commit;
 use super::Ctx;
 use clap::Args;
@@ -195,23 +196,6 @@ pub(super) fn adoption_lines(ctx: &Ctx, a: &Adoption, full: bool) -> Vec<String>
     out
 }
 
-/// The adoption as JSON.
-pub(super) fn adoption_json(a: &Adoption) -> serde_json::Value {
-    let mut v = a.record();
-    v["versions"] = serde_json::json!(a
-        .rows
-        .iter()
-        .map(|r| serde_json::json!({
-            "version": r.row.version,
-            "name": r.row.name,
-            "up_sha256": (!r.row.up_sha256.is_empty()).then_some(&r.row.up_sha256),
-            "in_revision": r.in_revision,
-        }))
-        .collect::<Vec<_>>());
-    v["to_commit"] = serde_json::json!(a.to_commit());
-    v
-}
-
 /// What `status` says about a database the Hasura CLI manages and git-migrate has not adopted.
 pub(super) struct Unadopted {
     /// The adoption a deploy would record (`None` when dirty versions block it).
@@ -234,15 +218,6 @@ impl Unadopted {
             "managed by the Hasura CLI, not adopted yet (run `git migrate adopt` or deploy): {store} lists {} applied version(s)",
             self.versions
         )
-    }
-
-    /// For `status --json`.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "adopted": false,
-            "versions": self.versions,
-            "adoption": self.adoption.as_ref().map(adoption_json),
-        })
     }
 }
 
@@ -332,11 +307,8 @@ pub(crate) fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError>
     };
 
     if ctx.json && args.dry_run {
-        let mut v = adoption_json(&shown);
-        v["database"] = serde_json::json!(db.redacted());
-        v["dry_run"] = serde_json::json!(true);
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        let doc = json::AdoptDoc::new(&shown, db.redacted(), None);
+        ctx.ui.out(&json::text(&doc));
         return Ok(());
     }
     if !ctx.json {
@@ -413,11 +385,8 @@ pub(crate) fn cmd_adopt(ctx: &Ctx, args: &AdoptArgs) -> Result<(), CommandError>
         },
     )?;
     if ctx.json {
-        let mut v = adoption_json(&shown);
-        v["database"] = serde_json::json!(db.redacted());
-        v["deployment_id"] = serde_json::json!(id);
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        let doc = json::AdoptDoc::new(&shown, db.redacted(), Some(id));
+        ctx.ui.out(&json::text(&doc));
     } else {
         ctx.ui.out(&format!(
             "Adopted {} migration(s) from {}; nothing was executed. Deployment #{id}.",

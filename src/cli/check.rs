@@ -2,6 +2,7 @@
 //! push brings; `--verify` also runs each new migration up, down and up in a scratch database.
 
 use super::error::{CommandError, Kind};
+use super::json;
 use super::Ctx;
 use clap::Args;
 use console::Style;
@@ -137,20 +138,8 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
         .filter(|f| f.allowed_by.is_none() && !f.rule.is_note())
         .collect();
     if ctx.json {
-        let doc = serde_json::json!({
-            "ok": open.is_empty(),
-            "ranges": reports.iter().enumerate().map(|(i, r)| serde_json::json!({
-                "label": r.range.label,
-                "commits": r.range.commits.len(),
-                "skipped": r.skipped,
-                "new_versions": r.new_versions,
-                "findings": r.findings,
-                "notes": notes_of(i),
-                "unreadable_allowances": r.bad_allows.iter().map(|b| serde_json::json!({"text": b.text, "source": b.source})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        });
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = json::CheckDoc::new(open.is_empty(), reports, notes);
+        ctx.ui.out(&json::text(&doc));
     } else {
         for (i, r) in reports.iter().enumerate() {
             let what = if r.range.commits.is_empty() {

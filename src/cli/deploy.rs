@@ -2,6 +2,7 @@
 //! and [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
 
 use super::error::CommandError;
+use super::json;
 use super::render::describe_commit;
 use super::Ctx;
 use git_migrate_core::execute::{self, Event, ExecOptions};
@@ -277,16 +278,8 @@ pub(super) fn run_mutation(
         .map(|c| describe_commit(&ctx.repo, c))
         .unwrap_or_else(|| "the empty state".into());
     if ctx.json {
-        let v = serde_json::json!({
-            "deployment_id": outcome.deployment_id,
-            "at": outcome.plan.to_commit,
-            "reverted": outcome.plan.reverted(),
-            "applied": outcome.plan.applied(),
-            "metadata_changed": outcome.plan.metadata.is_some(),
-            "seconds": secs,
-        });
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        let doc = json::DeployDoc::new(&outcome.plan, outcome.deployment_id, secs);
+        ctx.ui.out(&json::text(&doc));
     } else {
         let verb = match mode {
             Mode::Deploy => "Deployed",

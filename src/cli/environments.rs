@@ -2,6 +2,7 @@
 //! what each environment's database is at (`status --all-envs`, `promote`).
 
 use super::error::{CommandError, Kind};
+use super::json::EnvState;
 use super::Ctx;
 use git_migrate_core::config::Environment;
 use git_migrate_core::source::{short, Repo};
@@ -71,31 +72,6 @@ pub(crate) fn check_target(
             env.name
         ))
     })
-}
-
-/// What one environment's database is at, as read from its ledger.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct EnvState {
-    /// Environment name.
-    pub name: String,
-    /// The database, password redacted.
-    pub database: String,
-    /// Commit its last successful deployment reached.
-    pub commit: Option<String>,
-    /// Tags pointing at that commit.
-    pub tags: Vec<String>,
-    /// `git describe` of it (nearest tag before it and the distance).
-    pub describe: Option<String>,
-    /// The first tag that contains it.
-    pub contained_in: Option<String>,
-    /// Commits HEAD has that it lacks, when HEAD descends from it.
-    pub behind_head: Option<usize>,
-    /// The newest deployment of any status.
-    pub last: Option<git_migrate_core::ledger::DeploymentSummary>,
-    /// Dirty (unfinished no-transaction) migrations.
-    pub dirty: Vec<git_migrate_core::project::Version>,
-    /// Why it could not be read.
-    pub error: Option<String>,
 }
 
 /// Reads an environment's state (connects to its database; changes nothing).

@@ -434,3 +434,223 @@ impl From<git_migrate_core::config::ToolConfigError> for CommandError {
             .hint("fix git-migrate.yaml (see docs/configuration.md)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::json::{text, ErrorDoc};
+    use crate::cli::ui::{register_secret, Ui};
+    use git_migrate_core::execute::MigrationFailure;
+    use git_migrate_core::plan::ProblemKind;
+    use std::time::Duration;
+
+    /// The lines `main` prints on stderr, and the `--json` document it prints on stdout.
+    fn rendered(e: &CommandError) -> (String, String) {
+        let ui = Ui {
+            quiet: false,
+            verbose: 0,
+            color: false,
+            color_err: false,
+        };
+        (ui.error_lines(e).join("\n"), text(&ErrorDoc::new(e)))
+    }
+
+    fn problem(message: &str, causes: &[&str], hints: &[&str]) -> Problem {
+        Problem {
+            kind: ProblemKind::MissingDown,
+            version: Some(3),
+            message: message.into(),
+            causes: causes.iter().map(|c| c.to_string()).collect(),
+            hints: hints.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_kind_exits_with_the_code_the_help_documents() {
+        let help = crate::cli::command()
+            .get_long_about()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (kind, code, documented) in [
+            (Kind::Findings, 1, "1 drift"),
+            (Kind::Usage, 2, "2 usage or configuration error"),
+            (Kind::Refused, 3, "3 plan refused"),
+            (Kind::Failure, 4, "4 database or git failure"),
+            (Kind::Lock, 5, "5 lock not acquired in time"),
+            (Kind::Interrupted, 130, "130 interrupted"),
+        ] {
+            assert_eq!(kind as u8, code, "{kind:?}");
+            assert!(help.contains(documented), "{documented:?} not in {help:?}");
+            let (_, json) = rendered(&CommandError::new(kind, "x"));
+            let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(doc["error"]["exit_code"], code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_revision_is_a_usage_error_with_its_cause_and_a_hint() {
+        let e = CommandError::from(SourceError::UnknownRevision {
+            rev: "v9".into(),
+            source: git2::Error::from_str("revspec 'v9' not found"),
+        });
+        assert_eq!(e.kind, Kind::Usage);
+        assert_eq!(e.message, "unknown revision 'v9'");
+        assert_eq!(e.causes, ["revspec 'v9' not found"]);
+        assert!(e.hints.iter().any(|h| h.contains("git rev-parse")), "{e:?}");
+        let (stderr, json) = rendered(&e);
+        assert_eq!(
+            stderr.lines().collect::<Vec<_>>()[..2],
+            [
+                "error: unknown revision 'v9'",
+                "caused by: revspec 'v9' not found"
+            ]
+        );
+        assert!(stderr.contains("hint: check the name with `git rev-parse <rev>`"));
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(doc["error"]["exit_code"], 2);
+        assert_eq!(doc["error"]["causes"][0], "revspec 'v9' not found");
+        assert_eq!(
+            doc["error"]["hints"],
+            serde_json::to_value(&e.hints).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_commit_missing_from_a_shallow_clone_is_a_failure_with_a_hint() {
+        let e = CommandError::from(SourceError::MissingCommit {
+            commit: "c1".into(),
+        });
+        assert_eq!(e.kind, Kind::Failure);
+        assert!(
+            e.hints.iter().any(|h| h.contains("fetch-depth: 0")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_migration_names_the_file_position_and_sqlstate() {
+        let failure = |direction| {
+            ExecError::Migration(Box::new(MigrationFailure {
+                direction,
+                label: "3_c".into(),
+                version: 3,
+                file: "migrations/3_c/up.sql".into(),
+                message: "syntax error at or near \"TABEL\"".into(),
+                code: "42601".into(),
+                position: Some((2, 8)),
+                line_text: Some("CREATE TABEL t ();".into()),
+                extra: vec!["more".into()],
+            }))
+        };
+        let e = CommandError::from(failure("up"));
+        assert_eq!(e.kind, Kind::Failure);
+        assert_eq!(
+            e.message,
+            "up migration 3_c failed; the deployment was rolled back and nothing changed"
+        );
+        assert_eq!(
+            e.causes,
+            [
+                "migrations/3_c/up.sql:2:8: syntax error at or near \"TABEL\" (SQLSTATE 42601)",
+                "  | CREATE TABEL t ();",
+                "  |        ^",
+                "more",
+            ]
+        );
+        assert_eq!(e.hints.len(), 1);
+        let down = CommandError::from(failure("down"));
+        assert!(down.hints.iter().any(|h| h.contains("--compute-downs=all")));
+    }
+
+    #[test]
+    fn a_lock_timeout_exits_5_and_an_interrupt_130() {
+        let e = CommandError::from(ExecError::LockTimeout {
+            timeout: Duration::from_secs(60),
+            holder: None,
+        });
+        assert_eq!(e.kind, Kind::Lock);
+        assert!(e.message.ends_with("gave up after 60s"), "{}", e.message);
+        assert!(e.hints.iter().any(|h| h.contains("--lock-timeout")));
+        let e = CommandError::from(ExecError::Interrupted(None));
+        assert_eq!(e.kind, Kind::Interrupted);
+        assert_eq!(e.message, "interrupted: rolled back, nothing changed");
+    }
+
+    #[test]
+    fn a_refusal_lists_every_problem_with_its_causes_and_each_hint_once() {
+        let problems = vec![
+            problem(
+                "cannot revert 3_c",
+                &["looked in the ledger"],
+                &["use --down-from"],
+            ),
+            problem(
+                "cannot revert 2_b",
+                &[],
+                &["use --down-from", "or --allow-empty-down"],
+            ),
+        ];
+        let e = CommandError::from(ExecError::Refused(problems.clone()));
+        assert_eq!(e.kind, Kind::Refused);
+        assert_eq!(
+            e.message,
+            "the plan cannot be carried out: 2 problem(s), nothing was changed"
+        );
+        assert_eq!(
+            e.causes,
+            [
+                "cannot revert 3_c",
+                "  looked in the ledger",
+                "cannot revert 2_b"
+            ]
+        );
+        assert_eq!(e.hints, ["use --down-from", "or --allow-empty-down"]);
+        assert_eq!(e.problems, problems);
+        let (_, json) = rendered(&e);
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            doc["error"]["problems"],
+            serde_json::to_value(&problems).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_moved_database_and_a_bad_tool_config_say_what_to_do() {
+        let e = CommandError::from(ExecError::Moved);
+        assert_eq!(e.kind, Kind::Refused);
+        assert_eq!(e.hints, ["run the command again to see the new plan"]);
+        let bad =
+            git_migrate_core::config::ToolConfig::parse("environments: [", "git-migrate.yaml")
+                .unwrap_err();
+        let e = CommandError::from(bad);
+        assert_eq!(e.kind, Kind::Usage);
+        assert!(e.message.contains("git-migrate.yaml"), "{}", e.message);
+        assert_eq!(
+            e.hints,
+            ["fix git-migrate.yaml (see docs/configuration.md)"]
+        );
+    }
+
+    #[test]
+    fn a_registered_password_never_appears_in_a_rendered_error() {
+        // With a quote and a backslash, which JSON escapes: scrubbing the printed document
+        // would not find them.
+        let password = r#"s3"cr\et-error-test"#;
+        register_secret(password);
+        let url = format!("postgresql://app:{password}@db/prod");
+        let mut e = CommandError::new(Kind::Failure, format!("cannot connect to {url}"))
+            .cause(format!("password authentication failed for {url}"))
+            .hint(format!("check PGPASSWORD={password}"));
+        e.problems = vec![problem(&format!("at {url}"), &[password], &[password])];
+        let (stderr, json) = rendered(&e);
+        let escaped = serde_json::to_string(password).unwrap();
+        let escaped = escaped.trim_matches('"');
+        for shown in [&stderr, &json] {
+            assert!(!shown.contains(password), "{shown}");
+            assert!(!shown.contains(escaped), "{shown}");
+            assert!(shown.contains("postgresql://app:***@db/prod"), "{shown}");
+        }
+        assert!(stderr.contains("hint: check PGPASSWORD=***"), "{stderr}");
+    }
+}

@@ -1,11 +1,10 @@
 //! `git migrate hooks install|uninstall`: git hook scripts that run `git migrate check`.
 
 use super::error::{CommandError, Kind};
+use super::json;
 use super::Ctx;
 use clap::{Args, Subcommand};
-use git_migrate_core::hooks::{
-    self, Action, Binary, Hook, HooksError, HooksReport, InstallOptions,
-};
+use git_migrate_core::hooks::{self, Action, Binary, Hook, HooksError, InstallOptions};
 use std::path::{Path, PathBuf};
 
 /// `hooks` subcommands.
@@ -103,7 +102,8 @@ fn cmd_install(ctx: &Ctx, args: &InstallArgs) -> Result<(), CommandError> {
     };
     let report = hooks::install(repo, &opts).map_err(command_error)?;
     if ctx.json {
-        ctx.ui.out(&to_json("install", &report));
+        ctx.ui
+            .out(&json::text(&json::HooksDoc::new("install", &report)));
         return Ok(());
     }
     if let Some(hp) = &report.dir.hooks_path {
@@ -148,7 +148,8 @@ fn cmd_uninstall(ctx: &Ctx, args: &UninstallArgs) -> Result<(), CommandError> {
     };
     let report = hooks::uninstall(ctx.repo.git(), &hooks).map_err(command_error)?;
     if ctx.json {
-        ctx.ui.out(&to_json("uninstall", &report));
+        ctx.ui
+            .out(&json::text(&json::HooksDoc::new("uninstall", &report)));
         return Ok(());
     }
     let mut said = false;
@@ -182,24 +183,6 @@ fn cmd_uninstall(ctx: &Ctx, args: &UninstallArgs) -> Result<(), CommandError> {
         ));
     }
     Ok(())
-}
-
-fn to_json(command: &str, report: &HooksReport) -> String {
-    let path = |p: &Path| p.display().to_string();
-    let doc = serde_json::json!({
-        "command": command,
-        "hooks_dir": path(&report.dir.path),
-        "core_hooks_path": report.dir.hooks_path,
-        "binary": report.binary.as_ref().map(Binary::display),
-        "hooks": report.outcomes.iter().map(|o| serde_json::json!({
-            "hook": o.hook.name(),
-            "path": path(&o.path),
-            "action": o.action.as_str(),
-            "backup": o.backup.as_deref().map(path),
-            "command": o.command,
-        })).collect::<Vec<_>>(),
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
 /// `path` relative to the current directory when it is below it (`.git/hooks/pre-commit`),

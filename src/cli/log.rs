@@ -1,6 +1,7 @@
 //! `git migrate log`: the deployment history.
 
 use super::error::CommandError;
+use super::json;
 use super::Ctx;
 use clap::Args;
 
@@ -24,27 +25,13 @@ pub(crate) fn cmd_log(ctx: &Ctx, args: &LogArgs) -> Result<(), CommandError> {
     };
     if ctx.json {
         // Each entry with the tags of its commits, so scripts need no git.
-        let tags = |c: &Option<String>| -> Vec<String> {
-            c.as_deref()
-                .and_then(|c| git2::Oid::from_str(c).ok())
+        let tags = |c: &str| -> Vec<String> {
+            git2::Oid::from_str(c)
                 .map(|o| ctx.repo.tags_at(o))
                 .unwrap_or_default()
         };
-        let entries: Vec<serde_json::Value> = history
-            .iter()
-            .map(|d| {
-                let mut v = serde_json::to_value(d).unwrap_or_default();
-                v["from_tags"] = serde_json::json!(tags(&d.from_commit));
-                v["to_tags"] = serde_json::json!(tags(&d.to_commit));
-                v
-            })
-            .collect();
-        let doc = match &ctx.env {
-            Some(env) => serde_json::json!({"environment": env.name, "deployments": entries}),
-            None => serde_json::json!(entries),
-        };
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = json::LogDoc::new(history, tags, ctx.env.as_ref().map(|e| e.name.as_str()));
+        ctx.ui.out(&json::text(&doc));
         return Ok(());
     }
     if history.is_empty() {

@@ -2,6 +2,7 @@
 
 use super::deploy::run_mutation;
 use super::error::{CommandError, Kind};
+use super::json;
 use super::prepare::{ExecFlags, Goal, PlanFlags};
 use super::render::label;
 use super::Ctx;
@@ -188,10 +189,8 @@ fn cmd_inconsistency(ctx: &Ctx, status: bool) -> Result<(), CommandError> {
             )
         })?;
     if ctx.json {
-        let doc =
-            serde_json::json!({"consistent": problems.is_empty(), "inconsistencies": problems});
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = json::InconsistencyDoc::new(problems.clone());
+        ctx.ui.out(&json::text(&doc));
     } else if problems.is_empty() {
         ctx.ui.out("the live metadata matches the schema");
     } else {
@@ -272,9 +271,12 @@ fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
             // parse.
             if pa.metadata_tree.is_some() && pa.metadata_tree == pb.metadata_tree {
                 if ctx.json {
-                    let doc = serde_json::json!({"from": a, "to": b, "changes": []});
-                    ctx.ui
-                        .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+                    let doc = json::MetadataDiffDoc {
+                        changes: vec![],
+                        from: a.clone(),
+                        to: b.clone(),
+                    };
+                    ctx.ui.out(&json::text(&doc));
                 } else {
                     ctx.ui.out(&format!("no differences between {a} and {b}"));
                 }
@@ -311,9 +313,12 @@ fn print_diff(
 ) -> Result<(), CommandError> {
     let changes = git_migrate_core::metadata::describe_changes(old, new);
     if ctx.json {
-        let doc = serde_json::json!({"from": old_label, "to": new_label, "changes": changes});
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = json::MetadataDiffDoc {
+            changes,
+            from: old_label.to_string(),
+            to: new_label.to_string(),
+        };
+        ctx.ui.out(&json::text(&doc));
         return Ok(());
     }
     if changes.is_empty() {

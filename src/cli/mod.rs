@@ -13,6 +13,7 @@ mod deploy;
 mod environments;
 pub mod error;
 mod hooks;
+mod json;
 mod log;
 mod metadata;
 mod plan;
@@ -444,16 +445,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             if json && e.kind != Kind::Findings {
-                let doc = serde_json::json!({
-                    "error": {
-                        "message": e.message,
-                        "causes": e.causes,
-                        "hints": e.hints,
-                        "exit_code": e.kind as u8,
-                        "problems": e.problems,
-                    }
-                });
-                ui.out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+                ui.out(&json::text(&json::ErrorDoc::new(&e)));
             }
             if e.kind != Kind::Findings || !e.message.is_empty() {
                 ui.error(&e);

@@ -2,6 +2,7 @@
 //! which `deploy`, `rollback`, `apply` and `promote` show before they run it.
 
 use super::error::CommandError;
+use super::json;
 use super::render::plan_lines;
 use super::Ctx;
 use git_migrate_core::execute::{self};
@@ -171,22 +172,9 @@ pub(super) fn warn_files(ctx: &Ctx, p: &Prepared) {
     }
 }
 
+/// The plan document of `--json` (docs/json.md, "`plan --json`, `deploy --dry-run --json`").
 pub(super) fn plan_json(p: &Prepared, show_sql: bool) -> String {
-    let mut v = serde_json::to_value(&p.confirmed.plan).unwrap_or_default();
-    if show_sql {
-        if let Some(steps) = v.get_mut("steps").and_then(|s| s.as_array_mut()) {
-            for (s, step) in steps.iter_mut().zip(&p.confirmed.plan.steps) {
-                if let Step::Revert { sql, .. } = step {
-                    s["sql"] = serde_json::Value::String(sql.clone());
-                }
-            }
-        }
-    }
-    v["database"] = serde_json::Value::String(p.db.clone());
-    if let Some(w) = v.get_mut("warnings").and_then(|w| w.as_array_mut()) {
-        w.splice(0..0, p.file_warnings.iter().cloned().map(Into::into));
-    }
-    v["no_transaction"] = p
+    let no_transaction = p
         .confirmed
         .plan
         .steps
@@ -195,11 +183,18 @@ pub(super) fn plan_json(p: &Prepared, show_sql: bool) -> String {
         .filter(|(s, t)| execute::runs_outside(s, t))
         .map(|(s, _)| s.version())
         .collect();
-    if let Some(a) = &p.adoption {
-        v["adopt"] = super::adopt::adoption_json(a);
-    }
-    v["notes"] = plan_notes(p).into();
-    serde_json::to_string_pretty(&v).unwrap_or_default()
+    let doc = json::PlanDoc::new(
+        &p.confirmed.plan,
+        json::PlanExtras {
+            database: p.db.clone(),
+            file_warnings: p.file_warnings.clone(),
+            no_transaction,
+            notes: plan_notes(p),
+            adopt: p.adoption.as_ref().map(json::Adoption::new),
+            show_sql,
+        },
+    );
+    json::text(&doc)
 }
 
 /// `git migrate plan REV`.

@@ -4,8 +4,9 @@
 //! unfinished deployment, no pending or extra migrations, metadata in sync).
 
 use super::deploy::run_mutation;
-use super::environments::{read_env, tag_verdict, EnvState};
+use super::environments::{read_env, tag_verdict};
 use super::error::{CommandError, Kind};
+use super::json::EnvState;
 use super::prepare::{ExecFlags, Goal, PlanFlags};
 use super::render::describe_commit;
 use super::Ctx;

@@ -5,6 +5,7 @@
 //! deployment of kind `repair` (design §7.3, §10).
 
 use super::error::{CommandError, Kind};
+use super::json;
 use super::Ctx;
 use clap::{ArgGroup, Args};
 use git_migrate_core::execute::{self, Event, ExecError};
@@ -183,26 +184,21 @@ pub(crate) fn cmd_repair(ctx: &Ctx, args: &RepairArgs) -> Result<(), CommandErro
         (change, line)
     };
 
-    let json = |id: Option<i64>, dry_run: bool| {
-        let mut v = serde_json::json!({
-            "repair": flag.trim_start_matches("--"),
-            "version": v,
-            "name": applied.name,
-            "database": db.redacted(),
-            "change": line,
-            "dry_run": dry_run,
-        });
-        if applied.dirty {
-            v["direction"] = serde_json::json!(direction);
-        }
-        if let Some(id) = id {
-            v["deployment_id"] = serde_json::json!(id);
-        }
-        serde_json::to_string_pretty(&v).unwrap_or_default()
+    let json = |id: Option<i64>| {
+        json::text(&json::RepairDoc {
+            change: line.clone(),
+            database: db.redacted(),
+            deployment_id: id,
+            direction: applied.dirty.then_some(direction),
+            dry_run: id.is_none(),
+            name: applied.name.clone(),
+            repair: flag.trim_start_matches("--").to_string(),
+            version: v,
+        })
     };
     if args.dry_run {
         if ctx.json {
-            ctx.ui.out(&json(None, true));
+            ctx.ui.out(&json(None));
         } else {
             ctx.ui.out(&line);
             ctx.ui.info("dry run: nothing was changed");
@@ -241,7 +237,7 @@ pub(crate) fn cmd_repair(ctx: &Ctx, args: &RepairArgs) -> Result<(), CommandErro
         |tx| write(tx, &ledger, v, flag, &shown, &actor),
     )?;
     if ctx.json {
-        ctx.ui.out(&json(Some(id), false));
+        ctx.ui.out(&json(Some(id)));
     } else {
         ctx.ui.out(&format!("Repaired {label}. Deployment #{id}."));
     }
@@ -329,21 +325,20 @@ fn write(
         return Err(ExecError::Moved);
     }
     let hasura = state.hasura_stores();
-    let mut plan = serde_json::json!({
-        "repair": flag.trim_start_matches("--"),
-        "version": v,
-        "name": applied.name,
-    });
-    match change {
+    let recorded = match change {
         Change::Keep => {
             ledger.settle(tx, v, true, hasura)?;
-            plan["direction"] = serde_json::json!(direction);
-            plan["recorded"] = serde_json::json!("applied");
+            Recorded::Settled {
+                direction: *direction,
+                recorded: "applied",
+            }
         }
         Change::Delete => {
             ledger.settle(tx, v, false, hasura)?;
-            plan["direction"] = serde_json::json!(direction);
-            plan["recorded"] = serde_json::json!("not applied");
+            Recorded::Settled {
+                direction: *direction,
+                recorded: "not applied",
+            }
         }
         Change::Accept {
             sha256,
@@ -352,11 +347,20 @@ fn write(
             file,
         } => {
             ledger.accept_checksum(tx, v, sha256, blob.as_deref(), folder_tree.as_deref())?;
-            plan["from_sha256"] = serde_json::json!(applied.up_sha256);
-            plan["to_sha256"] = serde_json::json!(sha256);
-            plan["file"] = serde_json::json!(file);
+            Recorded::Accepted {
+                file,
+                from_sha256: &applied.up_sha256,
+                to_sha256: sha256,
+            }
         }
-    }
+    };
+    let plan = serde_json::to_value(RepairRecord {
+        name: &applied.name,
+        recorded,
+        repair: flag.trim_start_matches("--"),
+        version: v,
+    })
+    .expect("strings and numbers serialize");
     Ok(ledger.record_repair(
         tx,
         state.live.deployed_commit.as_deref(),
@@ -365,4 +369,32 @@ fn write(
         &plan,
         actor,
     )?)
+}
+
+/// The `plan` the ledger records for a `repair` deployment.
+#[derive(serde::Serialize)]
+struct RepairRecord<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    recorded: Recorded<'a>,
+    /// `done`, `undone` or `accept`.
+    repair: &'a str,
+    version: Version,
+}
+
+/// What a repair changed in the ledger.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Recorded<'a> {
+    /// `--done`/`--undone`: the dirty row's direction, and whether it now counts as applied.
+    Settled {
+        direction: DirtyDirection,
+        recorded: &'static str,
+    },
+    /// `--accept`: the checksums before and after, and the file the new one is of.
+    Accepted {
+        file: &'a str,
+        from_sha256: &'a str,
+        to_sha256: &'a str,
+    },
 }

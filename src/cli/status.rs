@@ -1,11 +1,12 @@
 //! `git migrate status [REV]`: which commit the database is at and how it differs from REV.
 
 use super::error::{CommandError, Kind};
+use super::json::{self, VersionRow};
 use super::render::{describe_commit, problem_lines};
 use super::{Ctx, SourceArgs};
 use clap::Args;
 use git_migrate_core::gather::{self, GatherOptions, TargetProject};
-use git_migrate_core::plan::{Mode, PlanOptions, Step};
+use git_migrate_core::plan::{Mode, PlanOptions};
 
 /// Arguments of `status`.
 #[derive(Args, Debug)]
@@ -70,20 +71,8 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
     let target_commit = target.commit();
     let (pending, revert, metadata, problems) = match &planned.plan {
         Ok(p) => (
-            p.steps
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Apply { version, name, .. } => Some((*version, name.clone())),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-            p.steps
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Revert { version, name, .. } => Some((*version, name.clone())),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
+            json::VersionName::of_steps(&p.steps, false),
+            json::VersionName::of_steps(&p.steps, true),
             p.metadata.clone(),
             vec![],
         ),
@@ -145,39 +134,42 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
         vec![]
     };
     if ctx.json {
-        let mut doc = serde_json::json!({
-            "database": db.redacted(),
-            "ledger": state.live.ledger_exists,
-            "deployed": state.live.deployed_commit.as_ref().map(|c| serde_json::json!({
-                "commit": c,
-                "describe": describe_commit(&ctx.repo, c),
-                "dirty": state.live.deployed_dirty,
-            })),
-            "last_deployment": state.last,
-            "target": {"ref": target.reference, "commit": target_commit},
-            "applied": state.live.applied.len(),
-            "pending": pending.iter().map(|(v, n)| serde_json::json!({"version": v, "name": n})).collect::<Vec<_>>(),
-            "to_revert": revert.iter().map(|(v, n)| serde_json::json!({"version": v, "name": n})).collect::<Vec<_>>(),
-            "metadata": {"in_sync": metadata_in_sync, "changes": metadata.as_ref().map(|m| m.changes.clone()).unwrap_or_default()},
-            "problems": problems,
-            "in_sync": in_sync,
-            "at_target_commit": at_target,
-            "hasura": unadopted.as_ref().map(|u| u.json()),
-            "skipped_folders": skipped_folders,
-            "schema_drift": drift.as_ref().map(|(id, d)| serde_json::json!({
-                "since_deployment": id,
-                "objects": d.iter().map(|x| serde_json::json!({"kind": x.kind, "name": x.name, "change": x.against_recorded()})).collect::<Vec<_>>(),
-            })),
-            "accepted_edits": accepted,
-        });
-        if let Some(env) = &ctx.env {
-            doc["environment"] = env_json(ctx, env, &state, &mut client);
-        }
-        if args.table {
-            doc["migrations"] = serde_json::to_value(&rows).unwrap_or_default();
-        }
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = json::StatusDoc {
+            accepted_edits: accepted,
+            applied: state.live.applied.len(),
+            at_target_commit: at_target,
+            database: db.redacted(),
+            deployed: state.live.deployed_commit.as_ref().map(|c| json::Deployed {
+                commit: c.clone(),
+                describe: describe_commit(&ctx.repo, c),
+                dirty: state.live.deployed_dirty,
+            }),
+            environment: ctx
+                .env
+                .as_ref()
+                .map(|env| env_json(ctx, env, &state, &mut client)),
+            hasura: unadopted
+                .as_ref()
+                .map(|u| json::Unadopted::new(u.versions, u.adoption.as_ref())),
+            in_sync,
+            last_deployment: state.last.clone(),
+            ledger: state.live.ledger_exists,
+            metadata: json::MetadataSync {
+                changes: metadata.map(|m| m.changes).unwrap_or_default(),
+                in_sync: metadata_in_sync,
+            },
+            migrations: args.table.then_some(rows),
+            pending,
+            problems,
+            schema_drift: drift.map(|(id, d)| json::SchemaDrift::new(id, &d)),
+            skipped_folders,
+            target: json::Target {
+                commit: target_commit,
+                reference: target.reference,
+            },
+            to_revert: revert,
+        };
+        ctx.ui.out(&json::text(&doc));
     } else {
         let ui = &ctx.ui;
         ui.out(&format!("database    {}", db.redacted()));
@@ -229,14 +221,14 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
             pending.len(),
             revert.len()
         ));
-        for (v, n) in &revert {
+        for r in &revert {
             ui.out(&format!(
-                "  revert    {v}_{n}  (applied, not in {})",
-                target.reference
+                "  revert    {}_{}  (applied, not in {})",
+                r.version, r.name, target.reference
             ));
         }
-        for (v, n) in &pending {
-            ui.out(&format!("  pending   {v}_{n}"));
+        for p in &pending {
+            ui.out(&format!("  pending   {}_{}", p.version, p.name));
         }
         if let Some((id, differences)) = &drift {
             ui.out(&format!(
@@ -296,18 +288,8 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
     Ok(())
 }
 
-/// One row of Hasura's `migrate status` table, with git-migrate's columns.
-#[derive(serde::Serialize, Debug)]
-struct VersionRow {
-    version: git_migrate_core::project::Version,
-    name: String,
-    source: bool,
-    database: bool,
-    applied_commit: Option<String>,
-    /// `ok`, `changed` (up.sql differs from what ran), `unknown`, or empty when not applied.
-    checksum: &'static str,
-}
-
+/// The rows of Hasura's `migrate status` table: every version of the target or the database,
+/// ascending.
 fn version_rows(
     target: &TargetProject,
     live: &git_migrate_core::plan::LiveState,
@@ -509,17 +491,9 @@ fn env_json(
     env: &git_migrate_core::config::Environment,
     state: &git_migrate_core::ledger::DbState,
     client: &mut postgres::Client,
-) -> serde_json::Value {
+) -> json::EnvironmentFacts {
     let (tags, contained, behind, newest) = env_facts(ctx, state, client);
-    serde_json::json!({
-        "name": env.name,
-        "require_tag": env.require_tag,
-        "promote_from": env.promote_from,
-        "tags": tags,
-        "contained_in": contained,
-        "head_ahead_by": behind,
-        "newest_deployment": newest,
-    })
+    json::EnvironmentFacts::new(env, tags, contained, behind, newest)
 }
 
 /// `status --all-envs`: one row per environment.
@@ -537,17 +511,18 @@ fn all_envs(ctx: &Ctx) -> Result<(), CommandError> {
         .iter()
         .map(|e| super::environments::read_env(ctx, e))
         .collect();
+    let unread = states.iter().any(|s| s.error.is_some());
     if ctx.json {
-        ctx.ui.out(
-            &serde_json::to_string_pretty(&serde_json::json!({ "environments": states }))
-                .unwrap_or_default(),
-        );
+        let doc = json::AllEnvsDoc {
+            environments: states,
+        };
+        ctx.ui.out(&json::text(&doc));
     } else {
         for l in super::environments::env_table(&states) {
             ctx.ui.out(&l);
         }
     }
-    if states.iter().any(|s| s.error.is_some()) {
+    if unread {
         return Err(CommandError::new(
             Kind::Failure,
             "some environments could not be read (see the table)",

@@ -77,15 +77,23 @@ impl Ui {
     /// Prints a command error.
     pub fn error(&self, e: &super::error::CommandError) {
         let mut err = std::io::stderr().lock();
+        for line in self.error_lines(e) {
+            let _ = writeln!(err, "{line}");
+        }
+    }
+
+    /// The lines [`Ui::error`] prints: `error:`, `caused by:` and `hint:`, secrets scrubbed.
+    pub(crate) fn error_lines(&self, e: &super::error::CommandError) -> Vec<String> {
         let red = self.paint_err("error:", console::Style::new().red().bold());
-        let _ = writeln!(err, "{red} {}", scrub(&e.message));
+        let mut out = vec![format!("{red} {}", scrub(&e.message))];
         for c in &e.causes {
-            let _ = writeln!(err, "caused by: {}", scrub(c));
+            out.push(format!("caused by: {}", scrub(c)));
         }
         for h in &e.hints {
             let hint = self.paint_err("hint:", console::Style::new().cyan());
-            let _ = writeln!(err, "{hint} {}", scrub(h));
+            out.push(format!("{hint} {}", scrub(h)));
         }
+        out
     }
 
     /// Asks a yes/no question on the terminal; `None` when there is no terminal.

@@ -2,6 +2,7 @@
 //! scratch database and compare catalog fingerprints.
 
 use super::error::{CommandError, Kind};
+use super::json;
 use super::Ctx;
 use clap::Args;
 use git_migrate_core::check::range::RangeReport;
@@ -288,18 +289,18 @@ pub(crate) fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandErro
         .iter()
         .filter(|v| matches!(v.outcome, Outcome::NoDown))
         .count();
+    let ok = findings.is_empty();
     if ctx.json {
-        let doc = serde_json::json!({
-            "ok": findings.is_empty(),
-            "revision": project.source_name,
-            "verified": results.len(),
-            "reversed": reversed,
-            "no_down": no_down,
-            "seconds": started.elapsed().as_secs_f64(),
-            "findings": findings,
-        });
-        ctx.ui
-            .out(&serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let doc = json::VerifyDoc {
+            findings,
+            no_down,
+            ok,
+            reversed,
+            revision: project.source_name.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            verified: results.len(),
+        };
+        ctx.ui.out(&json::text(&doc));
     } else {
         for f in &findings {
             ctx.ui.out(&format!("{}  {}", f.rule.id(), f.path));
@@ -316,7 +317,7 @@ pub(crate) fn cmd_verify(ctx: &Ctx, args: &VerifyArgs) -> Result<(), CommandErro
             findings.len()
         ));
     }
-    if findings.is_empty() {
+    if ok {
         Ok(())
     } else {
         Err(CommandError::new(Kind::Findings, ""))

@@ -713,7 +713,7 @@ impl Plan {
     /// versions and where each down came from, the metadata change and the warnings (paths and
     /// blob ids are left out: the commits name them).
     pub fn record(&self) -> serde_json::Value {
-        let steps: Vec<serde_json::Value> = self
+        let steps = self
             .steps
             .iter()
             .map(|s| match s {
@@ -735,26 +735,41 @@ impl Plan {
                             at: crate::schema::ComputedAt::Replay,
                         } => "computed_by_replay",
                     };
-                    serde_json::json!({"revert": version, "down_from": from, "noop": noop})
+                    StepRecord::Revert {
+                        down_from: from,
+                        noop: *noop,
+                        revert: *version,
+                    }
                 }
                 Step::Apply {
                     version,
                     out_of_order,
                     ..
-                } => serde_json::json!({"apply": version, "out_of_order": out_of_order}),
+                } => StepRecord::Apply {
+                    apply: *version,
+                    out_of_order: out_of_order.as_deref(),
+                },
             })
             .collect();
-        serde_json::json!({
-            "mode": self.mode,
-            "target_ref": self.target_ref,
-            "steps": steps,
-            "metadata": self.metadata,
-            "warnings": self.warnings,
-            "accepted_edits": self.accepted.iter().map(|a| serde_json::json!({
-                "version": a.version, "from_sha256": a.from_sha256, "to_sha256": a.to_sha256,
-                "from_commit": a.from_commit, "layout_only": a.layout_only,
-            })).collect::<Vec<_>>(),
-        })
+        let record = PlanRecord {
+            accepted_edits: self
+                .accepted
+                .iter()
+                .map(|a| AcceptedRecord {
+                    from_commit: a.from_commit.as_deref(),
+                    from_sha256: &a.from_sha256,
+                    layout_only: a.layout_only,
+                    to_sha256: &a.to_sha256,
+                    version: a.version,
+                })
+                .collect(),
+            metadata: self.metadata.as_ref(),
+            mode: self.mode,
+            steps,
+            target_ref: &self.target_ref,
+            warnings: &self.warnings,
+        };
+        serde_json::to_value(record).expect("strings, numbers and lists serialize")
     }
 
     /// Whether two plans do the same thing (used after taking the lock).
@@ -770,6 +785,44 @@ impl Plan {
                 == other.metadata.as_ref().map(|m| &m.to_sha256)
             && self.from_commit == other.from_commit
     }
+}
+
+/// What [`Plan::record`] writes.
+#[derive(Serialize)]
+struct PlanRecord<'a> {
+    accepted_edits: Vec<AcceptedRecord<'a>>,
+    metadata: Option<&'a MetadataPlan>,
+    mode: Mode,
+    steps: Vec<StepRecord<'a>>,
+    target_ref: &'a str,
+    warnings: &'a [String],
+}
+
+/// A step of a [`PlanRecord`]: its version under `revert` or `apply`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StepRecord<'a> {
+    Revert {
+        /// Where the down came from: `commit`, `ledger`, `nowhere`, `override`,
+        /// `computed_at_apply` or `computed_by_replay`.
+        down_from: &'static str,
+        noop: bool,
+        revert: Version,
+    },
+    Apply {
+        apply: Version,
+        out_of_order: Option<&'a str>,
+    },
+}
+
+/// An accepted edit of a [`PlanRecord`].
+#[derive(Serialize)]
+struct AcceptedRecord<'a> {
+    from_commit: Option<&'a str>,
+    from_sha256: &'a str,
+    layout_only: bool,
+    to_sha256: &'a str,
+    version: Version,
 }
 
 /// Kinds of planning problems.
