@@ -713,6 +713,32 @@ fn symlinks_in_migrations_are_refused() {
             "symbolic link",
         ],
     );
+    // `metadata diff` reads the same files with the same reader: refused too, not read as the
+    // link's target text.
+    let base = v3.base.to_string();
+    let c = c.to_string();
+    v3.refused(
+        &["metadata", "diff", &base, &c],
+        2,
+        &[
+            "metadata/databases/default/tables/public_a.yaml",
+            "symbolic link",
+        ],
+    );
+    // So is a Git LFS pointer in place of a per-table file.
+    let lfs = v3.commit(
+        &[(
+            "metadata/databases/default/tables/public_a.yaml".into(),
+            Entry::File(LFS_POINTER.as_bytes().to_vec()),
+        )],
+        &[],
+    );
+    let lfs = lfs.to_string();
+    v3.refused(
+        &["metadata", "diff", &base, &lfs],
+        2,
+        &["public_a.yaml", "Git LFS pointer"],
+    );
 }
 
 /// `--worktree` reads files on disk: a link there must not be followed out of the repository.

@@ -15,8 +15,9 @@ use super::v3::{build_v3_snapshot_with, BuildCache, MetadataReader, SameBlobs};
 use super::MetadataError;
 use crate::source::{Project, Repo, TreeRef};
 
-/// The entries of one folder by name: (object id, kind).
-type Listing = FastMap<Vec<u8>, (Oid, Option<ObjectType>)>;
+/// The entries of one folder by name: (object id, kind, `symbolic link` or `submodule` for an
+/// entry git-migrate does not follow).
+type Listing = FastMap<Vec<u8>, (Oid, Option<ObjectType>, Option<&'static str>)>;
 
 /// Reads a metadata folder from a git tree. Folders are listed once each and files looked up by
 /// name in their folder's listing (not from the root tree for every file).
@@ -68,7 +69,7 @@ impl<'r> GitReader<'r> {
             let (parent, name) = split(dir);
             self.listing(parent)?
                 .and_then(|l| match l.get(name.as_bytes()) {
-                    Some((id, Some(ObjectType::Tree))) => Some(*id),
+                    Some((id, Some(ObjectType::Tree), None)) => Some(*id),
                     _ => None,
                 })
         };
@@ -77,7 +78,10 @@ impl<'r> GitReader<'r> {
                 let t = self.repo.find_tree(id)?;
                 Some(Rc::new(
                     t.iter()
-                        .map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind())))
+                        .map(|e| {
+                            let special = crate::source::special_git(&e);
+                            (e.name_bytes().to_vec(), (e.id(), e.kind(), special))
+                        })
                         .collect::<Listing>(),
                 ))
             }
@@ -89,15 +93,27 @@ impl<'r> GitReader<'r> {
         Ok(listing)
     }
 
-    /// The blob id of a file (relative to the metadata folder), if it is one.
+    /// The blob id of a regular file (relative to the metadata folder), if it is one.
     fn blob(&self, rel: &str) -> Result<Option<Oid>, git2::Error> {
+        Ok(match self.special(rel)? {
+            Some(_) => None,
+            None => {
+                let (dir, name) = split(rel);
+                self.listing(dir)?
+                    .and_then(|l| match l.get(name.as_bytes()) {
+                        Some((id, Some(ObjectType::Blob), None)) => Some(*id),
+                        _ => None,
+                    })
+            }
+        })
+    }
+
+    /// `symbolic link` or `submodule` when the entry is one (never followed).
+    fn special(&self, rel: &str) -> Result<Option<&'static str>, git2::Error> {
         let (dir, name) = split(rel);
         Ok(self
             .listing(dir)?
-            .and_then(|l| match l.get(name.as_bytes()) {
-                Some((id, Some(ObjectType::Blob))) => Some(*id),
-                _ => None,
-            }))
+            .and_then(|l| l.get(name.as_bytes()).and_then(|(_, _, s)| *s)))
     }
 
     /// The blob ids of every file in the folder and below it (what could not be read is left
@@ -109,8 +125,8 @@ impl<'r> GitReader<'r> {
             let Ok(Some(listing)) = self.listing(&dir) else {
                 continue;
             };
-            for (name, (id, kind)) in listing.iter() {
-                match kind {
+            for (name, (id, kind, special)) in listing.iter() {
+                match kind.filter(|_| special.is_none()) {
                     Some(ObjectType::Blob) => {
                         out.insert(*id);
                     }
@@ -150,11 +166,30 @@ impl MetadataReader for GitReader<'_> {
             at: self.at.clone(),
             message: format!("git: {e}"),
         };
+        let path = if self.dir.is_empty() {
+            rel_path.to_string()
+        } else {
+            format!("{}/{}", self.dir, rel_path)
+        };
+        // A linked file would read as its target's text, or as missing: refused, as from the
+        // working tree.
+        if let Some(kind) = self.special(rel_path).map_err(fail)? {
+            let e = crate::source::SourceError::Unfollowed {
+                path: path.clone(),
+                at: self.at.clone(),
+                kind,
+            };
+            return Err(MetadataError::Shape {
+                path,
+                at: self.at.clone(),
+                message: e.to_string(),
+            });
+        }
         let bytes = match self.blob(rel_path).map_err(fail)? {
             Some(id) => Some(self.repo.find_blob(id).map_err(fail)?.content().to_vec()),
             None => None,
         };
-        not_an_lfs_pointer(bytes, &format!("{}/{}", self.dir, rel_path), &self.at)
+        not_an_lfs_pointer(bytes, &path, &self.at)
     }
 
     fn content_id(&self, rel_path: &str) -> Option<Oid> {

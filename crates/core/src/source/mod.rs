@@ -382,7 +382,7 @@ const SYMLINK: &str = "symbolic link";
 const SUBMODULE: &str = "submodule";
 
 /// What a git tree entry is, when it is neither a folder nor a regular file.
-fn special_git(e: &git2::TreeEntry<'_>) -> Option<&'static str> {
+pub(crate) fn special_git(e: &git2::TreeEntry<'_>) -> Option<&'static str> {
     match (e.kind(), e.filemode()) {
         (_, 0o120000) => Some(SYMLINK),
         (Some(ObjectType::Commit), _) | (_, 0o160000) => Some(SUBMODULE),
