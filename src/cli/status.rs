@@ -2,7 +2,7 @@
 
 use super::error::{CommandError, Kind};
 use super::json::{self, VersionRow};
-use super::render::{describe_commit, problem_lines};
+use super::render::{describe_commit, problem_lines, CommitNames};
 use super::{Ctx, SourceArgs};
 use clap::Args;
 use git_migrate_core::gather::{self, GatherOptions, TargetProject};
@@ -171,115 +171,36 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
         };
         ctx.ui.out(&json::text(&doc));
     } else {
-        let ui = &ctx.ui;
-        ui.out(&format!("database    {}", db.redacted()));
-        match (&state.last, &state.live.deployed_commit) {
-            _ if unadopted.is_some() => ui.out(&format!(
-                "deployed    {}",
-                unadopted.as_ref().map(|u| u.line()).unwrap_or_default()
-            )),
-            (Some(last), None) if last.kind == "adopt" => ui.out(&format!(
-                "deployed    no single commit: adopted from the Hasura CLI's state, which matches no revision exactly ({} #{})",
-                last.kind, last.id
-            )),
-            (Some(last), Some(c)) => ui.out(&format!(
-                "deployed    {}{} by {} at {} ({} #{})",
-                describe_commit(&ctx.repo, c),
-                if state.live.deployed_dirty {
-                    " + uncommitted changes"
-                } else {
-                    ""
-                },
-                last.actor.as_deref().unwrap_or("unknown"),
-                last.started_at,
-                last.kind,
-                last.id
-            )),
-            (Some(last), None) => ui.out(&format!(
-                "deployed    the empty state ({} #{})",
-                last.kind, last.id
-            )),
-            _ if state.live.ledger_exists => ui.out("deployed    nothing recorded yet"),
-            _ => ui.out("deployed    nothing (no git-migrate ledger in this database yet)"),
-        }
-        if let Some(env) = &ctx.env {
-            for l in env_lines(ctx, env, &state, &mut client) {
-                ui.out(&l);
-            }
-        }
-        ui.out(&format!(
-            "target      {}{}",
-            target.reference,
-            target_commit
-                .as_deref()
-                .map(|c| format!(" = {}", describe_commit(&ctx.repo, c)))
-                .unwrap_or_default()
-        ));
-        ui.out(&format!(
-            "migrations  {} applied, {} pending, {} to revert",
-            state.live.applied.len(),
-            pending.len(),
-            revert.len()
-        ));
-        for r in &revert {
-            ui.out(&format!(
-                "  revert    {}_{}  (applied, not in {})",
-                r.version, r.name, target.reference
-            ));
-        }
-        for p in &pending {
-            ui.out(&format!("  pending   {}_{}", p.version, p.name));
-        }
-        if let Some((id, differences)) = &drift {
-            ui.out(&format!(
-                "drift       the schema changed outside git-migrate since deployment #{id}: {} object(s)",
-                differences.len()
-            ));
-            for d in differences.iter().take(40) {
-                ui.out(&format!("  changed   {}", d.against_recorded()));
-            }
-            if differences.len() > 40 {
-                ui.out(&format!("  … and {} more", differences.len() - 40));
-            }
-        }
-        if !skipped_folders.is_empty() {
-            ui.out(&format!(
-                "skipped     {} folder(s) that hold no up.sql or up.yaml: {}",
-                skipped_folders.len(),
-                skipped_folders.join(", ")
-            ));
-        }
-        for a in &accepted {
-            ui.out(&format!("  edited    {a}"));
-        }
-        for l in problem_lines(&problems) {
-            ui.out(&l);
-        }
-        if args.table {
-            for l in table_lines(&ctx.repo, &rows) {
-                ui.out(&l);
-            }
-        }
-        match &metadata {
-            None if metadata_in_sync => ui.out("metadata    in sync"),
-            None => ui.out("metadata    differs"),
-            Some(m) => {
-                ui.out(&format!(
-                    "metadata    {} change(s) pending",
-                    m.changes.len().max(1)
-                ));
-                for c in &m.changes {
-                    ui.out(&format!("  {c}"));
-                }
-            }
-        }
-        if in_sync {
-            ui.out(&format!("in sync with {}", target.reference));
+        let env_lines = match &ctx.env {
+            Some(env) => env_lines(ctx, env, &state, &mut client),
+            None => vec![],
+        };
+        let table = if args.table {
+            table_lines(&ctx.repo, &rows)
         } else {
-            ui.out(&format!(
-                "out of sync: run `git migrate plan {}` to see what a deploy would do",
-                args.rev.as_deref().unwrap_or("HEAD")
-            ));
+            vec![]
+        };
+        let view = TextView {
+            db: db.redacted(),
+            state: &state,
+            unadopted: unadopted.as_ref().map(|u| u.line()),
+            env_lines,
+            target_reference: &target.reference,
+            target_commit: target_commit.as_deref(),
+            pending: &pending,
+            revert: &revert,
+            drift: drift.as_ref(),
+            skipped_folders: &skipped_folders,
+            accepted: &accepted,
+            problems: &problems,
+            table,
+            metadata: metadata.as_ref(),
+            metadata_in_sync,
+            in_sync,
+            rev: args.rev.as_deref().unwrap_or("HEAD"),
+        };
+        for l in text_lines(&view, &ctx.repo) {
+            ctx.ui.out(&l);
         }
     }
     if args.exit_code && !in_sync {
@@ -529,4 +450,130 @@ fn all_envs(ctx: &Ctx) -> Result<(), CommandError> {
         ));
     }
     Ok(())
+}
+/// What the text of `status` shows, gathered first.
+struct TextView<'a> {
+    db: String,
+    state: &'a git_migrate_core::ledger::DbState,
+    /// The `deployed` line of a database the Hasura CLI manages, not adopted yet.
+    unadopted: Option<String>,
+    env_lines: Vec<String>,
+    target_reference: &'a str,
+    target_commit: Option<&'a str>,
+    pending: &'a [json::VersionName],
+    revert: &'a [json::VersionName],
+    drift: Option<&'a (i64, Vec<git_migrate_core::verify::fingerprint::Difference>)>,
+    skipped_folders: &'a [String],
+    accepted: &'a [String],
+    problems: &'a [git_migrate_core::plan::Problem],
+    table: Vec<String>,
+    metadata: Option<&'a git_migrate_core::plan::MetadataPlan>,
+    metadata_in_sync: bool,
+    in_sync: bool,
+    /// The revision as typed, for the `plan` hint.
+    rev: &'a str,
+}
+
+/// The text of `status` (pure: the view in, lines out).
+fn text_lines(v: &TextView<'_>, names: &impl CommitNames) -> Vec<String> {
+    let mut out = Vec::new();
+    out.push(format!("database    {}", v.db));
+    match (&v.state.last, &v.state.live.deployed_commit) {
+        _ if v.unadopted.is_some() => out.push(format!(
+            "deployed    {}",
+            v.unadopted.as_deref().unwrap_or_default()
+        )),
+        (Some(last), None) if last.kind == "adopt" => out.push(format!(
+            "deployed    no single commit: adopted from the Hasura CLI's state, which matches no revision exactly ({} #{})",
+            last.kind, last.id
+        )),
+        (Some(last), Some(c)) => out.push(format!(
+            "deployed    {}{} by {} at {} ({} #{})",
+            names.describe(c),
+            if v.state.live.deployed_dirty {
+                " + uncommitted changes"
+            } else {
+                ""
+            },
+            last.actor.as_deref().unwrap_or("unknown"),
+            last.started_at,
+            last.kind,
+            last.id
+        )),
+        (Some(last), None) => out.push(format!(
+            "deployed    the empty state ({} #{})",
+            last.kind, last.id
+        )),
+        _ if v.state.live.ledger_exists => out.push("deployed    nothing recorded yet".into()),
+        _ => out.push("deployed    nothing (no git-migrate ledger in this database yet)".into()),
+    }
+    out.extend(v.env_lines.iter().cloned());
+    out.push(format!(
+        "target      {}{}",
+        v.target_reference,
+        v.target_commit
+            .map(|c| format!(" = {}", names.describe(c)))
+            .unwrap_or_default()
+    ));
+    out.push(format!(
+        "migrations  {} applied, {} pending, {} to revert",
+        v.state.live.applied.len(),
+        v.pending.len(),
+        v.revert.len()
+    ));
+    for r in v.revert {
+        out.push(format!(
+            "  revert    {}_{}  (applied, not in {})",
+            r.version, r.name, v.target_reference
+        ));
+    }
+    for p in v.pending {
+        out.push(format!("  pending   {}_{}", p.version, p.name));
+    }
+    if let Some((id, differences)) = v.drift {
+        out.push(format!(
+            "drift       the schema changed outside git-migrate since deployment #{id}: {} object(s)",
+            differences.len()
+        ));
+        for d in differences.iter().take(40) {
+            out.push(format!("  changed   {}", d.against_recorded()));
+        }
+        if differences.len() > 40 {
+            out.push(format!("  … and {} more", differences.len() - 40));
+        }
+    }
+    if !v.skipped_folders.is_empty() {
+        out.push(format!(
+            "skipped     {} folder(s) that hold no up.sql or up.yaml: {}",
+            v.skipped_folders.len(),
+            v.skipped_folders.join(", ")
+        ));
+    }
+    for a in v.accepted {
+        out.push(format!("  edited    {a}"));
+    }
+    out.extend(problem_lines(v.problems));
+    out.extend(v.table.iter().cloned());
+    match v.metadata {
+        None if v.metadata_in_sync => out.push("metadata    in sync".into()),
+        None => out.push("metadata    differs".into()),
+        Some(m) => {
+            out.push(format!(
+                "metadata    {} change(s) pending",
+                m.changes.len().max(1)
+            ));
+            for c in &m.changes {
+                out.push(format!("  {c}"));
+            }
+        }
+    }
+    if v.in_sync {
+        out.push(format!("in sync with {}", v.target_reference));
+    } else {
+        out.push(format!(
+            "out of sync: run `git migrate plan {}` to see what a deploy would do",
+            v.rev
+        ));
+    }
+    out
 }
