@@ -43,40 +43,7 @@ pub(super) fn run_mutation(
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
     let mut p = prepare(ctx, mode, goal, flags)?;
-    if mode == Mode::Apply && p.confirmed.plan.is_noop() {
-        if ctx.json {
-            ctx.ui.out(&plan_json(&p, false));
-        } else {
-            ctx.ui.out("Nothing to apply.");
-            warn_files(ctx, &p);
-        }
-        return Ok(());
-    }
-    let already_there = p.confirmed.plan.is_noop()
-        && p.adoption.is_none()
-        && (mode == Mode::Metadata
-            || p.confirmed.plan.to_commit == p.confirmed.plan.from_commit
-                && !p.confirmed.plan.dirty);
-    if already_there {
-        if ctx.json {
-            ctx.ui.out(&plan_json(&p, false));
-        } else {
-            let at = p
-                .confirmed
-                .plan
-                .to_commit
-                .as_deref()
-                .map(|c| describe_commit(&ctx.repo, c))
-                .unwrap_or_else(|| "the empty state".into());
-            if mode == Mode::Metadata {
-                ctx.ui.out(&format!(
-                    "The metadata already matches {at}; nothing to do."
-                ));
-            } else {
-                ctx.ui.out(&format!("Already at {at}; nothing to do."));
-            }
-            warn_files(ctx, &p);
-        }
+    if nothing_to_do(ctx, mode, &p) {
         return Ok(());
     }
     print_plan(ctx, &p, flags.sql);
@@ -92,64 +59,9 @@ pub(super) fn run_mutation(
         }
         return Ok(());
     }
-    let env_confirms = ctx.env.as_ref().is_some_and(|e| e.confirm);
-    if env_confirms && !p.confirmed.plan.reverts() && !exec.yes {
-        let env = ctx
-            .env
-            .as_ref()
-            .map(|e| e.name.as_str())
-            .unwrap_or_default();
-        ctx.ui.confirm_or_refuse(
-            &format!("This changes environment {env} ({}). Proceed?", p.db),
-            &format!("environment {env} asks for confirmation of every change and there is no terminal to confirm it"),
-            "nothing was changed",
-            "review the plan above, then pass --yes",
-        )?;
-    }
-    if p.confirmed.plan.reverts() && !exec.yes {
-        ctx.ui.confirm_or_refuse(
-            &format!(
-                "This reverts {} migration(s) on {}. Proceed?",
-                p.confirmed.plan.reverted().len(),
-                p.db
-            ),
-            "this plan reverts migrations and there is no terminal to confirm it",
-            "nothing was changed",
-            "review the plan above, then pass --yes",
-        )?;
-    }
+    confirm(ctx, exec, &p)?;
     let started = Instant::now();
-    let prelude = if exec.no_prelude {
-        None
-    } else {
-        exec.prelude_sql
-            .clone()
-            .or_else(|| ctx.config.prelude_sql.clone())
-            .or_else(|| Some(git_migrate_core::project::DEFAULT_PRELUDE.to_string()))
-    };
-    let options = ExecOptions {
-        lock_timeout: Duration::from_secs(exec.lock_timeout),
-        statement_lock_timeout: exec.statement_lock_timeout.map(Duration::from_secs),
-        statement_timeout: exec.statement_timeout.map(Duration::from_secs),
-        prelude,
-        kind: match mode {
-            Mode::Deploy => "deploy",
-            Mode::Rollback => "rollback",
-            Mode::Metadata => "metadata",
-            Mode::Apply => "apply",
-        },
-        actor: git_migrate_core::ledger::actor_with_role(&mut p.client, &ctx.actor),
-        // `apply` changes migrations only, like Hasura's: the metadata is checked and warned
-        // about, and `metadata apply` is the next step (design §11).
-        allow_inconsistent_metadata: exec.allow_inconsistent_metadata || mode == Mode::Apply,
-        skip_hasura_catalog: exec.skip_hasura_catalog,
-        skip_execution: exec.skip_execution,
-        allow_mismatch: exec.allow_mismatch,
-        expected_schema: match exec.verify_target {
-            true => Some(replay_target(ctx, flags, &mut p)?),
-            false => None,
-        },
-    };
+    let options = exec_options(ctx, mode, flags, exec, &mut p)?;
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
     // A progress bar on a terminal, shown once the deployment has run for a second.
@@ -219,57 +131,196 @@ pub(super) fn run_mutation(
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            let failed_here = matches!(
-                e,
-                execute::ExecError::Migration(_)
-                    | execute::ExecError::Inconsistent(_)
-                    | execute::ExecError::EndStateMismatch { .. }
-            );
-            // With --compute-downs, written downs that fail, or that do not end at the proven
-            // schema, are replaced by computed ones: one more try, in a new transaction.
-            let retry_computed = p.options.compute_downs == ComputeDowns::Gaps
-                && ran_written_downs(&p.confirmed.plan)
-                && match &e {
-                    execute::ExecError::Migration(f) => f.direction == "down",
-                    execute::ExecError::EndStateMismatch { .. } => true,
-                    _ => false,
-                };
-            let mut ce = CommandError::from(e);
-            if failed_here && p.confirmed.live.ledger_exists {
-                let attempt = git_migrate_core::ledger::FailedAttempt {
-                    kind: options.kind.to_string(),
-                    target_ref: goal_ref(goal),
-                    from_commit: p.confirmed.live.deployed_commit.clone(),
-                    to_commit: p.confirmed.plan.to_commit.clone(),
-                    actor: options.actor.clone(),
-                    error: super::ui::scrub(&ce.message),
-                    seconds: started.elapsed().as_secs_f64(),
-                };
-                match ledger.record_failure(&mut p.client, &attempt) {
-                    Ok(Some(id)) => ce.causes.push(format!(
-                        "the failed attempt is recorded as deployment #{id} (git migrate log)"
-                    )),
-                    Ok(None) => {}
-                    Err(le) => ce.causes.push(format!(
-                        "the failed attempt could not be recorded in the ledger: {le}"
-                    )),
-                }
-            }
-            if retry_computed {
-                ui.warn(&format!("{}: {}", ce.message, ce.causes.join("; ")));
-                ui.warn("the written downs did not bring the database to the target; trying again with every down computed from the schema (--compute-downs=all)");
-                let all = PlanFlags {
-                    downs: ComputeDownsArgs {
-                        compute_downs: Some("all".into()),
-                        ..flags.downs.clone()
-                    },
-                    ..flags.clone()
-                };
-                return run_mutation(ctx, mode, goal, &all, exec);
-            }
-            return Err(ce);
+            let all = after_failure(ctx, goal, flags, &mut p, &options, started, e)?;
+            return run_mutation(ctx, mode, goal, &all, exec);
         }
     };
+    report(ctx, mode, &outcome, started);
+    Ok(())
+}
+
+/// When there is nothing to do: says so (or prints the plan document) and returns true.
+fn nothing_to_do(ctx: &Ctx, mode: Mode, p: &Prepared) -> bool {
+    if mode == Mode::Apply && p.confirmed.plan.is_noop() {
+        if ctx.json {
+            ctx.ui.out(&plan_json(p, false));
+        } else {
+            ctx.ui.out("Nothing to apply.");
+            warn_files(ctx, p);
+        }
+        return true;
+    }
+    let already_there = p.confirmed.plan.is_noop()
+        && p.adoption.is_none()
+        && (mode == Mode::Metadata
+            || p.confirmed.plan.to_commit == p.confirmed.plan.from_commit
+                && !p.confirmed.plan.dirty);
+    if already_there {
+        if ctx.json {
+            ctx.ui.out(&plan_json(p, false));
+        } else {
+            let at = p
+                .confirmed
+                .plan
+                .to_commit
+                .as_deref()
+                .map(|c| describe_commit(&ctx.repo, c))
+                .unwrap_or_else(|| "the empty state".into());
+            if mode == Mode::Metadata {
+                ctx.ui.out(&format!(
+                    "The metadata already matches {at}; nothing to do."
+                ));
+            } else {
+                ctx.ui.out(&format!("Already at {at}; nothing to do."));
+            }
+            warn_files(ctx, p);
+        }
+        return true;
+    }
+    false
+}
+
+/// Asks before a change to an environment that wants every change confirmed, and before any
+/// revert, unless `--yes`; refuses without a terminal.
+fn confirm(ctx: &Ctx, exec: &ExecFlags, p: &Prepared) -> Result<(), CommandError> {
+    let env_confirms = ctx.env.as_ref().is_some_and(|e| e.confirm);
+    if env_confirms && !p.confirmed.plan.reverts() && !exec.yes {
+        let env = ctx
+            .env
+            .as_ref()
+            .map(|e| e.name.as_str())
+            .unwrap_or_default();
+        ctx.ui.confirm_or_refuse(
+            &format!("This changes environment {env} ({}). Proceed?", p.db),
+            &format!("environment {env} asks for confirmation of every change and there is no terminal to confirm it"),
+            "nothing was changed",
+            "review the plan above, then pass --yes",
+        )?;
+    }
+    if p.confirmed.plan.reverts() && !exec.yes {
+        ctx.ui.confirm_or_refuse(
+            &format!(
+                "This reverts {} migration(s) on {}. Proceed?",
+                p.confirmed.plan.reverted().len(),
+                p.db
+            ),
+            "this plan reverts migrations and there is no terminal to confirm it",
+            "nothing was changed",
+            "review the plan above, then pass --yes",
+        )?;
+    }
+    Ok(())
+}
+
+/// The executor's options for this run.
+fn exec_options(
+    ctx: &Ctx,
+    mode: Mode,
+    flags: &PlanFlags,
+    exec: &ExecFlags,
+    p: &mut Prepared,
+) -> Result<ExecOptions, CommandError> {
+    let prelude = if exec.no_prelude {
+        None
+    } else {
+        exec.prelude_sql
+            .clone()
+            .or_else(|| ctx.config.prelude_sql.clone())
+            .or_else(|| Some(git_migrate_core::project::DEFAULT_PRELUDE.to_string()))
+    };
+    Ok(ExecOptions {
+        lock_timeout: Duration::from_secs(exec.lock_timeout),
+        statement_lock_timeout: exec.statement_lock_timeout.map(Duration::from_secs),
+        statement_timeout: exec.statement_timeout.map(Duration::from_secs),
+        prelude,
+        kind: match mode {
+            Mode::Deploy => "deploy",
+            Mode::Rollback => "rollback",
+            Mode::Metadata => "metadata",
+            Mode::Apply => "apply",
+        },
+        actor: git_migrate_core::ledger::actor_with_role(&mut p.client, &ctx.actor),
+        // `apply` changes migrations only, like Hasura's: the metadata is checked and warned
+        // about, and `metadata apply` is the next step (design §11).
+        allow_inconsistent_metadata: exec.allow_inconsistent_metadata || mode == Mode::Apply,
+        skip_hasura_catalog: exec.skip_hasura_catalog,
+        skip_execution: exec.skip_execution,
+        allow_mismatch: exec.allow_mismatch,
+        expected_schema: match exec.verify_target {
+            true => Some(replay_target(ctx, flags, p)?),
+            false => None,
+        },
+    })
+}
+
+/// After a failed execution: records the failed attempt in the ledger (when it failed in a
+/// migration, the metadata check or the end-state proof), and returns the error; or, with
+/// `--compute-downs` when written downs were the cause, the flags for one more try with every
+/// down computed.
+fn after_failure(
+    ctx: &Ctx,
+    goal: Goal<'_>,
+    flags: &PlanFlags,
+    p: &mut Prepared,
+    options: &ExecOptions,
+    started: Instant,
+    e: execute::ExecError,
+) -> Result<PlanFlags, CommandError> {
+    let ui = &ctx.ui;
+    let ledger = ctx.ledger();
+    let failed_here = matches!(
+        e,
+        execute::ExecError::Migration(_)
+            | execute::ExecError::Inconsistent(_)
+            | execute::ExecError::EndStateMismatch { .. }
+    );
+    // With --compute-downs, written downs that fail, or that do not end at the proven
+    // schema, are replaced by computed ones: one more try, in a new transaction.
+    let retry_computed = p.options.compute_downs == ComputeDowns::Gaps
+        && ran_written_downs(&p.confirmed.plan)
+        && match &e {
+            execute::ExecError::Migration(f) => f.direction == "down",
+            execute::ExecError::EndStateMismatch { .. } => true,
+            _ => false,
+        };
+    let mut ce = CommandError::from(e);
+    if failed_here && p.confirmed.live.ledger_exists {
+        let attempt = git_migrate_core::ledger::FailedAttempt {
+            kind: options.kind.to_string(),
+            target_ref: goal_ref(goal),
+            from_commit: p.confirmed.live.deployed_commit.clone(),
+            to_commit: p.confirmed.plan.to_commit.clone(),
+            actor: options.actor.clone(),
+            error: super::ui::scrub(&ce.message),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        match ledger.record_failure(&mut p.client, &attempt) {
+            Ok(Some(id)) => ce.causes.push(format!(
+                "the failed attempt is recorded as deployment #{id} (git migrate log)"
+            )),
+            Ok(None) => {}
+            Err(le) => ce.causes.push(format!(
+                "the failed attempt could not be recorded in the ledger: {le}"
+            )),
+        }
+    }
+    if retry_computed {
+        ui.warn(&format!("{}: {}", ce.message, ce.causes.join("; ")));
+        ui.warn("the written downs did not bring the database to the target; trying again with every down computed from the schema (--compute-downs=all)");
+        let all = PlanFlags {
+            downs: ComputeDownsArgs {
+                compute_downs: Some("all".into()),
+                ..flags.downs.clone()
+            },
+            ..flags.clone()
+        };
+        return Ok(all);
+    }
+    Err(ce)
+}
+
+/// The one line (or document) that says what was done.
+fn report(ctx: &Ctx, mode: Mode, outcome: &execute::Outcome, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     let at = outcome
         .plan
@@ -302,7 +353,6 @@ pub(super) fn run_mutation(
             },
         ));
     }
-    Ok(())
 }
 
 /// The revision as typed, for the ledger's `target_ref`.
