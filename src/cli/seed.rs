@@ -71,7 +71,11 @@ pub(crate) fn cmd_seed(ctx: &Ctx, cmd: &SeedCommand) -> Result<(), CommandError>
 
 /// The seeds folder of a project: `seeds/` (config v2) or `seeds/<database>/` (config v3).
 fn seeds_dir(location: &ProjectLocation, database: Option<&str>) -> Result<String, CommandError> {
-    database_folder(location, &location.config.seeds_directory, database)
+    Ok(database_folder(
+        location,
+        &location.config.seeds_directory,
+        database,
+    ))
 }
 
 fn is_sql(name: &str) -> bool {
