@@ -8,24 +8,13 @@ use super::Ctx;
 use git_migrate_core::authoring::{self, AuthoringError, Difference, MissingDown};
 use git_migrate_core::ledger::Ledger;
 use git_migrate_core::project::{MigrationSet, Version};
-use git_migrate_core::source::ProjectLocation;
 
-pub(super) use git_migrate_core::authoring::{now_ms, WorkProject};
+pub(super) use git_migrate_core::authoring::WorkProject;
 pub(super) use git_migrate_core::project::join_path as join;
 
 /// Finds the project in the working tree (bare repositories have none).
 pub(super) fn work_project(ctx: &Ctx) -> Result<WorkProject, CommandError> {
     Ok(WorkProject::find(&ctx.repo, ctx.project_dir().as_deref())?)
-}
-
-/// The folder of one database inside a per-database folder setting
-/// ([`authoring::database_folder`]).
-pub(super) fn database_folder(
-    location: &ProjectLocation,
-    setting: &str,
-    database: Option<&str>,
-) -> String {
-    authoring::database_folder(location, setting, database)
 }
 
 /// Rejects names that cannot be one path component.
