@@ -393,7 +393,7 @@ use crate::project::join_path as join;
 /// single database. The name was checked when given, and against the revision when the
 /// project was read (`source::Repo::locate_project` refuses a database other than `default`
 /// in a config v2 project).
-pub fn database_folder(
+pub(crate) fn database_folder(
     location: &ProjectLocation,
     setting: &str,
     database: Option<&str>,
@@ -433,7 +433,7 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), AuthoringError> {
 }
 
 /// The current time in Unix milliseconds (what Hasura uses as versions).
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
