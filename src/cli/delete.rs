@@ -1,11 +1,15 @@
 //! `git migrate delete --version V`: removes migrations from the working tree and/or the
-//! database state, like `hasura migrate delete` (see [`super::authoring`]).
+//! database state, like `hasura migrate delete` (the logic is in
+//! [`git_migrate_core::authoring::delete`]).
 
-use super::authoring::*;
-use super::error::{CommandError, Kind};
+use super::authoring::{database, database_given, migrations_at, validate_name, work_project};
+use super::error::CommandError;
 use super::Ctx;
 use clap::Args;
-use git_migrate_core::project::{Migration, Version};
+use git_migrate_core::authoring::delete::{
+    apply_delete, apply_delete_server, check_delete_state, plan_delete, plan_delete_server,
+};
+use git_migrate_core::project::Version;
 
 /// Arguments of `delete`.
 #[derive(Args, Debug)]
@@ -36,33 +40,10 @@ pub(crate) fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandErro
         return delete_server(ctx, args);
     }
     let wp = work_project(ctx)?;
-    let dir = database_folder(
-        &wp.location,
-        &wp.location.config.migrations_directory,
-        ctx.database_name.as_deref(),
-    )?;
-    let set = migrations_at(ctx, &wp.tree, &dir)?;
-    let chosen: Vec<&Migration> = if args.all {
-        set.iter().collect()
-    } else {
-        let mut out = Vec::new();
-        for v in &args.versions {
-            match set.get(*v) {
-                Some(m) => out.push(m),
-                None => {
-                    return Err(CommandError::new(
-                        Kind::Usage,
-                        format!(
-                        "there is no migration {v} in {dir}/ (working tree); nothing was deleted"
-                    ),
-                    )
-                    .hint("to remove only the database's record of it, add --server"))
-                }
-            }
-        }
-        out
-    };
-    if chosen.is_empty() {
+    let dir = wp.migrations_dir(ctx.database_name.as_deref());
+    let set = migrations_at(ctx, &wp, &dir)?;
+    let plan = plan_delete(&set, &dir, &args.versions, args.all)?;
+    if plan.chosen.is_empty() {
         ctx.ui
             .out(&format!("{dir}/ holds no migrations; nothing to delete."));
         return Ok(());
@@ -72,71 +53,23 @@ pub(crate) fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandErro
         let (target, mut client) = ctx.connect().map_err(|e| {
             e.hint("pass --force to delete the files without checking the database")
         })?;
-        let applied = read_applied(
-            &mut client,
-            &ctx.ledger(),
-            &target.redacted(),
-            wp.location.config.version,
-            ctx.database_name.as_deref().unwrap_or("default"),
-        )?;
-        let on: Vec<String> = chosen
-            .iter()
-            .filter(|m| applied.has(m.version))
-            .map(|m| m.label())
-            .collect();
-        if !on.is_empty() {
-            let list: Vec<String> = chosen
-                .iter()
-                .filter(|m| applied.has(m.version))
-                .map(|m| format!("--version {}", m.version))
-                .collect();
-            return Err(CommandError::new(
-                Kind::Refused,
-                format!(
-                    "{} of the migrations to delete are applied in {}; nothing was deleted",
-                    on.len(),
-                    applied.db
-                ),
-            )
-            .cause(format!("applied: {}", on.join(", ")))
-            .cause("without their files, the next deploy there would revert them")
-            .hint(format!(
-                "to forget them in the database too (no SQL runs): git migrate delete --server {}",
-                list.join(" ")
-            ))
-            .hint("or pass --force to delete the files anyway"));
-        }
+        let ledger = ctx.ledger();
+        let db = database(ctx, &ledger, target.redacted(), wp.location.config.version);
+        check_delete_state(&plan, &mut client, &db)?;
     }
     if args.all && !args.force {
+        let n = plan.chosen.len();
         ctx.ui.confirm_or_refuse(
-            &format!(
-                "Delete all {} migrations in {dir}/ from the working tree?",
-                chosen.len()
-            ),
-            &format!(
-                "--all deletes {} migrations and there is no terminal to confirm it",
-                chosen.len()
-            ),
+            &format!("Delete all {n} migrations in {dir}/ from the working tree?"),
+            &format!("--all deletes {n} migrations and there is no terminal to confirm it"),
             "nothing was deleted",
             "pass --force to delete them without asking",
         )?;
     }
-    let mut deleted = Vec::new();
-    for m in &chosen {
-        for p in migration_paths(m) {
-            let abs = wp.root.join(&p);
-            let r = if abs.is_dir() {
-                std::fs::remove_dir_all(&abs)
-            } else {
-                std::fs::remove_file(&abs)
-            };
-            r.map_err(|e| io_error(format!("cannot delete {p}"), e))?;
-            deleted.push(p);
-        }
-    }
+    let deleted = apply_delete(&plan, &wp.root)?;
     if ctx.json {
         let v = serde_json::json!({
-            "deleted": chosen.iter().map(|m| m.version).collect::<Vec<_>>(),
+            "deleted": plan.chosen.iter().map(|m| m.version).collect::<Vec<_>>(),
             "paths": deleted,
             "server": false,
         });
@@ -156,7 +89,6 @@ pub(crate) fn cmd_delete(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandErro
 /// `delete --server`: forget versions in the database state; keep the files; run nothing.
 fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
     let ledger = ctx.ledger();
-    let database = ctx.database_name.as_deref().unwrap_or("default");
     if let Some(d) = &ctx.database_name {
         validate_name("database name", d)?;
     }
@@ -166,20 +98,11 @@ fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
         .map(|wp| wp.location.config.version)
         .unwrap_or(2);
     let (target, mut client) = ctx.connect()?;
-    let name = target.redacted();
-    let preview = read_applied(&mut client, &ledger, &name, config_version, database)?;
-    let stores = preview.state.hasura_stores();
-    if !preview.state.live.ledger_exists && !stores.schema_migrations && !stores.cli_state {
-        return Err(CommandError::new(
-            Kind::Refused,
-            format!(
-                "{name} has no migration state (no {}.migrations, no Hasura state); nothing was changed",
-                ledger.schema()
-            ),
-        ));
-    }
+    let db = database(ctx, &ledger, target.redacted(), config_version);
+    let name = &db.name;
+    let plan = plan_delete_server(&mut client, &db, &args.versions, args.all)?;
     if args.all && !args.force {
-        let n = preview.versions().len();
+        let n = plan.recorded;
         ctx.ui.confirm_or_refuse(
             &format!("Remove all {n} versions from the migration state of {name}?"),
             &format!("--all --server forgets {n} applied versions and there is no terminal to confirm it"),
@@ -187,50 +110,7 @@ fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
             "pass --force to do it without asking",
         )?;
     }
-    let done = with_lock(&mut client, &ledger, |tx| {
-        let applied = read_applied(tx, &ledger, &name, config_version, database)?;
-        let recorded = applied.versions();
-        let versions: Vec<Version> = if args.all {
-            recorded.iter().copied().collect()
-        } else {
-            let missing: Vec<String> = args
-                .versions
-                .iter()
-                .filter(|v| !recorded.contains(v))
-                .map(|v| v.to_string())
-                .collect();
-            if !missing.is_empty() {
-                return Err(CommandError::new(
-                    Kind::Refused,
-                    format!(
-                        "{name} does not record {} as applied; nothing was changed",
-                        missing.join(", ")
-                    ),
-                )
-                .hint("`git migrate status --table` lists what the database records"));
-            }
-            let mut v = args.versions.clone();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        if versions.is_empty() {
-            return Ok(None);
-        }
-        let plan = serde_json::json!({"delete_state": versions, "executed": false});
-        let id = write_state(
-            tx,
-            &ledger,
-            &applied,
-            &versions,
-            None,
-            "delete --server",
-            plan,
-            &ctx.actor,
-        )?;
-        Ok(Some((versions, id, applied.tables(&ledger))))
-    })?;
-    let Some((versions, id, tables)) = done else {
+    let Some(report) = apply_delete_server(&plan, &mut client, &db)? else {
         if ctx.json {
             let v = serde_json::json!({"deleted": [], "server": true, "target": name});
             ctx.ui
@@ -242,19 +122,21 @@ fn delete_server(ctx: &Ctx, args: &DeleteArgs) -> Result<(), CommandError> {
         }
         return Ok(());
     };
+    let versions = &report.versions;
     if ctx.json {
         let v = serde_json::json!({
             "deleted": versions,
             "server": true,
             "target": name,
-            "deployment_id": id,
+            "deployment_id": report.deployment_id,
         });
         ctx.ui
             .out(&serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         ctx.ui.out(&format!(
-            "Removed {} version(s) from the migration state of {name} ({tables}): {}",
+            "Removed {} version(s) from the migration state of {name} ({}): {}",
             versions.len(),
+            report.tables,
             versions
                 .iter()
                 .map(|v| v.to_string())

@@ -24,9 +24,11 @@
 //! 6. The ledger in the database: [`ledger`].
 //! 7. Gathering facts and running plans: [`gather`], [`execute`].
 //! 8. What the commands build on: [`check`] (the rules `git migrate check` applies over a
-//!    range of commits), [`hooks`] (installing git hooks).
+//!    range of commits), [`hooks`] (installing git hooks), [`authoring`] (creating, squashing
+//!    and deleting migrations in the working tree), [`seed`] (Hasura's seeds).
 //! 9. Entry points for fuzzing: `fuzz_targets`.
 
+pub mod authoring;
 pub mod check;
 pub mod checksum;
 pub mod config;
@@ -44,6 +46,7 @@ pub mod project;
 pub mod quote;
 pub mod schema;
 pub mod scratch;
+pub mod seed;
 pub mod source;
 pub mod verify;
 pub mod yaml;
