@@ -150,11 +150,7 @@ fn nothing_to_do(ctx: &Ctx, mode: Mode, p: &Prepared) -> bool {
         }
         return true;
     }
-    let already_there = p.confirmed.plan.is_noop()
-        && p.adoption.is_none()
-        && (mode == Mode::Metadata
-            || p.confirmed.plan.to_commit == p.confirmed.plan.from_commit
-                && !p.confirmed.plan.dirty);
+    let already_there = p.confirmed.plan.already_there() && p.adoption.is_none();
     if already_there {
         if ctx.json {
             ctx.ui.out(&plan_json(p, false));

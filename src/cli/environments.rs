@@ -1,50 +1,22 @@
 //! Environments (design §4, §9): which commits an environment accepts (`require_tag`), and
 //! what each environment's database is at (`status --all-envs`, `promote`).
 
-use super::error::{CommandError, Kind};
+use super::error::CommandError;
 use super::json::EnvState;
 use super::Ctx;
 use git_migrate_core::config::Environment;
+use git_migrate_core::plan::{EnvironmentFacts, PromotedFact};
 use git_migrate_core::source::{short, Repo};
 
-/// Why an environment refuses a target, or the tag that lets it in (pure).
-pub(crate) fn tag_verdict(
-    env: &Environment,
-    commit: Option<&str>,
-    tags: &[String],
-) -> Result<Option<String>, String> {
-    let Some(glob) = env.require_tag.as_deref() else {
-        return Ok(None);
-    };
-    let Some(commit) = commit else {
-        return Err(format!(
-            "environment {} only accepts commits tagged {glob:?}, and this target is not a commit",
-            env.name
-        ));
-    };
-    match tags.iter().find(|t| env.accepts_tag(t)) {
-        Some(t) => Ok(Some(t.clone())),
-        None if tags.is_empty() => Err(format!(
-            "environment {} only accepts commits tagged {glob:?}; commit {} has no tag",
-            env.name,
-            short(commit)
-        )),
-        None => Err(format!(
-            "environment {} only accepts commits tagged {glob:?}; commit {} is tagged {}, which does not match",
-            env.name,
-            short(commit),
-            tags.join(", ")
-        )),
-    }
-}
-
-/// Refuses (exit 3, before anything is read from the database) a target that `--env`'s
-/// `require_tag` does not accept; returns the matching tag.
-pub(crate) fn check_target(
+/// What `--env`'s rules need to know of the target, for the planner to decide
+/// ([`git_migrate_core::plan::EnvironmentFacts`]): the target commit's tags and, for a deploy to
+/// an environment promoted from another, whether that one ran the commit (read from its
+/// database).
+pub(crate) fn environment_facts(
     ctx: &Ctx,
     commit: Option<&str>,
-    reference: &str,
-) -> Result<Option<String>, CommandError> {
+    deploy: bool,
+) -> Result<Option<EnvironmentFacts>, CommandError> {
     let Some(env) = &ctx.env else {
         return Ok(None);
     };
@@ -52,26 +24,47 @@ pub(crate) fn check_target(
         .and_then(|c| git2::Oid::from_str(c).ok())
         .map(|oid| ctx.repo.tags_at(oid))
         .unwrap_or_default();
-    tag_verdict(env, commit, &tags).map_err(|why| {
-        let mut e = CommandError::new(
-            Kind::Refused,
-            format!(
-                "refusing to move environment {} to {reference}; nothing was changed",
-                env.name
-            ),
-        )
-        .cause(why);
-        if let Some(c) = commit {
-            e = e.hint(format!(
-                "tag the release and push the tag: git tag -a v1.2.3 {} && git push origin v1.2.3",
-                short(c)
-            ));
+    let promoted = match (&env.promote_from, commit) {
+        (Some(from_name), Some(commit)) if deploy => Some(promoted(ctx, from_name, commit)?),
+        _ => None,
+    };
+    Ok(Some(EnvironmentFacts {
+        environment: env.clone(),
+        commit: commit.map(str::to_string),
+        tags,
+        promoted,
+    }))
+}
+
+/// Whether environment `from_name` ran `commit`: a successful deployment of its history reached
+/// it.
+fn promoted(ctx: &Ctx, from_name: &str, commit: &str) -> Result<PromotedFact, CommandError> {
+    let from = super::find_env(&ctx.config, from_name)?;
+    let mut client = match ctx.connect_env(&from) {
+        Ok((_, c)) => c,
+        Err(e) => {
+            return Ok(PromotedFact::Unreachable {
+                why: e.message,
+                causes: e.causes,
+            })
         }
-        e.hint(format!(
-            "or promote a release another environment already runs: git migrate promote <from> {}",
-            env.name
-        ))
-    })
+    };
+    let ledger = ctx.ledger();
+    let state = ledger.read(&mut client)?;
+    let history = if state.live.ledger_exists {
+        ledger.history(&mut client, 100_000)?
+    } else {
+        vec![]
+    };
+    Ok(
+        match history
+            .iter()
+            .any(|d| d.status == "ok" && d.to_commit.as_deref() == Some(commit))
+        {
+            true => PromotedFact::Ran,
+            false => PromotedFact::NeverRan,
+        },
+    )
 }
 
 /// Reads an environment's state (connects to its database; changes nothing).
@@ -148,63 +141,6 @@ fn describe_into(repo: &Repo, commit: &str, out: &mut EnvState) {
     }
 }
 
-/// With `promote_from`, a deploy to this environment must be a commit the source environment
-/// has run successfully (staging before production). Rollbacks are exempt: they return to a
-/// release this environment ran before, and must work when staging is down at 3 a.m.
-pub(crate) fn check_promoted(ctx: &Ctx, commit: Option<&str>) -> Result<(), CommandError> {
-    let (Some(env), Some(commit)) = (&ctx.env, commit) else {
-        return Ok(());
-    };
-    let Some(from_name) = &env.promote_from else {
-        return Ok(());
-    };
-    let from = super::find_env(&ctx.config, from_name)?;
-    let refuse = |why: String| {
-        CommandError::new(
-            Kind::Refused,
-            format!(
-                "refusing to deploy {} to {}; nothing was changed",
-                short(commit),
-                env.name
-            ),
-        )
-        .cause(why)
-        .hint(format!(
-            "deploy it to {from_name} first, then: git migrate promote {from_name} {}",
-            env.name
-        ))
-        .hint(format!(
-            "(break glass: --database-url instead of --env {} skips the environment's rules)",
-            env.name
-        ))
-    };
-    let (_, mut client) = ctx.connect_env(&from).map_err(|e| {
-        let mut r = refuse(format!(
-            "{} is promoted from {from_name}, whose database cannot be reached to check that it ran this commit: {}",
-            env.name, e.message
-        ));
-        r.causes.extend(e.causes);
-        r
-    })?;
-    let ledger = ctx.ledger();
-    let state = ledger.read(&mut client)?;
-    let history = if state.live.ledger_exists {
-        ledger.history(&mut client, 100_000)?
-    } else {
-        vec![]
-    };
-    if history
-        .iter()
-        .any(|d| d.status == "ok" && d.to_commit.as_deref() == Some(commit))
-    {
-        return Ok(());
-    }
-    Err(refuse(format!(
-        "{} is promoted from {from_name}, and {from_name} has never run {}",
-        env.name,
-        short(commit)
-    )))
-}
 /// The `status --all-envs` table (pure: states in, lines out).
 pub(crate) fn env_table(states: &[EnvState]) -> Vec<String> {
     let rows: Vec<[String; 5]> = states

@@ -209,19 +209,15 @@ pub(super) fn prepare(
             project: Some(ctx.repo.project(&source, project_dir.as_deref())?),
         }
     };
-    // `--env` with `require_tag`: only tagged commits (the working tree, the index and the
-    // empty state are not commits).
-    if ctx.env.is_some() {
-        let commit = target
-            .project
-            .as_ref()
-            .filter(|p| !p.tree.is_dirty())
-            .and_then(|p| p.commit_hex());
-        super::environments::check_target(ctx, commit.as_deref(), &target.reference)?;
-        if mode == Mode::Deploy {
-            super::environments::check_promoted(ctx, commit.as_deref())?;
-        }
-    }
+    // `--env`'s rules (`require_tag`: only tagged commits, and the working tree, the index and
+    // the empty state are not commits; `promote_from`): facts for the planner, which refuses.
+    let commit = target
+        .project
+        .as_ref()
+        .filter(|p| !p.tree.is_dirty())
+        .and_then(|p| p.commit_hex());
+    let environment =
+        super::environments::environment_facts(ctx, commit.as_deref(), mode == Mode::Deploy)?;
     // A database the Hasura CLI manages is planned as adopted (written by execute).
     let adoption = if git_migrate_core::ledger::adopt::adopts_in(mode) {
         super::adopt::implicit(&mut state, &mut target, ctx)?
@@ -251,6 +247,7 @@ pub(super) fn prepare(
         project_dir,
         selection,
         computed_now: Default::default(),
+        environment,
     };
     let planned = loop {
         let planned = gather::plan_for(

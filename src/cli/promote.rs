@@ -4,7 +4,7 @@
 //! unfinished deployment, no pending or extra migrations, metadata in sync).
 
 use super::deploy::run_mutation;
-use super::environments::{read_env, tag_verdict};
+use super::environments::read_env;
 use super::error::{CommandError, Kind};
 use super::json::EnvState;
 use super::prepare::{ExecFlags, Goal, PlanFlags};
@@ -12,6 +12,7 @@ use super::render::describe_commit;
 use super::Ctx;
 use clap::Args;
 use git_migrate_core::gather::{self, GatherOptions, TargetProject};
+use git_migrate_core::plan::tag_verdict;
 use git_migrate_core::plan::{Mode, PlanOptions};
 use git_migrate_core::source::short;
 
@@ -251,6 +252,7 @@ fn exactly_at(
             project_dir,
             selection: None,
             computed_now: Default::default(),
+            environment: None,
         },
     )?;
     let why: Vec<String> = match planned.plan {

@@ -66,6 +66,7 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
             project_dir,
             selection: None,
             computed_now: Default::default(),
+            environment: None,
         },
     )?;
     let target_commit = target.commit();

@@ -65,6 +65,9 @@ pub struct GatherOptions {
     /// Downs computed by replaying the applied history in a scratch database (the command
     /// layer does that for [`Planned::needs_replay`], then plans again).
     pub computed_now: BTreeMap<Version, crate::schema::ComputedDown>,
+    /// What `--env` asks of the target, gathered by the command layer (it may read another
+    /// environment's database).
+    pub environment: Option<plan::EnvironmentFacts>,
 }
 
 /// A computed plan with what executing it needs.
@@ -361,6 +364,7 @@ pub fn plan_for(
         row_estimates,
         ledger_findings,
         metadata_folder_missing,
+        environment: gopts.environment.clone(),
     };
     let plan = plan::plan(
         &Target {

@@ -458,6 +458,137 @@ pub struct Facts {
     /// The target has no metadata folder, and is not a commit from before the folder existed
     /// (an ancestor of the deployed one): deploying it would clear the live metadata.
     pub metadata_folder_missing: Option<Problem>,
+    /// What `--env` asks of the target, with what is known about it.
+    pub environment: Option<EnvironmentFacts>,
+}
+
+/// What an environment (`--env`) asks of a target in git-migrate.yaml (`require_tag`,
+/// `promote_from`), with what the command layer found out: the target commit's tags, and
+/// whether the environment it is promoted from ran that commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvironmentFacts {
+    /// The environment.
+    pub environment: crate::config::Environment,
+    /// The target commit; `None` when the target is not a commit (the working tree, the index,
+    /// the empty state).
+    pub commit: Option<String>,
+    /// The target commit's tags.
+    pub tags: Vec<String>,
+    /// With `promote_from`, for a deploy: whether that environment ran the commit.
+    pub promoted: Option<PromotedFact>,
+}
+
+/// Whether the environment a target's environment is promoted from ran the target commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PromotedFact {
+    /// A successful deployment there reached the commit.
+    Ran,
+    /// None did.
+    NeverRan,
+    /// Its database could not be asked.
+    Unreachable {
+        /// Why.
+        why: String,
+        /// The causes of the failure.
+        causes: Vec<String>,
+    },
+}
+
+/// Why an environment refuses a target's tags, or the tag that lets it in (`None` when the
+/// environment has no `require_tag`).
+pub fn tag_verdict(
+    env: &crate::config::Environment,
+    commit: Option<&str>,
+    tags: &[String],
+) -> Result<Option<String>, String> {
+    let Some(glob) = env.require_tag.as_deref() else {
+        return Ok(None);
+    };
+    let Some(commit) = commit else {
+        return Err(format!(
+            "environment {} only accepts commits tagged {glob:?}, and this target is not a commit",
+            env.name
+        ));
+    };
+    match tags.iter().find(|t| env.accepts_tag(t)) {
+        Some(t) => Ok(Some(t.clone())),
+        None if tags.is_empty() => Err(format!(
+            "environment {} only accepts commits tagged {glob:?}; commit {} has no tag",
+            env.name,
+            crate::source::short(commit)
+        )),
+        None => Err(format!(
+            "environment {} only accepts commits tagged {glob:?}; commit {} is tagged {}, which does not match",
+            env.name,
+            crate::source::short(commit),
+            tags.join(", ")
+        )),
+    }
+}
+
+/// The refusals of an environment's rules: a target `require_tag` does not accept, and a
+/// commit the environment it is promoted from never ran (or could not be asked about).
+fn environment_refusals(f: &EnvironmentFacts) -> Vec<Problem> {
+    let env = &f.environment;
+    let mut out = Vec::new();
+    if let Err(why) = tag_verdict(env, f.commit.as_deref(), &f.tags) {
+        let mut hints = Vec::new();
+        if let Some(c) = &f.commit {
+            hints.push(format!(
+                "tag the release and push the tag: git tag -a v1.2.3 {} && git push origin v1.2.3",
+                crate::source::short(c)
+            ));
+        }
+        hints.push(format!(
+            "or promote a release another environment already runs: git migrate promote <from> {}",
+            env.name
+        ));
+        out.push(Problem {
+            kind: ProblemKind::EnvironmentRule,
+            version: None,
+            message: why,
+            causes: vec![],
+            hints,
+        });
+    }
+    if let (Some(from), Some(commit), Some(promoted)) = (&env.promote_from, &f.commit, &f.promoted)
+    {
+        let (message, causes) = match promoted {
+            PromotedFact::Ran => return out,
+            PromotedFact::NeverRan => (
+                format!(
+                    "{} is promoted from {from}, and {from} has never run {}",
+                    env.name,
+                    crate::source::short(commit)
+                ),
+                vec![],
+            ),
+            PromotedFact::Unreachable { why, causes } => (
+                format!(
+                    "{} is promoted from {from}, whose database cannot be reached to check that it ran this commit: {why}",
+                    env.name
+                ),
+                causes.clone(),
+            ),
+        };
+        out.push(Problem {
+            kind: ProblemKind::EnvironmentRule,
+            version: None,
+            message,
+            causes,
+            hints: vec![
+                format!(
+                    "deploy it to {from} first, then: git migrate promote {from} {}",
+                    env.name
+                ),
+                format!(
+                    "(break glass: --database-url instead of --env {} skips the environment's rules)",
+                    env.name
+                ),
+            ],
+        });
+    }
+    out
 }
 
 // The policies are set in git-migrate.yaml; they are defined beside it, below the planner.
@@ -686,6 +817,15 @@ impl Plan {
         self.steps.is_empty() && self.metadata.is_none() && self.accepted.is_empty()
     }
 
+    /// Whether the database is already where the plan leads: nothing to run, and the deployed
+    /// commit is the target (a commit, not uncommitted files); for `metadata apply`, whose
+    /// target is the metadata alone, nothing to run is enough.
+    pub fn already_there(&self) -> bool {
+        self.is_noop()
+            && (!self.mode.moves_migrations()
+                || (self.to_commit == self.from_commit && !self.dirty))
+    }
+
     /// Whether the plan reverts anything (needs confirmation).
     pub fn reverts(&self) -> bool {
         self.steps.iter().any(|s| matches!(s, Step::Revert { .. }))
@@ -847,6 +987,8 @@ pub enum ProblemKind {
     LedgerEdited,
     /// The target has no metadata folder, and deploying it would clear the live metadata.
     MetadataMissing,
+    /// `--env`'s rules refuse the target (`require_tag`, `promote_from` in git-migrate.yaml).
+    EnvironmentRule,
 }
 
 /// One reason a plan cannot be made.
@@ -877,7 +1019,14 @@ pub fn plan(
     facts: &Facts,
     options: PlanOptions,
 ) -> Result<Plan, Vec<Problem>> {
-    let planned = plan_steps(target, live, facts, options);
+    // An environment's rules come first: they are what to fix first.
+    let planned = match facts.environment.as_ref().map(environment_refusals) {
+        Some(env) if !env.is_empty() => match plan_steps(target, live, facts, options) {
+            Ok(_) => Err(env),
+            Err(others) => Err([env, others].concat()),
+        },
+        _ => plan_steps(target, live, facts, options),
+    };
     let found = refusals_of_facts(live, facts, options);
     match planned {
         _ if found.is_empty() => planned,
@@ -1532,6 +1681,7 @@ mod tests {
             row_estimates: BTreeMap::new(),
             ledger_findings: vec![],
             metadata_folder_missing: None,
+            environment: None,
         }
     }
 
@@ -1655,6 +1805,89 @@ mod tests {
         assert!(run(&target, &live, &f, opts(Mode::Metadata)).is_err());
         // `apply` leaves the metadata alone.
         assert!(run(&target, &live, &f, opts(Mode::Apply)).is_ok());
+    }
+
+    /// `--env`'s rules refuse before anything else, naming the rule and what lets the target in;
+    /// a commit the environment accepts plans as usual.
+    #[test]
+    fn environment_rules_refuse_first() {
+        let target = set(&[(1, "a"), (2, "b")]);
+        let live = live(&[(1, "a")]);
+        let env = crate::config::Environment {
+            name: "production".into(),
+            database_url: None,
+            require_tag: Some("v*".into()),
+            promote_from: Some("staging".into()),
+            confirm: true,
+        };
+        let mut f = facts();
+        let with = |commit: Option<&str>, tags: &[&str], promoted: Option<PromotedFact>| {
+            EnvironmentFacts {
+                environment: env.clone(),
+                commit: commit.map(str::to_string),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                promoted,
+            }
+        };
+        f.environment = Some(with(
+            Some("c0ffee0000"),
+            &["v1.0.0"],
+            Some(PromotedFact::Ran),
+        ));
+        assert!(run(&target, &live, &f, opts(Mode::Deploy)).is_ok());
+        // Untagged, and never run where it is promoted from: two refusals, first of all.
+        f.environment = Some(with(Some("c0ffee0000"), &[], Some(PromotedFact::NeverRan)));
+        let mut dirty = live.clone();
+        dirty.applied.get_mut(&1).unwrap().dirty = true;
+        let refused = run(&target, &dirty, &f, opts(Mode::Deploy)).unwrap_err();
+        let kinds: Vec<ProblemKind> = refused.iter().map(|p| p.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ProblemKind::EnvironmentRule,
+                ProblemKind::EnvironmentRule,
+                ProblemKind::Dirty
+            ]
+        );
+        assert_eq!(
+            refused[0].message,
+            "environment production only accepts commits tagged \"v*\"; commit c0ffee0000 has no tag"
+        );
+        assert!(
+            refused[0].hints[0].starts_with("tag the release"),
+            "{:?}",
+            refused[0].hints
+        );
+        assert_eq!(
+            refused[1].message,
+            "production is promoted from staging, and staging has never run c0ffee0000"
+        );
+        // A tag that does not match, a target that is not a commit, an unreachable source.
+        f.environment = Some(with(Some("c0ffee0000"), &["nightly"], None));
+        let refused = run(&target, &live, &f, opts(Mode::Rollback)).unwrap_err();
+        assert!(refused[0]
+            .message
+            .ends_with("is tagged nightly, which does not match"));
+        f.environment = Some(with(None, &[], None));
+        let refused = run(&target, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert!(refused[0]
+            .message
+            .ends_with("and this target is not a commit"));
+        assert_eq!(refused[0].hints.len(), 1, "no tag hint without a commit");
+        f.environment = Some(with(
+            Some("c0ffee0000"),
+            &["v1.0.0"],
+            Some(PromotedFact::Unreachable {
+                why: "connection refused".into(),
+                causes: vec!["host staging-db".into()],
+            }),
+        ));
+        let refused = run(&target, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0]
+            .message
+            .ends_with("cannot be reached to check that it ran this commit: connection refused"));
+        assert_eq!(refused[0].causes, vec!["host staging-db".to_string()]);
     }
 
     #[test]

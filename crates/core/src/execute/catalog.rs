@@ -104,7 +104,7 @@ pub(super) fn under_lock(
             &job.options.actor,
             state.hasura_stores(),
         )?;
-        if plan.is_noop() && !plan.dirty && plan.to_commit == state.live.deployed_commit {
+        if plan.already_there() {
             // The adoption alone brings the ledger to the target.
             return Ok(UnderLock::Done {
                 outcome: Box::new(Outcome {
