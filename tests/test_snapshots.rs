@@ -4,7 +4,7 @@
 //!
 //! The transcripts are made stable by naming what varies from run to run: the test database's
 //! connection string is `[DATABASE]`, its name `[DB]`, the repository's temp folder `[REPO]`,
-//! other temp paths `[TMP]`, the binary's path `[BIN]`, durations `[ELAPSED]`, wall-clock times `[TIME]`, new migration
+//! other temp paths `[TMP]`, the binary's path `[BIN]`, the database role `[ROLE]`, durations `[ELAPSED]`, wall-clock times `[TIME]`, new migration
 //! versions `[VERSION]`. Commit ids are not replaced: the fixtures are committed with fixed
 //! identities and dates, so they are the same on every run.
 
@@ -61,6 +61,9 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         // Migration versions made now (`create`): milliseconds since 1970, from mid-2025 on (the
         // fixtures' versions are from 2023 and stay as they are).
         (r"\b(17[5-9]\d{10}|1[89]\d{11})(\b|_)", "[VERSION]$2"),
+        // The database role the tests connect as: `postgres` as root (CI), the user's own name
+        // on a laptop, where the harness runs the server as that user.
+        (r"\(role [^)]+\)", "(role [ROLE])"),
         // Process ids in scratch database names.
         (
             r"git_migrate_(verify|replay)_\d+_\d+",
@@ -319,7 +322,15 @@ fn authoring_and_hooks_flows() {
         ],
     )
     .expect_code(0);
-    step("hooks_install", &repo, &db, &["hooks", "install"]).expect_code(0);
+    // PATH without the folders a developer may have installed git-migrate in, so that the note
+    // about the binary the hooks call is the same everywhere.
+    let args = ["hooks", "install"];
+    let run = gm_env(&repo.path(), &db.url, &args, &[("PATH", "/usr/bin:/bin")]);
+    snap(
+        "hooks_install",
+        stable(&transcript(&args, &run), Some(&repo.path()), Some(&db)),
+    );
+    run.expect_code(0);
     step("hooks_uninstall", &repo, &db, &["hooks", "uninstall"]).expect_code(0);
 }
 
