@@ -10,7 +10,7 @@ use git_migrate_core::execute::{self, Event, ExecError};
 use git_migrate_core::gather::TargetProject;
 use git_migrate_core::ledger::adopt::{self, AdoptError, AdoptOptions, Adoption};
 use git_migrate_core::ledger::{cli_state, DbState};
-use git_migrate_core::plan::{Mode, Problem};
+use git_migrate_core::plan::Problem;
 use git_migrate_core::project::Version;
 use git_migrate_core::source::Source;
 use std::time::Duration;
@@ -60,23 +60,6 @@ impl From<AdoptError> for CommandError {
 
 fn hasura_name(a: &Adoption) -> String {
     a.store.to_string()
-}
-
-/// Refuses commands that cannot adopt (rollback) on a database the Hasura CLI manages.
-pub(super) fn refuse_unadopted(state: &DbState, mode: Mode) -> Result<(), CommandError> {
-    if mode != Mode::Rollback || !adopt::needed(state) {
-        return Ok(());
-    }
-    Err(CommandError::new(
-        Kind::Refused,
-        format!(
-            "this database is managed by the Hasura CLI ({} applied version(s) in its migration state) and is not adopted yet; nothing was changed",
-            state.hasura_applied
-        ),
-    )
-    .cause("the ledger records no migration, so there is nothing git-migrate could roll back")
-    .hint("adopt it first: `git migrate adopt [--commit REV]` records Hasura's state in the ledger and runs nothing")
-    .hint("or deploy: `git migrate deploy REV` adopts it in the same transaction"))
 }
 
 /// For commands that adopt (deploy, plan, apply): the adoption of a database the Hasura CLI

@@ -160,7 +160,6 @@ pub(super) fn prepare(
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
     let mut state = ledger.read(&mut client)?;
-    super::adopt::refuse_unadopted(&state, mode)?;
     let project_dir = ctx.project_dir();
     let mut target = if matches!(goal, Goal::Empty) {
         TargetProject {
@@ -173,7 +172,13 @@ pub(super) fn prepare(
         && !flags.source.worktree
     {
         // Undo the most recent `deploy` that brought the database to the commit it is at now;
-        // repeated, this walks back through the deploy history.
+        // repeated, this walks back through the deploy history. A database the Hasura CLI
+        // manages has none yet: the planner's refusal says what to do.
+        let unadopted =
+            git_migrate_core::ledger::adopt::needed(&state).then_some(state.hasura_applied);
+        if let Some(p) = git_migrate_core::plan::unadopted_refusal(mode, unadopted) {
+            return Err(CommandError::refused("cannot roll back", vec![p]));
+        }
         let history = if state.live.ledger_exists {
             ledger.history(&mut client, 10_000)?
         } else {

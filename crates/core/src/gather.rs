@@ -365,6 +365,7 @@ pub fn plan_for(
         ledger_findings,
         metadata_folder_missing,
         environment: gopts.environment.clone(),
+        unadopted: crate::ledger::adopt::needed(state).then_some(state.hasura_applied),
     };
     let plan = plan::plan(
         &Target {

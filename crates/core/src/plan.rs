@@ -460,6 +460,31 @@ pub struct Facts {
     pub metadata_folder_missing: Option<Problem>,
     /// What `--env` asks of the target, with what is known about it.
     pub environment: Option<EnvironmentFacts>,
+    /// The Hasura CLI manages the database and the ledger records no migration: how many
+    /// versions Hasura's state lists (`None` when the database is not such a one).
+    pub unadopted: Option<i64>,
+}
+
+/// The refusal of a command that cannot adopt (`rollback`: before adoption the ledger records
+/// nothing to roll back) on a database the Hasura CLI manages, listing `hasura_applied`
+/// versions; `None` for the others.
+pub fn unadopted_refusal(mode: Mode, hasura_applied: Option<i64>) -> Option<Problem> {
+    let applied = hasura_applied.filter(|_| !mode.may_apply())?;
+    Some(Problem {
+        kind: ProblemKind::NotAdopted,
+        version: None,
+        message: format!(
+            "this database is managed by the Hasura CLI ({applied} applied version(s) in its migration state) and is not adopted yet"
+        ),
+        causes: vec![
+            "the ledger records no migration, so there is nothing git-migrate could roll back"
+                .into(),
+        ],
+        hints: vec![
+            "adopt it first: `git migrate adopt [--commit REV]` records Hasura's state in the ledger and runs nothing".into(),
+            "or deploy: `git migrate deploy REV` adopts it in the same transaction".into(),
+        ],
+    })
 }
 
 /// What an environment (`--env`) asks of a target in git-migrate.yaml (`require_tag`,
@@ -989,6 +1014,9 @@ pub enum ProblemKind {
     MetadataMissing,
     /// `--env`'s rules refuse the target (`require_tag`, `promote_from` in git-migrate.yaml).
     EnvironmentRule,
+    /// The Hasura CLI manages the database and it is not adopted yet, for a command that cannot
+    /// adopt it (`rollback`).
+    NotAdopted,
 }
 
 /// One reason a plan cannot be made.
@@ -1019,6 +1047,10 @@ pub fn plan(
     facts: &Facts,
     options: PlanOptions,
 ) -> Result<Plan, Vec<Problem>> {
+    // Before adoption there is nothing to plan a rollback against: that alone is the answer.
+    if let Some(p) = unadopted_refusal(options.mode, facts.unadopted) {
+        return Err(vec![p]);
+    }
     // An environment's rules come first: they are what to fix first.
     let planned = match facts.environment.as_ref().map(environment_refusals) {
         Some(env) if !env.is_empty() => match plan_steps(target, live, facts, options) {
@@ -1682,6 +1714,7 @@ mod tests {
             ledger_findings: vec![],
             metadata_folder_missing: None,
             environment: None,
+            unadopted: None,
         }
     }
 
@@ -1888,6 +1921,29 @@ mod tests {
             .message
             .ends_with("cannot be reached to check that it ran this commit: connection refused"));
         assert_eq!(refused[0].causes, vec!["host staging-db".to_string()]);
+    }
+
+    /// A rollback on a database the Hasura CLI manages, not adopted yet, is refused alone;
+    /// deploy and apply plan (they adopt it), and `metadata apply` leaves migrations alone.
+    #[test]
+    fn rollback_refuses_an_unadopted_database() {
+        let target = set(&[(1, "a")]);
+        let live = live(&[]);
+        let mut f = facts();
+        f.unadopted = Some(3);
+        let refused = run(&target, &live, &f, opts(Mode::Rollback)).unwrap_err();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].kind, ProblemKind::NotAdopted);
+        assert!(
+            refused[0].message.contains("(3 applied version(s)"),
+            "{}",
+            refused[0].message
+        );
+        for mode in [Mode::Deploy, Mode::Apply, Mode::Metadata] {
+            assert!(run(&target, &live, &f, opts(mode)).is_ok(), "{mode:?}");
+        }
+        f.unadopted = None;
+        assert!(unadopted_refusal(Mode::Rollback, None).is_none());
     }
 
     #[test]
