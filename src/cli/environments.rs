@@ -5,18 +5,18 @@ use super::error::CommandError;
 use super::json::EnvState;
 use super::Ctx;
 use git_migrate_core::config::Environment;
-use git_migrate_core::plan::{EnvironmentFacts, PromotedFact};
+use git_migrate_core::plan::{EnvironmentRules, PromotedFact};
 use git_migrate_core::source::{short, Repo};
 
 /// What `--env`'s rules need to know of the target, for the planner to decide
-/// ([`git_migrate_core::plan::EnvironmentFacts`]): the target commit's tags and, for a deploy to
+/// ([`git_migrate_core::plan::EnvironmentRules`]): the target commit's tags and, for a deploy to
 /// an environment promoted from another, whether that one ran the commit (read from its
 /// database).
 pub(crate) fn environment_facts(
     ctx: &Ctx,
     commit: Option<&str>,
     deploy: bool,
-) -> Result<Option<EnvironmentFacts>, CommandError> {
+) -> Result<Option<EnvironmentRules>, CommandError> {
     let Some(env) = &ctx.env else {
         return Ok(None);
     };
@@ -28,7 +28,7 @@ pub(crate) fn environment_facts(
         (Some(from_name), Some(commit)) if deploy => Some(promoted(ctx, from_name, commit)?),
         _ => None,
     };
-    Ok(Some(EnvironmentFacts {
+    Ok(Some(EnvironmentRules {
         environment: env.clone(),
         commit: commit.map(str::to_string),
         tags,

@@ -174,8 +174,7 @@ pub(super) fn prepare(
         // Undo the most recent `deploy` that brought the database to the commit it is at now;
         // repeated, this walks back through the deploy history. A database the Hasura CLI
         // manages has none yet: the planner's refusal says what to do.
-        let unadopted =
-            git_migrate_core::ledger::adopt::needed(&state).then_some(state.hasura_applied);
+        let unadopted = git_migrate_core::ledger::adopt::unadopted(&state);
         if let Some(p) = git_migrate_core::plan::unadopted_refusal(mode, unadopted) {
             return Err(CommandError::refused("cannot roll back", vec![p]));
         }

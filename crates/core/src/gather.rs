@@ -67,7 +67,7 @@ pub struct GatherOptions {
     pub computed_now: BTreeMap<Version, crate::schema::ComputedDown>,
     /// What `--env` asks of the target, gathered by the command layer (it may read another
     /// environment's database).
-    pub environment: Option<plan::EnvironmentFacts>,
+    pub environment: Option<plan::EnvironmentRules>,
 }
 
 /// A computed plan with what executing it needs.
@@ -344,8 +344,11 @@ pub fn plan_for(
         .iter()
         .map(|f| f.problem(ledger.schema()))
         .collect();
-    let metadata_folder_missing = match &target.project {
-        Some(p) if live.metadata_sha256.is_some() => metadata_folder_missing(repo, p, live)?,
+    // Looked up only when it can matter: the target's metadata differs from live metadata.
+    let metadata_folder_missing = match (&target.project, &metadata_fact) {
+        (Some(p), MetadataFact::Changed { .. }) if live.metadata_sha256.is_some() => {
+            metadata_folder_missing(repo, p, live)?
+        }
         _ => None,
     };
 
@@ -365,7 +368,7 @@ pub fn plan_for(
         ledger_findings,
         metadata_folder_missing,
         environment: gopts.environment.clone(),
-        unadopted: crate::ledger::adopt::needed(state).then_some(state.hasura_applied),
+        unadopted: crate::ledger::adopt::unadopted(state),
     };
     let plan = plan::plan(
         &Target {

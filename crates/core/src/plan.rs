@@ -459,7 +459,7 @@ pub struct Facts {
     /// (an ancestor of the deployed one): deploying it would clear the live metadata.
     pub metadata_folder_missing: Option<Problem>,
     /// What `--env` asks of the target, with what is known about it.
-    pub environment: Option<EnvironmentFacts>,
+    pub environment: Option<EnvironmentRules>,
     /// The Hasura CLI manages the database and the ledger records no migration: how many
     /// versions Hasura's state lists (`None` when the database is not such a one).
     pub unadopted: Option<i64>,
@@ -491,7 +491,7 @@ pub fn unadopted_refusal(mode: Mode, hasura_applied: Option<i64>) -> Option<Prob
 /// `promote_from`), with what the command layer found out: the target commit's tags, and
 /// whether the environment it is promoted from ran that commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EnvironmentFacts {
+pub struct EnvironmentRules {
     /// The environment.
     pub environment: crate::config::Environment,
     /// The target commit; `None` when the target is not a commit (the working tree, the index,
@@ -553,7 +553,7 @@ pub fn tag_verdict(
 
 /// The refusals of an environment's rules: a target `require_tag` does not accept, and a
 /// commit the environment it is promoted from never ran (or could not be asked about).
-fn environment_refusals(f: &EnvironmentFacts) -> Vec<Problem> {
+fn environment_refusals(f: &EnvironmentRules) -> Vec<Problem> {
     let env = &f.environment;
     let mut out = Vec::new();
     if let Err(why) = tag_verdict(env, f.commit.as_deref(), &f.tags) {
@@ -1855,7 +1855,7 @@ mod tests {
         };
         let mut f = facts();
         let with = |commit: Option<&str>, tags: &[&str], promoted: Option<PromotedFact>| {
-            EnvironmentFacts {
+            EnvironmentRules {
                 environment: env.clone(),
                 commit: commit.map(str::to_string),
                 tags: tags.iter().map(|t| t.to_string()).collect(),

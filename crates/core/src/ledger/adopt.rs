@@ -131,6 +131,12 @@ pub fn needed(state: &DbState) -> bool {
             .is_some_and(|h| h.lists_versions(state.database_name()))
 }
 
+/// How many versions Hasura's state lists when the database needs adopting ([`needed`]): the
+/// planner's `Facts::unadopted`.
+pub fn unadopted(state: &DbState) -> Option<i64> {
+    needed(state).then_some(state.hasura_applied)
+}
+
 fn dirty_problem(store: &StateStore, v: Version) -> Problem {
     let flag = match store {
         StateStore::SchemaMigrations => format!("{store} has version {v} with dirty = true"),
