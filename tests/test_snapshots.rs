@@ -303,6 +303,51 @@ fn check_and_verify_flows() {
     assert_eq!(run.code, 0, "{}", run.all());
 }
 
+/// The other authoring commands: squash a range, delete a migration, write a seed, and export the
+/// deployed metadata (each in the working tree, with a database that has the history applied).
+#[test]
+fn squash_delete_seed_and_export_flows() {
+    let repo = TestRepo::shop();
+    let db = TestDb::new("snap_squash");
+    gm(&repo.path(), &db.url, &["deploy", "v2.0.0", "--yes"]).expect_code(0);
+    step(
+        "squash_range",
+        &repo,
+        &db,
+        &[
+            "squash",
+            "--from",
+            "1700000000006",
+            "--version",
+            "1700000000008",
+            "--name",
+            "seeded_ratings",
+        ],
+    )
+    .expect_code(0);
+    step("squash_status_after", &repo, &db, &["status", "--worktree"]);
+    step(
+        "delete_refused_applied",
+        &repo,
+        &db,
+        &["delete", "--version", "1700000000008"],
+    );
+    step(
+        "seed_create",
+        &repo,
+        &db,
+        &[
+            "seed",
+            "create",
+            "products",
+            "--sql",
+            "INSERT INTO products DEFAULT VALUES;",
+        ],
+    )
+    .expect_code(0);
+    step("metadata_export", &repo, &db, &["metadata", "export"]).expect_code(0);
+}
+
 /// Authoring in the working tree: create, then the hooks that guard commits.
 #[test]
 fn authoring_and_hooks_flows() {
