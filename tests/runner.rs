@@ -13,6 +13,7 @@ mod test_concurrency;
 mod test_connection;
 mod test_consistency;
 mod test_deploy;
+mod test_diff;
 mod test_end_state;
 mod test_environments;
 mod test_fingerprint;

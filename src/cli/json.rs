@@ -567,6 +567,111 @@ pub(crate) struct MetadataDiffDoc {
     pub to: String,
 }
 
+/// `diff --json` (docs/json.md, "`diff --json`").
+#[derive(Serialize, Debug)]
+pub(crate) struct DiffDoc {
+    /// Whether anything differs (the exit code is then 1).
+    pub differences: bool,
+    /// `live`, a revision's label, or `the working tree`.
+    pub from: String,
+    /// The metadata changes (absent with `--schema-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Vec<MetadataChange>>,
+    /// The schema change (absent with `--metadata-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaDiff>,
+    /// As `from`.
+    pub to: String,
+}
+
+/// The schema part of `diff --json`.
+#[derive(Serialize, Debug)]
+pub(crate) struct SchemaDiff {
+    /// Each object a statement creates, alters or drops, once per action.
+    pub objects: Vec<DiffObject>,
+    /// The statements, in the order they run.
+    pub statements: Vec<DiffStatement>,
+}
+
+/// An object of a schema diff.
+#[derive(Serialize, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct DiffObject {
+    /// `create`, `alter` or `drop`.
+    pub action: &'static str,
+    /// `table`, `column`, `index`, …
+    pub kind: &'static str,
+    /// Qualified name.
+    pub name: String,
+}
+
+/// A statement of a schema diff.
+#[derive(Serialize, Debug)]
+pub(crate) struct DiffStatement {
+    /// `create`, `alter` or `drop`.
+    pub action: &'static str,
+    /// The data it destroys, when it does.
+    pub destroys: Option<String>,
+    /// The object's kind.
+    pub kind: &'static str,
+    /// The object's qualified name.
+    pub name: String,
+    /// A caveat for whoever runs it.
+    pub note: Option<String>,
+    /// The SQL, with its semicolon.
+    pub sql: String,
+}
+
+fn action_name(a: git_migrate_core::schema::Action) -> &'static str {
+    match a {
+        git_migrate_core::schema::Action::Create => "create",
+        git_migrate_core::schema::Action::Alter => "alter",
+        git_migrate_core::schema::Action::Drop => "drop",
+    }
+}
+
+impl DiffDoc {
+    /// The document of a diff from `from` to `to`.
+    pub(crate) fn new(
+        from: &str,
+        to: &str,
+        statements: Option<&[git_migrate_core::schema::Statement]>,
+        metadata: Option<Vec<MetadataChange>>,
+    ) -> DiffDoc {
+        let schema = statements.map(|st| {
+            let objects: std::collections::BTreeSet<DiffObject> = st
+                .iter()
+                .map(|s| DiffObject {
+                    action: action_name(s.action),
+                    kind: s.object.kind.as_str(),
+                    name: s.object.name.clone(),
+                })
+                .collect();
+            SchemaDiff {
+                objects: objects.into_iter().collect(),
+                statements: st
+                    .iter()
+                    .map(|s| DiffStatement {
+                        action: action_name(s.action),
+                        destroys: s.destroys.clone(),
+                        kind: s.object.kind.as_str(),
+                        name: s.object.name.clone(),
+                        note: s.note.clone(),
+                        sql: s.to_string(),
+                    })
+                    .collect(),
+            }
+        });
+        DiffDoc {
+            differences: schema.as_ref().is_some_and(|s| !s.statements.is_empty())
+                || metadata.as_ref().is_some_and(|m| !m.is_empty()),
+            from: from.to_string(),
+            metadata,
+            schema,
+            to: to.to_string(),
+        }
+    }
+}
+
 /// `repair --json` (docs/json.md, "`repair --json`").
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RepairDoc {

@@ -154,7 +154,7 @@ fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
 }
 
 /// Connects and reads the live metadata (Hasura's catalog, else the ledger's snapshot).
-fn live_snapshot(
+pub(super) fn live_snapshot(
     ctx: &Ctx,
     what: &str,
 ) -> Result<(postgres::Client, serde_json::Value), CommandError> {
@@ -222,7 +222,7 @@ fn project_label(ctx: &Ctx, rev: &str, project: &Project) -> String {
 }
 
 /// The metadata snapshot of a project read at `rev`, with its label.
-fn snapshot_of(
+pub(super) fn snapshot_of(
     ctx: &Ctx,
     rev: &str,
     project: Project,
@@ -243,7 +243,7 @@ fn snapshot_of(
 /// addressing: files shared by both revisions are not parsed, and the snapshots come back
 /// without the objects both hold unchanged (enough for the list of changes). `full`: the whole
 /// snapshots (for the unified diff).
-fn snapshots_of_revisions(
+pub(super) fn snapshots_of_revisions(
     ctx: &Ctx,
     (a, pa): (&str, Project),
     (b, pb): (&str, Project),
@@ -259,7 +259,7 @@ fn snapshots_of_revisions(
     Ok((snapshot_of(ctx, a, pa)?, snapshot_of(ctx, b, pb)?))
 }
 
-type Snapshots = ((serde_json::Value, String), (serde_json::Value, String));
+pub(super) type Snapshots = ((serde_json::Value, String), (serde_json::Value, String));
 
 fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
     let ((old, old_label), (new, new_label)) = match (&args.rev, &args.rev2) {

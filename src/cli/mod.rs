@@ -10,6 +10,7 @@ mod create;
 mod delete;
 mod demo;
 mod deploy;
+mod diff;
 mod environments;
 pub mod error;
 mod hooks;
@@ -102,6 +103,8 @@ pub enum Command {
     Rollback(rollback::RollbackArgs),
     /// Show the deployment history
     Log(log::LogArgs),
+    /// Show how the schema and metadata differ between two states (revisions, live, --worktree)
+    Diff(diff::DiffArgs),
     /// The metadata alone: diff, apply, export, inconsistency, reload, clear
     #[command(subcommand)]
     Metadata(metadata::MetadataCommand),
@@ -401,6 +404,7 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Deploy(a) => deploy::cmd_deploy(&ctx, a),
         Command::Rollback(a) => rollback::cmd_rollback(&ctx, a),
         Command::Log(a) => log::cmd_log(&ctx, a),
+        Command::Diff(a) => diff::cmd_diff(&ctx, a),
         Command::Metadata(c) => metadata::cmd_metadata(&ctx, c),
         Command::Apply(a) => apply::cmd_apply(&ctx, a),
         Command::Create(a) => create::cmd_create(&ctx, a),

@@ -25,6 +25,43 @@ impl CommitNames for Repo {
     }
 }
 
+/// `git migrate diff`'s text: a SQL script (the schema statements, run in one transaction,
+/// from `from` to `to`) whose comments name each object, then the metadata changes as
+/// comments, so the whole output stays a script `psql -1 -f` runs. `None`: that part was left
+/// out.
+pub(crate) fn diff_text(
+    from: &str,
+    to: &str,
+    statements: Option<&[git_migrate_core::schema::Statement]>,
+    metadata: Option<&[git_migrate_core::metadata::MetadataChange]>,
+) -> String {
+    let mut out = format!("-- git migrate diff: {from} -> {to}\n");
+    match statements {
+        None => {}
+        Some([]) => out.push_str("-- schema: no differences\n"),
+        Some(st) => {
+            let objects: std::collections::BTreeSet<_> = st.iter().map(|s| &s.object).collect();
+            out.push_str(&format!(
+                "-- schema: {} statement(s) on {} object(s); run them in one transaction\n\n",
+                st.len(),
+                objects.len()
+            ));
+            out.push_str(&git_migrate_core::schema::script(st));
+        }
+    }
+    match metadata {
+        None => {}
+        Some([]) => out.push_str("-- metadata: no differences\n"),
+        Some(changes) => {
+            out.push_str(&format!("-- metadata: {} change(s)\n", changes.len()));
+            for c in changes {
+                out.push_str(&format!("--   {c}\n"));
+            }
+        }
+    }
+    out.trim_end().to_string()
+}
+
 /// "v1.4.0 (1a2b3c4d5e)" when tagged, "v1.4.0+3 (1a2b3c4d5e)" three first-parent commits after
 /// a tag, else the short id.
 pub(crate) fn describe_commit(repo: &Repo, commit: &str) -> String {

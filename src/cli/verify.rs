@@ -115,6 +115,21 @@ fn run(
     })
 }
 
+/// Every migration of `project` as a replay runs it: its runnable up SQL, in version order.
+pub(super) fn replay_steps(
+    ctx: &Ctx,
+    project: &mut Project,
+) -> Result<Vec<git_migrate_core::verify::replay::ReplayStep>, CommandError> {
+    let all: BTreeSet<Version> = project.migrations.iter().map(|m| m.version).collect();
+    Ok(steps(ctx, project, &all)?
+        .into_iter()
+        .map(|s| git_migrate_core::verify::replay::ReplayStep {
+            version: s.version,
+            up: Ok(s.up.1),
+        })
+        .collect())
+}
+
 /// The schema (fingerprint) every migration of `project` leaves when run up in order, after the
 /// prelude, in a new scratch database: what a fresh deploy of it gives.
 pub(super) fn replay_schema(
@@ -122,15 +137,7 @@ pub(super) fn replay_schema(
     project: &mut Project,
     scratch: &mut ScratchServer,
 ) -> Result<git_migrate_core::verify::fingerprint::Fingerprint, CommandError> {
-    let all: BTreeSet<Version> = project.migrations.iter().map(|m| m.version).collect();
-    let steps = steps(ctx, project, &all)?;
-    let history: Vec<git_migrate_core::verify::replay::ReplayStep> = steps
-        .into_iter()
-        .map(|s| git_migrate_core::verify::replay::ReplayStep {
-            version: s.version,
-            up: Ok(s.up.1),
-        })
-        .collect();
+    let history = replay_steps(ctx, project)?;
     let mut dbs = scratch.databases()?;
     let ledger_schema = ctx.config.ledger_schema.clone();
     git_migrate_core::verify::replay::schema_of(

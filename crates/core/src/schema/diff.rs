@@ -91,7 +91,7 @@ pub fn diff(from: &Model, to: &Model) -> Result<Vec<Statement>, DiffError> {
             ..statement(
                 &function,
                 Action::Alter,
-                format!("SET LOCAL check_function_bodies {value}"),
+                format!("{SESSION_SETTING}{value}"),
             )
         };
         statements.insert(0, setting("= off"));
@@ -99,6 +99,9 @@ pub fn diff(from: &Model, to: &Model) -> Result<Vec<Statement>, DiffError> {
     }
     Ok(statements)
 }
+
+/// How the statements that bracket created functions start.
+const SESSION_SETTING: &str = "SET LOCAL check_function_bodies ";
 
 /// What happens to each object that changes.
 #[derive(Debug, Default)]
@@ -1364,6 +1367,42 @@ impl fmt::Display for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{};", self.sql)
     }
+}
+
+impl Action {
+    /// How a script names it: `creates`, `alters`, `drops`.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Drop => "drops",
+            Action::Alter => "alters",
+            Action::Create => "creates",
+        }
+    }
+}
+
+/// The statements as a SQL script for a person to read and a server to run (in one
+/// transaction): each after a comment naming what it does to which object, and what data it
+/// destroys; `diff` prints this and `create --from-live` writes it.
+pub fn script(statements: &[Statement]) -> String {
+    let mut out = String::new();
+    for s in statements {
+        if s.sql.starts_with(SESSION_SETTING) {
+            // The bracket around created functions: no object of its own.
+            out.push_str(&format!("{s}\n"));
+            continue;
+        }
+        out.push_str(&format!("-- {} {}\n", s.action.verb(), s.object));
+        if let Some(d) = &s.destroys {
+            out.push_str(&format!("-- destroys data: {d}\n"));
+        }
+        if let Some(n) = &s.note {
+            for line in n.lines() {
+                out.push_str(&format!("-- note: {line}\n"));
+            }
+        }
+        out.push_str(&format!("{s}\n"));
+    }
+    out
 }
 
 /// A deparsed definition made to deparse the same once it runs again. PostgreSQL prints a

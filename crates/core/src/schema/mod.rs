@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use computed::{inverse, ComputedAt, ComputedDown, Destroyed};
-pub use diff::{diff, DiffError, Statement};
+pub use diff::{diff, script, Action, DiffError, Statement};
 pub use read::{read, ReadError};
 
 /// The kinds of object the model covers, in the order objects of equal standing are created.

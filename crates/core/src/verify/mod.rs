@@ -12,5 +12,6 @@ pub mod fingerprint;
 pub mod replay;
 pub mod scratch_server;
 mod sequence;
+pub mod template;
 pub use scratch_server::{ScratchDbs, ScratchServer, ScratchServerError};
 pub use sequence::*;

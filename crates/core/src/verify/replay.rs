@@ -134,7 +134,10 @@ fn run_one(client: &mut postgres::Client, step: &ReplayStep) -> Result<(), Strin
 /// Runs `steps` in one transaction, as one batch (a long history replays in about the time
 /// `psql -1` takes). When that fails, or a step is marked no-transaction or unreadable, they
 /// run one by one instead, so the error names the version that fails.
-fn run_together(client: &mut postgres::Client, steps: &[&ReplayStep]) -> Result<(), String> {
+pub(super) fn run_together(
+    client: &mut postgres::Client,
+    steps: &[&ReplayStep],
+) -> Result<(), String> {
     if steps.is_empty() {
         return Ok(());
     }

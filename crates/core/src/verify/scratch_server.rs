@@ -4,7 +4,7 @@
 //! `--verify-target`.
 
 use super::sequence::ScratchDatabases;
-use crate::quote::quote_ident;
+use crate::quote::{quote_ident, quote_literal};
 
 /// Why no scratch database can be made.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +105,87 @@ impl ScratchDatabases for ScratchDbs<'_> {
             })?;
         self.live.retain(|n| n != name);
         Ok(())
+    }
+
+    fn find_template(&mut self, name: &str) -> Result<bool, String> {
+        let sql = format!(
+            "SELECT 1 FROM pg_database WHERE datname = {}",
+            quote_literal(name)
+        );
+        let rows = self.client.simple_query(&sql).map_err(|e| {
+            format!(
+                "cannot look for the template {name} on {}: {}",
+                self.admin.redacted(),
+                crate::db::describe_pg_error(&e)
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(_))))
+    }
+
+    fn keep_as_template(&mut self, made: &str, name: &str) -> Result<bool, String> {
+        // A rename is atomic: when another run kept the same template first, it fails and
+        // `made` stays ours.
+        let renamed = self.client.batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(made),
+            quote_ident(name)
+        ));
+        if renamed.is_err() {
+            return Ok(false);
+        }
+        self.live.retain(|n| n != made);
+        // Nobody connects to a kept template (a session on it would stop every copy); copies
+        // are made with CREATE DATABASE … TEMPLATE, which needs none.
+        let locked = self.client.batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+            quote_ident(name)
+        ));
+        if let Err(e) = locked {
+            let _ = self.client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(name)
+            ));
+            return Err(format!(
+                "cannot keep the template {name} on {}: {}",
+                self.admin.redacted(),
+                crate::db::describe_pg_error(&e)
+            ));
+        }
+        self.prune_templates(name);
+        Ok(true)
+    }
+}
+
+/// How many kept templates a server holds; the oldest beyond this are dropped.
+pub const KEPT_TEMPLATES: usize = 8;
+
+impl ScratchDbs<'_> {
+    /// Drops the oldest kept templates beyond [`KEPT_TEMPLATES`] (never `keep`). Best effort:
+    /// a template that cannot be dropped now is dropped by a later run.
+    fn prune_templates(&mut self, keep: &str) {
+        let sql = format!(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, {}) ORDER BY oid DESC",
+            quote_literal(super::template::TEMPLATE_PREFIX)
+        );
+        let Ok(rows) = self.client.simple_query(&sql) else {
+            return;
+        };
+        let names: Vec<String> = rows
+            .iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .filter(|n| n != keep)
+            .collect();
+        for old in names.iter().skip(KEPT_TEMPLATES.saturating_sub(1)) {
+            let _ = self.client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(old)
+            ));
+        }
     }
 }
 

@@ -121,6 +121,20 @@ pub trait ScratchDatabases {
     fn connect(&mut self, name: &str) -> Result<Client, String>;
     /// Drops a database made by [`ScratchDatabases::create`], ending any session on it.
     fn drop_database(&mut self, name: &str) -> Result<(), String>;
+    /// Whether a template database kept by [`ScratchDatabases::keep_as_template`] under
+    /// `name` exists. Servers that keep none say no.
+    fn find_template(&mut self, name: &str) -> Result<bool, String> {
+        let _ = name;
+        Ok(false)
+    }
+    /// Keeps `made` (a database made by [`ScratchDatabases::create`], with no session open on
+    /// it) as the template `name`, for later runs to copy. `false` when it was not kept (the
+    /// server keeps none, or another run kept the same template first): `made` is then still
+    /// the caller's.
+    fn keep_as_template(&mut self, made: &str, name: &str) -> Result<bool, String> {
+        let _ = (made, name);
+        Ok(false)
+    }
 }
 
 pub(super) fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {

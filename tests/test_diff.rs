@@ -1,0 +1,183 @@
+//! `git migrate diff`: the schema (and metadata) difference between two states, each a
+//! revision (replayed in a scratch database, kept as a template), `live` or the working tree.
+
+use crate::common::git::{base_project_with, files, migration, TestRepo};
+use crate::common::pg::TestDb;
+use crate::common::{gm_env, Run};
+use git_migrate_core::verify::fingerprint::{diff_ignoring_column_order, Fingerprint};
+
+const EXCLUDED: &[&str] = &["git_migrate", "hdb_catalog"];
+
+/// Runs git-migrate against `db` with `scratch` as the scratch server.
+fn run(r: &TestRepo, db: &str, scratch: &TestDb, args: &[&str]) -> Run {
+    gm_env(
+        &r.path(),
+        db,
+        args,
+        &[("GIT_MIGRATE_SCRATCH_URL", &scratch.url)],
+    )
+}
+
+fn fingerprint(db: &TestDb) -> Fingerprint {
+    Fingerprint::take(&mut db.client(), EXCLUDED).expect("fingerprint")
+}
+
+/// Writes `files` into the working tree (commits are made from objects alone).
+pub(crate) fn write_worktree(r: &TestRepo, files: &[(String, String)]) {
+    for (path, text) in files {
+        let p = r.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+#[test]
+fn a_diff_of_two_revisions_names_the_objects_and_its_ddl_reproduces_the_second() {
+    let r = TestRepo::shop();
+    let scratch = TestDb::new("diff_scratch");
+    let out = run(
+        &r,
+        "",
+        &scratch,
+        &["diff", "v1.0.0", "v2.0.0", "--schema", "--schema-only"],
+    );
+    out.expect_code(1)
+        .expect_contains("-- git migrate diff: v1.0.0 (")
+        .expect_contains("-- creates table public.orders")
+        .expect_contains("CREATE TABLE public.orders")
+        .expect_contains("2 migration(s) replayed");
+    assert!(!out.stdout.contains("-- metadata"), "{}", out.all());
+
+    // The script, run on a database at v1.0.0, gives the schema a fresh deploy of v2.0.0 gives.
+    let a = TestDb::new("diff_a");
+    crate::common::gm(&r.path(), &a.url, &["deploy", "v1.0.0", "--yes"]).expect_code(0);
+    let mut c = a.client();
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute(&out.stdout)
+        .unwrap_or_else(|e| panic!("the diff does not run: {e:?}\n{}", out.stdout));
+    tx.commit().unwrap();
+    let b = TestDb::new("diff_b");
+    crate::common::gm(&r.path(), &b.url, &["deploy", "v2.0.0", "--yes"]).expect_code(0);
+    let left = diff_ignoring_column_order(&fingerprint(&a), &fingerprint(&b));
+    assert!(left.is_empty(), "the diff left differences: {left:?}");
+
+    // A second diff of the same revisions copies the kept templates: no replay.
+    let again = run(
+        &r,
+        "",
+        &scratch,
+        &["diff", "v1.0.0", "v2.0.0", "--schema-only"],
+    );
+    again
+        .expect_code(1)
+        .expect_contains("schema of v1.0.0 (")
+        .expect_contains("copied from the kept template");
+    assert_eq!(again.stdout, out.stdout);
+    let kept = scratch.scalar(
+        "select count(*) from pg_database where datname like 'git\\_migrate\\_tpl\\_%' and not datallowconn",
+    );
+    assert!(
+        kept.and_then(|k| k.parse::<i64>().ok()).unwrap_or(0) >= 2,
+        "the two replays are kept as templates nobody may connect to"
+    );
+}
+
+#[test]
+fn a_diff_of_a_state_with_itself_exits_0_without_a_scratch_database() {
+    let r = TestRepo::shop();
+    // No scratch server can be reached: equal ups need no replay.
+    let out = gm_env(
+        &r.path(),
+        "",
+        &["diff", "v2.0.0", "v2.0.0"],
+        &[(
+            "GIT_MIGRATE_SCRATCH_URL",
+            "postgresql://nobody@127.0.0.1:1/none",
+        )],
+    );
+    out.expect_code(0)
+        .expect_contains("-- schema: no differences")
+        .expect_contains("-- metadata: no differences");
+    // v1.2.0 only changed the metadata: the schema is the same as v1.1.0's.
+    let out = gm_env(
+        &r.path(),
+        "",
+        &["diff", "v1.1.0", "v1.2.0", "--json"],
+        &[(
+            "GIT_MIGRATE_SCRATCH_URL",
+            "postgresql://nobody@127.0.0.1:1/none",
+        )],
+    );
+    out.expect_code(1);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(doc["differences"], true);
+    assert_eq!(doc["schema"]["statements"], serde_json::json!([]));
+    assert!(!doc["metadata"].as_array().unwrap().is_empty(), "{doc}");
+}
+
+#[test]
+fn live_against_a_revision_and_the_working_tree() {
+    let mut r = TestRepo::new();
+    let mut f = base_project_with(&[]);
+    f.extend(migration(
+        100,
+        "orders",
+        "create table orders(id serial primary key, email text);",
+        "drop table orders;",
+    ));
+    r.commit(&files(&f), &[], "base");
+    write_worktree(&r, &f);
+    let db = TestDb::new("diff_live");
+    let scratch = TestDb::new("diff_live_scratch");
+    crate::common::gm(&r.path(), &db.url, &["deploy", "--yes"]).expect_code(0);
+    run(&r, &db.url, &scratch, &["diff", "--schema-only"])
+        .expect_code(0)
+        .expect_contains("-- git migrate diff: live -> HEAD = ");
+
+    // A hand change: live -> HEAD drops it, HEAD -> live makes it.
+    db.client()
+        .batch_execute(
+            "alter table orders add column note text; create index orders_email on orders(email);",
+        )
+        .unwrap();
+    let out = run(&r, &db.url, &scratch, &["diff", "--schema-only", "--json"]);
+    out.expect_code(1);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let objects = doc["schema"]["objects"].to_string();
+    assert!(objects.contains("public.orders.note"), "{doc}");
+    assert!(objects.contains("\"drop\""), "{doc}");
+    let out = run(
+        &r,
+        &db.url,
+        &scratch,
+        &["diff", "HEAD", "live", "--schema-only"],
+    );
+    out.expect_code(1)
+        .expect_contains("ALTER TABLE public.orders ADD COLUMN note text;")
+        .expect_contains("CREATE INDEX orders_email ON public.orders USING btree (email);");
+
+    // The working tree as the last state.
+    std::fs::create_dir_all(r.path().join("migrations/200_items")).unwrap();
+    std::fs::write(
+        r.path().join("migrations/200_items/up.sql"),
+        "create table items(id int);",
+    )
+    .unwrap();
+    std::fs::write(
+        r.path().join("migrations/200_items/down.sql"),
+        "drop table items;",
+    )
+    .unwrap();
+    run(
+        &r,
+        "",
+        &scratch,
+        &["diff", "HEAD", "--worktree", "--schema-only"],
+    )
+    .expect_code(1)
+    .expect_contains("-> the working tree")
+    .expect_contains("CREATE TABLE public.items");
+    run(&r, "", &scratch, &["diff", "HEAD", "HEAD", "--worktree"])
+        .expect_code(2)
+        .expect_contains("at most one state with --worktree");
+}
