@@ -181,3 +181,174 @@ fn live_against_a_revision_and_the_working_tree() {
         .expect_code(2)
         .expect_contains("at most one state with --worktree");
 }
+
+/// The one folder under migrations/ whose name ends with `_{name}`.
+fn written_folder(r: &TestRepo, name: &str) -> std::path::PathBuf {
+    let found: Vec<_> = std::fs::read_dir(r.path().join("migrations"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(&format!("_{name}")))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn drift_is_codified_as_a_migration_that_deploys_elsewhere_and_is_recorded_here() {
+    let mut r = TestRepo::new();
+    let mut f = base_project_with(&[]);
+    f.extend(migration(
+        100,
+        "orders",
+        "create table orders(id serial primary key, email text);",
+        "drop table orders;",
+    ));
+    r.commit(&files(&f), &[], "base");
+    write_worktree(&r, &f);
+    let db = TestDb::new("drift_one");
+    let scratch = TestDb::new("drift_scratch");
+    crate::common::gm(&r.path(), &db.url, &["deploy", "--yes"]).expect_code(0);
+    run(
+        &r,
+        &db.url,
+        &scratch,
+        &["create", "nothing", "--from-live", "--metadata"],
+    )
+    .expect_code(0)
+    .expect_contains("no schema difference")
+    .expect_contains("exported the live metadata into metadata");
+    assert!(!r.path().join("migrations").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with("_nothing")));
+
+    // A hand change on production.
+    db.client()
+        .batch_execute(
+            "alter table orders add column note text; create index orders_email on orders(email);",
+        )
+        .unwrap();
+    // --dry-run shows the files and writes nothing.
+    let shown = run(
+        &r,
+        &db.url,
+        &scratch,
+        &["create", "fix", "--from-live", "--dry-run"],
+    );
+    shown
+        .expect_code(0)
+        .expect_contains("would create migrations/")
+        .expect_contains("ALTER TABLE public.orders ADD COLUMN note text;")
+        .expect_contains("proven in a scratch database");
+    assert!(!r.path().join("migrations").read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with("_fix")));
+
+    let out = run(&r, &db.url, &scratch, &["create", "fix", "--from-live"]);
+    out.expect_code(0)
+        .expect_contains("Created migrations/")
+        .expect_contains("up.sql: 2 statement(s), down.sql: 2 statement(s)")
+        .expect_contains("proven in a scratch database")
+        .expect_contains("--skip-execution");
+    let folder = written_folder(&r, "fix");
+    let up = std::fs::read_to_string(folder.join("up.sql")).unwrap();
+    let down = std::fs::read_to_string(folder.join("down.sql")).unwrap();
+    assert!(
+        up.contains("ALTER TABLE public.orders ADD COLUMN note text;"),
+        "{up}"
+    );
+    assert!(
+        up.contains("CREATE INDEX orders_email ON public.orders USING btree (email);"),
+        "{up}"
+    );
+    assert!(down.contains("DROP INDEX public.orders_email;"), "{down}");
+    assert!(
+        down.contains("ALTER TABLE public.orders DROP COLUMN note;"),
+        "{down}"
+    );
+    assert_eq!(up.matches(';').count(), 2, "{up}");
+
+    // Committed and deployed to a second database: the two are the same.
+    r.commit_worktree("codify the hand change");
+    let other = TestDb::new("drift_two");
+    crate::common::gm(&r.path(), &other.url, &["deploy", "--yes"]).expect_code(0);
+    let left = diff_ignoring_column_order(&fingerprint(&db), &fingerprint(&other));
+    assert!(left.is_empty(), "{left:?}");
+
+    // Recorded on the first database, which already has the change: in sync.
+    let version = folder
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .split('_')
+        .next()
+        .unwrap()
+        .to_string();
+    crate::common::gm(
+        &r.path(),
+        &db.url,
+        &["apply", "--version", &version, "--skip-execution"],
+    )
+    .expect_code(0);
+    let status = crate::common::gm(&r.path(), &db.url, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).expect("status json");
+    assert_eq!(doc["in_sync"], true, "{}", status.all());
+    run(&r, &db.url, &scratch, &["diff", "--schema-only"]).expect_code(0);
+}
+
+#[test]
+fn a_migration_between_two_revisions_and_its_json() {
+    let r = TestRepo::shop();
+    let scratch = TestDb::new("drift_revs_scratch");
+    let out = run(
+        &r,
+        "",
+        &scratch,
+        &[
+            "create",
+            "redo",
+            "--from",
+            "v1.1.0",
+            "--to",
+            "v1.0.0",
+            "--dry-run",
+            "--json",
+        ],
+    );
+    out.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(doc["written"], false);
+    assert_eq!(doc["proven"], true, "{doc}");
+    assert!(
+        doc["up_sql"]
+            .as_str()
+            .unwrap()
+            .contains("DROP TABLE public.orders;"),
+        "{doc}"
+    );
+    assert!(
+        doc["down_sql"]
+            .as_str()
+            .unwrap()
+            .contains("CREATE TABLE public.orders"),
+        "{doc}"
+    );
+    assert!(
+        doc["down_destroys"].as_array().unwrap().is_empty()
+            && doc["up_statements"].as_u64().unwrap() > 0,
+        "{doc}"
+    );
+    run(
+        &r,
+        "",
+        &scratch,
+        &["create", "x", "--from", "v1.0.0", "--to", "v1.0.0"],
+    )
+    .expect_code(2)
+    .expect_contains("the same state");
+    run(&r, "", &scratch, &["create", "x", "--dry-run"]).expect_code(2);
+}

@@ -33,11 +33,41 @@ pub struct CreateArgs {
     /// Version to use instead of the current time in milliseconds.
     #[arg(long, value_name = "V", value_parser = clap::value_parser!(i64).range(0..))]
     pub version: Option<i64>,
+    /// Write the drift as the migration: up brings the schema of the commit the database was
+    /// last deployed to to the live schema, down brings it back.
+    #[arg(long, conflicts_with_all = ["up_sql", "down_sql", "sql_from_file", "from", "allow_empty_down"])]
+    pub from_live: bool,
+    /// Write the difference between two states as the migration, from this one (a revision or
+    /// `live`) ...
+    #[arg(long, value_name = "REV", conflicts_with_all = ["up_sql", "down_sql", "sql_from_file", "allow_empty_down"])]
+    pub from: Option<String>,
+    /// ... to this one (a revision or `live`; default live).
+    #[arg(long, value_name = "REV", requires = "from")]
+    pub to: Option<String>,
+    /// With --from-live or --from: show the files (and prove them) without writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --from-live: also export the live metadata into the metadata folder.
+    #[arg(long, requires = "from_live")]
+    pub metadata: bool,
+    /// With --from-live or --from: the server for the scratch databases that replay revisions
+    /// and prove the migration, instead of a throwaway cluster. Also $GIT_MIGRATE_SCRATCH_URL.
+    #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
+    pub scratch_url: Option<String>,
 }
 
 /// `git migrate create`.
 pub(crate) fn cmd_create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
     validate_name("migration name", &args.name)?;
+    if args.from_live || args.from.is_some() {
+        return super::drift::cmd_create_from(ctx, args);
+    }
+    if args.dry_run {
+        return Err(CommandError::new(
+            Kind::Usage,
+            "--dry-run goes with --from-live or --from (a plain create shows nothing it could skip)",
+        ));
+    }
     let wp = work_project(ctx)?;
     let dir = wp.migrations_dir(ctx.database_name.as_deref());
     let up: Option<Vec<u8>> = match (&args.up_sql, &args.sql_from_file) {

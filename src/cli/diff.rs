@@ -116,6 +116,7 @@ pub(crate) fn state(ctx: &Ctx, side: Side) -> Result<State, CommandError> {
     };
     let project = ctx.repo.project(&source, ctx.project_dir().as_deref())?;
     let label = match (&side, project.commit_hex()) {
+        (Side::Rev(r), Some(c)) if *r == c => super::render::describe_commit(&ctx.repo, &c),
         (Side::Rev(r), Some(c)) => label(&ctx.repo, r, &c),
         _ => "the working tree".to_string(),
     };

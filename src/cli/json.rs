@@ -672,6 +672,104 @@ impl DiffDoc {
     }
 }
 
+/// `create --from-live --json` / `create --from REV --json` (docs/json.md).
+#[derive(Serialize, Debug)]
+pub(crate) struct CreateFromDoc {
+    /// down.sql's path.
+    pub down: Option<String>,
+    /// What the down destroys.
+    pub down_destroys: Vec<String>,
+    /// down.sql's text.
+    pub down_sql: Option<String>,
+    /// Its number of statements.
+    pub down_statements: usize,
+    /// The state the migration starts from.
+    pub from: String,
+    /// The folder.
+    pub path: Option<String>,
+    /// Why the round trip did not prove it (absent when it did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Whether up → down → up in a scratch database proved it.
+    pub proven: bool,
+    /// The state it ends in.
+    pub to: String,
+    /// up.sql's path.
+    pub up: Option<String>,
+    /// up.sql's text.
+    pub up_sql: Option<String>,
+    /// Its number of statements.
+    pub up_statements: usize,
+    /// Its version.
+    pub version: Option<Version>,
+    /// Whether the folder was written (not with --dry-run, nor when nothing differs).
+    pub written: bool,
+}
+
+impl CreateFromDoc {
+    /// Nothing differs: nothing written.
+    pub(crate) fn unchanged(from: &str, to: &str) -> CreateFromDoc {
+        CreateFromDoc {
+            down: None,
+            down_destroys: vec![],
+            down_sql: None,
+            down_statements: 0,
+            from: from.into(),
+            path: None,
+            problem: None,
+            proven: true,
+            to: to.into(),
+            up: None,
+            up_sql: None,
+            up_statements: 0,
+            version: None,
+            written: false,
+        }
+    }
+
+    /// A migration written (or shown) and its proof.
+    pub(crate) fn new(
+        (from, to): (&str, &str),
+        version: Version,
+        folder: &str,
+        drift: &git_migrate_core::authoring::drift::DriftMigration,
+        verdict: &git_migrate_core::verify::round_trip::RoundTrip,
+        written: bool,
+    ) -> CreateFromDoc {
+        use git_migrate_core::verify::round_trip::RoundTrip;
+        let problem = match verdict {
+            RoundTrip::Reversed => None,
+            RoundTrip::Failed { phase, error } => Some(format!("{phase} failed: {error}")),
+            RoundTrip::UpDiffers(m) => {
+                Some(format!("up does not give the target: {}", m.join("; ")))
+            }
+            RoundTrip::NotReversed(l) => {
+                Some(format!("down does not reverse up: {}", l.join("; ")))
+            }
+        };
+        CreateFromDoc {
+            down: Some(format!("{folder}/down.sql")),
+            down_destroys: drift
+                .down_destroys()
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+            down_sql: Some(drift.down.clone()),
+            down_statements: drift.down_statements.len(),
+            from: from.into(),
+            path: Some(folder.into()),
+            proven: problem.is_none(),
+            problem,
+            to: to.into(),
+            up: Some(format!("{folder}/up.sql")),
+            up_sql: Some(drift.up.clone()),
+            up_statements: drift.up_statements.len(),
+            version: Some(version),
+            written,
+        }
+    }
+}
+
 /// `repair --json` (docs/json.md, "`repair --json`").
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RepairDoc {

@@ -95,7 +95,7 @@ pub(crate) fn cmd_metadata(ctx: &Ctx, cmd: &MetadataCommand) -> Result<(), Comma
 
 /// Writes the live metadata into the working tree's metadata folder (config v2 or v3 layout
 /// after `config.yaml`), and removes the per-table files it owns that are now stale.
-fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
+pub(super) fn cmd_export(ctx: &Ctx) -> Result<(), CommandError> {
     use git_migrate_core::metadata::export::{export, stale_files, Layout};
     let Some(workdir) = ctx.repo.git().workdir().map(|p| p.to_path_buf()) else {
         return Err(CommandError::new(

@@ -11,6 +11,7 @@ mod delete;
 mod demo;
 mod deploy;
 mod diff;
+mod drift;
 mod environments;
 pub mod error;
 mod hooks;

@@ -37,6 +37,18 @@ pub struct CreatePlan {
     down: String,
 }
 
+impl CreatePlan {
+    /// The up.sql it writes.
+    pub fn up(&self) -> &str {
+        &self.up
+    }
+
+    /// The down.sql it writes.
+    pub fn down(&self) -> &str {
+        &self.down
+    }
+}
+
 /// Plans `create` in the migrations folder `dir` of the working tree.
 pub fn plan_create(
     repo: &Repo,

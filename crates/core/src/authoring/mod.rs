@@ -22,6 +22,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod drift;
 pub mod squash;
 
 use crate::execute::ExecError;

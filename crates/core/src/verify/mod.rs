@@ -10,6 +10,7 @@
 
 pub mod fingerprint;
 pub mod replay;
+pub mod round_trip;
 pub mod scratch_server;
 mod sequence;
 pub mod template;

@@ -137,7 +137,9 @@ pub trait ScratchDatabases {
     }
 }
 
-pub(super) fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
+/// Runs a migration script as a deployment would: in a transaction, unless it is marked
+/// no-transaction. The error names the line and column when the server gives a position.
+pub fn run_sql(client: &mut Client, sql: &str) -> Result<(), String> {
     let no_tx = is_no_transaction(sql);
     let res = if no_tx {
         client.batch_execute(sql)
