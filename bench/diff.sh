@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# What `git migrate diff` costs (issue 15), against a throwaway PostgreSQL started here.
+#
+#   bash bench/diff.sh [--runs N] [--n N] [--out DIR]
+#
+# On the bench/run.sh workload (N migrations, default 1000, in 4 commits), the schema diff of
+# two revisions, HEAD~1 (3N/4 migrations) and HEAD (N):
+#   cold   `diff HEAD~1 HEAD --schema-only --scratch-url …` with no kept template: both
+#          histories replayed in scratch databases (and kept as templates)
+#   warm   the same command again: both schemas copied from the kept templates
+#          (CREATE DATABASE … TEMPLATE), no replay. Target: 1 s.
+#   local  the same diff without --scratch-url: a throwaway cluster is started for the run, so
+#          every run is cold
+#   floor  psql -1 -f all_up.sql into an empty database (the replay of HEAD alone)
+# Prints medians of N runs (default 3).
+set -euo pipefail
+export LC_ALL=C
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+RUNS=3; N=1000; OUT=/tmp/gm-diff-last
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) RUNS=$2; shift 2 ;;
+    --n) N=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+done
+die() { echo "error: $*" >&2; exit 1; }
+say() { echo "$*" | tee -a "$OUT/summary.txt"; }
+BIN=${GIT_MIGRATE:-$ROOT/target/release/git-migrate}
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release) || die "cargo build --release failed"
+BINDIR=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || true)}
+[ -x "$BINDIR/initdb" ] || BINDIR=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+[ -x "$BINDIR/initdb" ] || die "no PostgreSQL server binaries found (apt-get install -y postgresql)"
+PSQL=$BINDIR/psql
+
+WORK=$(mktemp -d /tmp/gmdiff.XXXXXX)
+DATA=$WORK/data
+AS=()
+if [ "$(id -u)" = 0 ]; then
+  chown postgres: "$WORK"
+  AS=(runuser -u postgres --)
+fi
+PG_STARTED=0
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ "$PG_STARTED" = 1 ] && (cd /tmp && "${AS[@]}" "$BINDIR/pg_ctl" -D "$DATA" -m immediate -w -s stop) >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+rm -rf "$OUT"; mkdir -p "$OUT"
+LOG=$OUT/commands.log; : >"$LOG"
+cp "$BIN" "$WORK/git-migrate"; BIN=$WORK/git-migrate
+
+(cd /tmp && "${AS[@]}" "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync --no-instructions) >>"$LOG" 2>&1 || die "initdb failed"
+(cd /tmp && "${AS[@]}" "$BINDIR/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 -s -o "-k $WORK -p 5432 -c listen_addresses= -c fsync=off -c autovacuum=off -c max_locks_per_transaction=1024 -c shared_buffers=128MB" start) >>"$LOG" 2>&1 || die "could not start PostgreSQL"
+PG_STARTED=1
+unset DATABASE_URL PGDATABASE PGSERVICE PGPASSWORD PGOPTIONS GIT_MIGRATE_SCRATCH_URL
+export PGHOST=$WORK PGPORT=5432 PGUSER=postgres
+SCRATCH="postgresql://postgres@/postgres?host=$WORK&port=5432"
+admin() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@" >>"$LOG" 2>&1 || die "admin SQL failed: $*"; }
+drop_templates() {
+  "$PSQL" -X -At -d postgres -c "select datname from pg_database where datname like 'git\_migrate\_tpl\_%'" |
+    while read -r d; do admin -c "DROP DATABASE IF EXISTS $d WITH (FORCE)"; done
+}
+# timed CMD… : wall microseconds of CMD in $LAST_US (exit 1, "differences", is success here)
+timed() {
+  printf '\n### %s\n' "$*" >>"$LOG"
+  local t0=${EPOCHREALTIME/./} rc=0
+  "$@" >>"$LOG" 2>&1 || rc=$?
+  [ "$rc" -le 1 ] || { tail -n 30 "$LOG" >&2; die "failed ($rc): $*"; }
+  LAST_US=$(( ${EPOCHREALTIME/./} - t0 ))
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+ms() { awk -v u="$1" 'BEGIN{printf "%.0f ms", u/1000}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "x%.2f", a/b}'; }
+
+WL=$WORK/wl
+python3 "$HERE/make_workload.py" "$N" "$WL" --commits 4 >>"$LOG" 2>&1
+REPO=$WL/repo
+GM=("$BIN" --color never -C "$REPO")
+say "diff benchmark $(date -u +%FT%TZ): N=$N (HEAD~1 has $((N * 3 / 4))), runs=$RUNS, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+
+declare -a T_COLD=() T_WARM=() T_LOCAL=() T_FLOOR=()
+for r in $(seq 1 "$RUNS"); do
+  admin -c "DROP DATABASE IF EXISTS floor WITH (FORCE)" -c "CREATE DATABASE floor"
+  timed "$PSQL" -X -q -1 -v ON_ERROR_STOP=1 -f "$WL/all_up.sql" -d floor; T_FLOOR+=("$LAST_US")
+  drop_templates
+  timed "${GM[@]}" diff HEAD~1 HEAD --schema-only --scratch-url "$SCRATCH"; T_COLD+=("$LAST_US")
+  timed "${GM[@]}" diff HEAD~1 HEAD --schema-only --scratch-url "$SCRATCH"; T_WARM+=("$LAST_US")
+  timed "${GM[@]}" diff HEAD~1 HEAD --schema-only; T_LOCAL+=("$LAST_US")
+done
+grep -q "copied from the kept template" "$LOG" || die "the warm runs did not use the kept templates"
+stmts=$("${GM[@]}" diff HEAD~1 HEAD --schema-only --scratch-url "$SCRATCH" 2>/dev/null | grep -c ';$' || true)
+mc=$(median "${T_COLD[@]}"); mw=$(median "${T_WARM[@]}"); ml=$(median "${T_LOCAL[@]}"); mf=$(median "${T_FLOOR[@]}")
+say "diff HEAD~1 HEAD ($stmts statements): cold $(ms "$mc") ($(ratio "$mc" "$mf") psql replay of HEAD) | warm $(ms "$mw") (target 1000 ms: $([ "$mw" -le 1000000 ] && echo PASS || echo MISS)) | no --scratch-url $(ms "$ml") | psql -1 all_up.sql $(ms "$mf")"
