@@ -45,7 +45,7 @@ fn a_diff_of_two_revisions_names_the_objects_and_its_ddl_reproduces_the_second()
         .expect_contains("-- git migrate diff: v1.0.0 (")
         .expect_contains("-- creates table public.orders")
         .expect_contains("CREATE TABLE public.orders")
-        .expect_contains("2 migration(s) replayed");
+        .expect_contains("schema of v2.0.0 (");
     assert!(!out.stdout.contains("-- metadata"), "{}", out.all());
 
     // The script, run on a database at v1.0.0, gives the schema a fresh deploy of v2.0.0 gives.

@@ -170,8 +170,8 @@ impl<'c> Schemas<'c> {
         let prelude = super::verify::prelude(self.ctx);
         let mut dbs = self.scratch.databases()?;
         let started = std::time::Instant::now();
-        let (model, from_template) = template::model_of(&mut dbs, Some(&prelude), &steps, &exclude)
-            .map_err(|e| {
+        let (model, how) =
+            template::model_of(&mut dbs, Some(&prelude), &steps, &exclude).map_err(|e| {
                 CommandError::new(
                     Kind::Failure,
                     format!("cannot replay the migrations of {}: {e}", state.label),
@@ -179,10 +179,10 @@ impl<'c> Schemas<'c> {
                 .hint(super::verify::SCRATCH_URL_HINT)
             })?;
         if !self.ctx.json {
-            let how = if from_template {
-                "copied from the kept template".to_string()
-            } else {
-                format!("{} migration(s) replayed", steps.len())
+            let how = match (how.from_template, how.replayed) {
+                (_, 0) => "copied from the kept template".to_string(),
+                (0, n) => format!("{n} migration(s) replayed"),
+                (k, n) => format!("{k} migration(s) from a kept template, {n} replayed"),
             };
             self.ctx.ui.info(&format!(
                 "schema of {}: {how} in {:.1} s",

@@ -80,6 +80,9 @@ impl ScratchDatabases for ScratchDbs<'_> {
                 )
             })?;
         self.live.push(name.clone());
+        if let Some(t) = template.filter(|t| t.starts_with(super::template::TEMPLATE_PREFIX)) {
+            self.mark_used(t);
+        }
         Ok(name)
     }
 
@@ -107,21 +110,25 @@ impl ScratchDatabases for ScratchDbs<'_> {
         Ok(())
     }
 
-    fn find_template(&mut self, name: &str) -> Result<bool, String> {
+    fn kept_templates(&mut self) -> Result<Vec<String>, String> {
         let sql = format!(
-            "SELECT 1 FROM pg_database WHERE datname = {}",
-            quote_literal(name)
+            "SELECT datname FROM pg_database WHERE starts_with(datname, {}) ORDER BY oid DESC",
+            quote_literal(super::template::TEMPLATE_PREFIX)
         );
         let rows = self.client.simple_query(&sql).map_err(|e| {
             format!(
-                "cannot look for the template {name} on {}: {}",
+                "cannot list the kept templates on {}: {}",
                 self.admin.redacted(),
                 crate::db::describe_pg_error(&e)
             )
         })?;
         Ok(rows
             .iter()
-            .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(_))))
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect())
     }
 
     fn keep_as_template(&mut self, made: &str, name: &str) -> Result<bool, String> {
@@ -153,34 +160,69 @@ impl ScratchDatabases for ScratchDbs<'_> {
                 crate::db::describe_pg_error(&e)
             ));
         }
+        self.mark_used(name);
         self.prune_templates(name);
         Ok(true)
     }
 }
 
-/// How many kept templates a server holds; the oldest beyond this are dropped.
+/// How many kept templates a server holds; the least recently used beyond this are dropped,
+/// unless they were used in the last [`RECENT_SECONDS`] (another run may be about to copy
+/// them).
 pub const KEPT_TEMPLATES: usize = 8;
 
+/// See [`KEPT_TEMPLATES`].
+pub const RECENT_SECONDS: u64 = 600;
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl ScratchDbs<'_> {
-    /// Drops the oldest kept templates beyond [`KEPT_TEMPLATES`] (never `keep`). Best effort:
-    /// a template that cannot be dropped now is dropped by a later run.
+    /// Records when a kept template was last used, in its comment (best effort).
+    fn mark_used(&mut self, template: &str) {
+        let _ = self.client.batch_execute(&format!(
+            "COMMENT ON DATABASE {} IS {}",
+            quote_ident(template),
+            quote_literal(&format!(
+                "git-migrate template, last used {}",
+                now_seconds()
+            ))
+        ));
+    }
+
+    /// Drops the least recently used kept templates beyond [`KEPT_TEMPLATES`] that were not
+    /// used in the last [`RECENT_SECONDS`] (never `keep`). Best effort: a template that cannot
+    /// be dropped now is dropped by a later run.
     fn prune_templates(&mut self, keep: &str) {
         let sql = format!(
-            "SELECT datname FROM pg_database WHERE starts_with(datname, {}) ORDER BY oid DESC",
+            "SELECT datname, used FROM (SELECT datname, oid, coalesce(substring(shobj_description(oid, 'pg_database') \
+             FROM 'last used ([0-9]+)$'), '0')::bigint AS used FROM pg_database WHERE starts_with(datname, {})) t \
+             ORDER BY used DESC, oid DESC",
             quote_literal(super::template::TEMPLATE_PREFIX)
         );
         let Ok(rows) = self.client.simple_query(&sql) else {
             return;
         };
-        let names: Vec<String> = rows
+        let used: Vec<(String, u64)> = rows
             .iter()
             .filter_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                postgres::SimpleQueryMessage::Row(r) => Some((
+                    r.get(0)?.to_string(),
+                    r.get(1).and_then(|t| t.parse().ok()).unwrap_or(0),
+                )),
                 _ => None,
             })
-            .filter(|n| n != keep)
+            .filter(|(n, _)| n != keep)
             .collect();
-        for old in names.iter().skip(KEPT_TEMPLATES.saturating_sub(1)) {
+        let recent = now_seconds().saturating_sub(RECENT_SECONDS);
+        for (old, last) in used.iter().skip(KEPT_TEMPLATES.saturating_sub(1)) {
+            if *last >= recent {
+                continue;
+            }
             let _ = self.client.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 quote_ident(old)

@@ -121,11 +121,10 @@ pub trait ScratchDatabases {
     fn connect(&mut self, name: &str) -> Result<Client, String>;
     /// Drops a database made by [`ScratchDatabases::create`], ending any session on it.
     fn drop_database(&mut self, name: &str) -> Result<(), String>;
-    /// Whether a template database kept by [`ScratchDatabases::keep_as_template`] under
-    /// `name` exists. Servers that keep none say no.
-    fn find_template(&mut self, name: &str) -> Result<bool, String> {
-        let _ = name;
-        Ok(false)
+    /// The names of the template databases kept by [`ScratchDatabases::keep_as_template`].
+    /// Servers that keep none have none.
+    fn kept_templates(&mut self) -> Result<Vec<String>, String> {
+        Ok(vec![])
     }
     /// Keeps `made` (a database made by [`ScratchDatabases::create`], with no session open on
     /// it) as the template `name`, for later runs to copy. `false` when it was not kept (the

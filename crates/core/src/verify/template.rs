@@ -20,17 +20,28 @@ pub const TEMPLATE_PREFIX: &str = "git_migrate_tpl_";
 /// Bumped when the way a replay runs changes, so older templates are not taken for new ones.
 const REPLAY_FORMAT: &str = "git-migrate replay 1";
 
-/// The digest that names the schema `steps` leave after `prelude`. `None` when a step cannot
-/// be read (such a history is never kept).
-pub fn replay_key(prelude: Option<&str>, steps: &[ReplayStep]) -> Option<String> {
-    let mut text = String::from(REPLAY_FORMAT);
-    text.push('\0');
-    text.push_str(prelude.unwrap_or_default());
+/// The digests that name the schema after each prefix of `steps` (after `prelude`): the first
+/// names the prelude alone, the last the whole history. Each is the digest of the one before
+/// and the next step, so a history that extends another shares its digests. `None` when a
+/// step cannot be read (such a history is never kept).
+pub fn prefix_keys(prelude: Option<&str>, steps: &[ReplayStep]) -> Option<Vec<String>> {
+    let mut key = crate::checksum::sha256_hex(
+        format!("{REPLAY_FORMAT}\0{}", prelude.unwrap_or_default()).as_bytes(),
+    );
+    let mut keys = Vec::with_capacity(steps.len() + 1);
+    keys.push(key.clone());
     for s in steps {
         let up = s.up.as_deref().ok()?;
-        text.push_str(&format!("\0{}\0{}", s.version, up));
+        key = crate::checksum::sha256_hex(format!("{key}\0{}\0{up}", s.version).as_bytes());
+        keys.push(key.clone());
     }
-    Some(crate::checksum::sha256_hex(text.as_bytes()))
+    Some(keys)
+}
+
+/// The digest that names the schema `steps` leave after `prelude` (the last of
+/// [`prefix_keys`]).
+pub fn replay_key(prelude: Option<&str>, steps: &[ReplayStep]) -> Option<String> {
+    prefix_keys(prelude, steps).and_then(|mut k| k.pop())
 }
 
 /// The template database name for a key: the prefix and 32 hex digits of the digest.
@@ -44,58 +55,80 @@ pub fn template_name(key: &str) -> String {
 pub struct Replayed {
     /// The database (made by the [`ScratchDatabases`]; the caller drops it).
     pub database: String,
-    /// Whether it was copied from a kept template (no replay ran).
-    pub from_template: bool,
+    /// How many of the steps came from a kept template (all of them: no replay ran).
+    pub from_template: usize,
+    /// How many steps ran.
+    pub replayed: usize,
 }
 
 /// A new scratch database with the schema `steps` leave when run in order after `prelude`: a
-/// copy of the kept template when there is one, else made by replaying them (and the replay
-/// kept as the template for the next run).
+/// copy of the kept template of the longest prefix of the history that has one, with the steps
+/// after it run; the result is kept as the whole history's template for the next run.
 pub fn replayed_database(
     dbs: &mut dyn ScratchDatabases,
     prelude: Option<&str>,
     steps: &[ReplayStep],
 ) -> Result<Replayed, String> {
     let prelude = prelude.filter(|p| !p.trim().is_empty());
-    let template = replay_key(prelude, steps).map(|k| template_name(&k));
-    if let Some(t) = &template {
-        if dbs.find_template(t)? {
-            // A copy fails only when something holds the template open; replay instead.
-            if let Ok(database) = dbs.create(Some(t)) {
-                return Ok(Replayed {
-                    database,
-                    from_template: true,
-                });
-            }
-        }
-    }
-    let made = replay_into(dbs, prelude, steps)?;
-    if let Some(t) = &template {
-        if dbs.keep_as_template(&made, t)? {
-            // Another run may prune it between the two statements: replay again then.
-            let database = match dbs.create(Some(t)) {
-                Ok(d) => d,
-                Err(_) => replay_into(dbs, prelude, steps)?,
-            };
+    let names: Option<Vec<String>> =
+        prefix_keys(prelude, steps).map(|keys| keys.iter().map(|k| template_name(k)).collect());
+    let Some(names) = names else {
+        return Ok(Replayed {
+            database: replay_into(dbs, None, prelude, steps)?,
+            from_template: 0,
+            replayed: steps.len(),
+        });
+    };
+    let kept = dbs.kept_templates()?;
+    let base = (0..names.len()).rev().find(|i| kept.contains(&names[*i]));
+    let whole = &names[steps.len()];
+    if base == Some(steps.len()) {
+        // A copy fails only when something holds the template open, or another run just
+        // dropped it; replay then.
+        if let Ok(database) = dbs.create(Some(whole)) {
             return Ok(Replayed {
                 database,
-                from_template: false,
+                from_template: steps.len(),
+                replayed: 0,
             });
         }
     }
+    let (made, from) = match base.filter(|b| *b < steps.len()) {
+        Some(b) => match replay_into(dbs, Some(&names[b]), None, &steps[b..]) {
+            Ok(made) => (made, b),
+            Err(_) => (replay_into(dbs, None, prelude, steps)?, 0),
+        },
+        None => (replay_into(dbs, None, prelude, steps)?, 0),
+    };
+    let replayed = steps.len() - from;
+    if dbs.keep_as_template(&made, whole)? {
+        // Another run may prune it between the two statements: replay again then.
+        let database = match dbs.create(Some(whole)) {
+            Ok(d) => d,
+            Err(_) => replay_into(dbs, None, prelude, steps)?,
+        };
+        return Ok(Replayed {
+            database,
+            from_template: from,
+            replayed,
+        });
+    }
     Ok(Replayed {
         database: made,
-        from_template: false,
+        from_template: from,
+        replayed,
     })
 }
 
-/// A new scratch database with `prelude` and `steps` run in it (dropped again on failure).
+/// A new scratch database (a copy of `template`, or empty with `prelude` run) with `steps`
+/// run in it; dropped again on failure.
 fn replay_into(
     dbs: &mut dyn ScratchDatabases,
+    template: Option<&str>,
     prelude: Option<&str>,
     steps: &[ReplayStep],
 ) -> Result<String, String> {
-    let made = dbs.create(None)?;
+    let made = dbs.create(template)?;
     let replay = (|| {
         let mut client = dbs.connect(&made)?;
         if let Some(p) = prelude {
@@ -113,14 +146,14 @@ fn replay_into(
     }
 }
 
-/// The schema model `steps` leave after `prelude` (from a kept template when there is one),
-/// and whether the template was there. The scratch database is dropped after.
+/// The schema model `steps` leave after `prelude` (from kept templates where there are), and
+/// how it was made. The scratch database is dropped after.
 pub fn model_of(
     dbs: &mut dyn ScratchDatabases,
     prelude: Option<&str>,
     steps: &[ReplayStep],
     exclude: &[&str],
-) -> Result<(Model, bool), String> {
+) -> Result<(Model, Replayed), String> {
     let replayed = replayed_database(dbs, prelude, steps)?;
     let read = dbs.connect(&replayed.database).and_then(|mut client| {
         crate::schema::read(&mut client, exclude)
@@ -129,5 +162,64 @@ pub fn model_of(
     let dropped = dbs.drop_database(&replayed.database);
     let model = read?;
     dropped?;
-    Ok((model, replayed.from_template))
+    Ok((model, replayed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::ScratchServer;
+
+    fn step(version: i64, up: &str) -> ReplayStep {
+        ReplayStep {
+            version,
+            up: Ok(up.to_string()),
+        }
+    }
+
+    #[test]
+    fn keys_of_an_extended_history_share_its_prefix_and_an_unreadable_step_has_none() {
+        let a = [step(1, "create table a(id int);")];
+        let b = [a[0].clone(), step(2, "create table b(id int);")];
+        let ka = prefix_keys(Some("p"), &a).unwrap();
+        let kb = prefix_keys(Some("p"), &b).unwrap();
+        assert_eq!(kb.len(), 3);
+        assert_eq!(ka[..], kb[..2]);
+        assert_ne!(prefix_keys(Some("q"), &a).unwrap()[1], ka[1]);
+        assert_ne!(
+            replay_key(Some("p"), &[step(1, "create table a(id bigint);")]),
+            replay_key(Some("p"), &a)
+        );
+        let broken = [ReplayStep {
+            version: 1,
+            up: Err("unreadable".into()),
+        }];
+        assert_eq!(prefix_keys(None, &broken), None);
+        assert!(template_name(&ka[1]).len() <= 63);
+    }
+
+    #[test]
+    fn a_kept_template_is_copied_and_an_extended_history_replays_only_its_new_steps() {
+        let mut server = ScratchServer::new(None);
+        let mut dbs = server.databases().expect("a scratch cluster starts");
+        let steps = [
+            step(1, "create table a(id int primary key);"),
+            step(2, "create table b(id int references a);"),
+            step(3, "create index b_id on b(id);"),
+        ];
+        let (first, how) = model_of(&mut dbs, None, &steps[..2], &[]).unwrap();
+        assert_eq!((how.from_template, how.replayed), (0, 2));
+        let (whole, how) = model_of(&mut dbs, None, &steps, &[]).unwrap();
+        assert_eq!((how.from_template, how.replayed), (2, 1));
+        let (again, how) = model_of(&mut dbs, None, &steps, &[]).unwrap();
+        assert_eq!((how.from_template, how.replayed), (3, 0));
+        assert_eq!(again, whole);
+        assert_ne!(first, whole);
+        assert_eq!(dbs.kept_templates().unwrap().len(), 2);
+        // A failing step is an error naming it, and keeps nothing.
+        let bad = [steps[0].clone(), step(9, "create table a(id int);")];
+        let err = model_of(&mut dbs, None, &bad, &[]).unwrap_err();
+        assert!(err.contains("9"), "{err}");
+        assert_eq!(dbs.kept_templates().unwrap().len(), 2);
+    }
 }
