@@ -15,6 +15,7 @@ use clap::Args;
 use git_migrate_core::metadata::MetadataChange;
 use git_migrate_core::schema::{Model, Statement};
 use git_migrate_core::source::{Project, Source};
+use git_migrate_core::verify::replay::ReplayStep;
 use git_migrate_core::verify::template;
 use git_migrate_core::verify::ScratchServer;
 
@@ -99,6 +100,21 @@ pub(crate) struct State {
     pub side: Side,
     pub label: String,
     pub project: Option<Project>,
+    /// The project's migrations as a replay runs them, once read.
+    steps: Option<Vec<ReplayStep>>,
+}
+
+impl State {
+    /// The project's migrations as a replay runs them (read once); `None` for live.
+    pub(crate) fn steps(&mut self, ctx: &Ctx) -> Result<Option<&[ReplayStep]>, CommandError> {
+        let Some(project) = self.project.as_mut() else {
+            return Ok(None);
+        };
+        if self.steps.is_none() {
+            self.steps = Some(super::verify::replay_steps(ctx, project)?);
+        }
+        Ok(self.steps.as_deref())
+    }
 }
 
 /// Reads a side's project (none for live).
@@ -109,6 +125,7 @@ pub(crate) fn state(ctx: &Ctx, side: Side) -> Result<State, CommandError> {
                 side,
                 label: "live".into(),
                 project: None,
+                steps: None,
             })
         }
         Side::Rev(r) => Source::Rev(r.clone()),
@@ -124,6 +141,7 @@ pub(crate) fn state(ctx: &Ctx, side: Side) -> Result<State, CommandError> {
         side,
         label,
         project: Some(project),
+        steps: None,
     })
 }
 
@@ -160,13 +178,13 @@ impl<'c> Schemas<'c> {
     pub(crate) fn model(&mut self, state: &mut State) -> Result<Model, CommandError> {
         let exclude = excluded_schemas(self.ctx);
         let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
-        let Some(project) = state.project.as_mut() else {
+        let Some(steps) = state.steps(self.ctx)? else {
             let client = self.live_client()?;
             return git_migrate_core::schema::read(client, &exclude).map_err(|e| {
                 CommandError::new(Kind::Failure, format!("cannot read the live schema: {e}"))
             });
         };
-        let steps = super::verify::replay_steps(self.ctx, project)?;
+        let steps = steps.to_vec();
         let prelude = super::verify::prelude(self.ctx);
         let mut dbs = self.scratch.databases()?;
         let started = std::time::Instant::now();
@@ -197,21 +215,12 @@ impl<'c> Schemas<'c> {
 /// Whether two project sides run the same ups after the same prelude (so leave the same schema
 /// and need no replay to compare).
 fn same_replay(ctx: &Ctx, a: &mut State, b: &mut State) -> Result<bool, CommandError> {
-    let (Some(pa), Some(pb)) = (a.project.as_mut(), b.project.as_mut()) else {
+    let prelude = super::verify::prelude(ctx);
+    let (Some(sa), Some(sb)) = (a.steps(ctx)?, b.steps(ctx)?.map(<[ReplayStep]>::to_vec)) else {
         return Ok(false);
     };
-    if pa
-        .migrations
-        .iter()
-        .map(|m| m.version)
-        .ne(pb.migrations.iter().map(|m| m.version))
-    {
-        return Ok(false);
-    }
-    let prelude = super::verify::prelude(ctx);
-    let ka = template::replay_key(Some(&prelude), &super::verify::replay_steps(ctx, pa)?);
-    let kb = template::replay_key(Some(&prelude), &super::verify::replay_steps(ctx, pb)?);
-    Ok(ka.is_some() && ka == kb)
+    let ka = template::replay_key(Some(&prelude), sa);
+    Ok(ka.is_some() && ka == template::replay_key(Some(&prelude), &sb))
 }
 
 /// The statements that turn `from` into `to`.

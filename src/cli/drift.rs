@@ -94,10 +94,7 @@ pub(crate) fn cmd_create_from(ctx: &Ctx, args: &CreateArgs) -> Result<(), Comman
         apply_create(&plan, &wp.root)?;
     }
     // The proof runs on the texts just written.
-    let start = match from.project.as_mut() {
-        Some(project) => Some(super::verify::replay_steps(ctx, project)?),
-        None => None,
-    };
+    let start = from.steps(ctx)?.map(<[_]>::to_vec);
     let start = match &start {
         Some(steps) => Start::Replay(steps),
         None => Start::Model(&from_model),
