@@ -64,6 +64,12 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         // The database role the tests connect as: `postgres` as root (CI), the user's own name
         // on a laptop, where the harness runs the server as that user.
         (r"\(role [^)]+\)", "(role [ROLE])"),
+        // How a revision's schema was made depends on the templates other tests kept on the
+        // shared server.
+        (
+            r"(schema of [^:\n]+): (copied from the kept template|[^\n]*replayed)",
+            "$1: [REPLAYED]",
+        ),
         // Process ids in scratch database names.
         (
             r"git_migrate_(verify|replay)_\d+_\d+",
@@ -447,4 +453,46 @@ fn completions_and_man_pages() {
         "{}",
         main_page.stdout
     );
+}
+
+/// `diff` between revisions and against the database, and a hand change written as a migration.
+#[test]
+fn diff_and_drift_flows() {
+    let repo = TestRepo::shop();
+    let db = TestDb::new("snap_diff");
+    let scratch = TestDb::new("snap_diff_scratch");
+    let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
+    let mut run_step = |name: &str, args: &[&str]| {
+        let run = gm_env(&repo.path(), &db.url, args, &env);
+        snap(
+            name,
+            stable(&transcript(args, &run), Some(&repo.path()), Some(&db)),
+        );
+        run
+    };
+    assert_eq!(
+        run_step("diff_revisions", &["diff", "v1.1.0", "v2.0.0"]).code,
+        1
+    );
+    run_step(
+        "diff_revisions_json",
+        &["diff", "v1.0.0", "v1.1.0", "--schema-only", "--json"],
+    );
+    assert_eq!(
+        run_step("diff_same", &["diff", "v1.1.0", "v1.2.0", "--schema-only"]).code,
+        0
+    );
+    assert_eq!(
+        gm(&repo.path(), &db.url, &["deploy", "v2.0.0", "--yes"]).code,
+        0
+    );
+    db.client()
+        .batch_execute("create index orders_created on orders(created_at); alter table products add column barcode text unique;")
+        .unwrap();
+    run_step("diff_drift", &["diff", "v2.0.0", "live", "--schema-only"]);
+    let run = run_step(
+        "create_from_live_dry_run",
+        &["create", "hotfix", "--from-live", "--dry-run"],
+    );
+    assert_eq!(run.code, 0, "{}", run.all());
 }
