@@ -462,7 +462,7 @@ fn diff_and_drift_flows() {
     let db = TestDb::new("snap_diff");
     let scratch = TestDb::new("snap_diff_scratch");
     let env = [("GIT_MIGRATE_SCRATCH_URL", scratch.url.as_str())];
-    let mut run_step = |name: &str, args: &[&str]| {
+    let run_step = |name: &str, args: &[&str]| {
         let run = gm_env(&repo.path(), &db.url, args, &env);
         snap(
             name,
