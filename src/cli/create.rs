@@ -60,7 +60,17 @@ pub struct CreateArgs {
 pub(crate) fn cmd_create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
     validate_name("migration name", &args.name)?;
     if args.from_live || args.from.is_some() {
-        return super::drift::cmd_create_from(ctx, args);
+        let drift = super::drift::DriftArgs {
+            name: &args.name,
+            from_live: args.from_live,
+            from: args.from.as_deref(),
+            to: args.to.as_deref(),
+            dry_run: args.dry_run,
+            metadata: args.metadata,
+            scratch_url: args.scratch_url.as_deref(),
+            version: args.version,
+        };
+        return super::drift::cmd_create_from(ctx, &drift);
     }
     if args.dry_run {
         return Err(CommandError::new(

@@ -3,7 +3,6 @@
 //! in a scratch database (the texts come from [`git_migrate_core::authoring::drift`]).
 
 use super::authoring::{join, work_project};
-use super::create::CreateArgs;
 use super::diff::{excluded_schemas, schema_statements, state, Schemas, Side, State};
 use super::error::{CommandError, Kind};
 use super::json;
@@ -12,15 +11,35 @@ use git_migrate_core::authoring::create::{apply_create, plan_create, CreateOptio
 use git_migrate_core::authoring::drift::{drift_migration, DriftMigration};
 use git_migrate_core::verify::round_trip::{round_trip, RoundTrip, Start};
 
+/// What `create NAME --from-live` / `--from REV1 --to REV2` was asked for.
+pub(crate) struct DriftArgs<'a> {
+    /// The migration's name.
+    pub name: &'a str,
+    /// `--from-live`.
+    pub from_live: bool,
+    /// `--from`.
+    pub from: Option<&'a str>,
+    /// `--to`.
+    pub to: Option<&'a str>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--metadata`.
+    pub metadata: bool,
+    /// `--scratch-url`.
+    pub scratch_url: Option<&'a str>,
+    /// `--version`.
+    pub version: Option<i64>,
+}
+
 /// The two states: `--from-live` is the deployed commit and live.
 fn sides(
     ctx: &Ctx,
-    args: &CreateArgs,
+    args: &DriftArgs<'_>,
     schemas: &mut Schemas<'_>,
 ) -> Result<(Side, Side), CommandError> {
     if !args.from_live {
-        let from = Side::parse(args.from.as_deref().unwrap_or("live"));
-        let to = Side::parse(args.to.as_deref().unwrap_or("live"));
+        let from = Side::parse(args.from.unwrap_or("live"));
+        let to = Side::parse(args.to.unwrap_or("live"));
         if from == to {
             return Err(CommandError::new(
                 Kind::Usage,
@@ -50,8 +69,8 @@ fn file_label(s: &State) -> String {
 }
 
 /// `create NAME --from-live` / `--from REV1 [--to REV2]`.
-pub(crate) fn cmd_create_from(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
-    let mut schemas = Schemas::new(ctx, args.scratch_url.as_deref());
+pub(crate) fn cmd_create_from(ctx: &Ctx, args: &DriftArgs<'_>) -> Result<(), CommandError> {
+    let mut schemas = Schemas::new(ctx, args.scratch_url);
     let (from, to) = sides(ctx, args, &mut schemas)?;
     let mut from = state(ctx, from)?;
     let mut to = state(ctx, to)?;
@@ -80,7 +99,7 @@ pub(crate) fn cmd_create_from(ctx: &Ctx, args: &CreateArgs) -> Result<(), Comman
         &wp,
         &dir,
         CreateOptions {
-            name: &args.name,
+            name: args.name,
             up: Some(drift.up.clone().into_bytes()),
             down: Some(&drift.down),
             allow_empty_down: false,
@@ -103,7 +122,7 @@ pub(crate) fn cmd_create_from(ctx: &Ctx, args: &CreateArgs) -> Result<(), Comman
     let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
     let prelude = super::verify::prelude(ctx);
     let verdict = {
-        let mut server = git_migrate_core::verify::ScratchServer::new(args.scratch_url.as_deref());
+        let mut server = git_migrate_core::verify::ScratchServer::new(args.scratch_url);
         let mut dbs = server.databases()?;
         round_trip(
             &mut dbs,
@@ -159,7 +178,7 @@ pub(crate) fn cmd_create_from(ctx: &Ctx, args: &CreateArgs) -> Result<(), Comman
 
 fn report(
     ctx: &Ctx,
-    args: &CreateArgs,
+    args: &DriftArgs<'_>,
     (from, to): (&State, &State),
     folder: &str,
     plan: &git_migrate_core::authoring::create::CreatePlan,
@@ -219,7 +238,7 @@ fn not_proven(verdict: &RoundTrip, folder: &str, dry_run: bool) -> CommandError 
 }
 
 /// `--metadata`: the live metadata into the working tree.
-fn export_metadata(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandError> {
+fn export_metadata(ctx: &Ctx, args: &DriftArgs<'_>) -> Result<(), CommandError> {
     if args.metadata && !args.dry_run {
         super::metadata::cmd_export(ctx)?;
     }
