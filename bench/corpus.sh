@@ -15,6 +15,9 @@
 #   --out DIR        keep per-pair logs and normalised dumps there (default /tmp/gm-corpus-last;
 #                    emptied first, so it must be new, empty, or an earlier --out directory)
 #   --diff-lines N   differing lines printed per pair (default 6)
+#   --schema-diff    instead of deploy/rollback, check `git migrate diff A B --schema-only`
+#                    (replayed on this server): its script, run on a deploy of A, must give the
+#                    schema a psql replay of B gives
 #
 # Environment:
 #   GIT_MIGRATE   the binary (default target/release/git-migrate; `cargo build --release` when
@@ -37,15 +40,17 @@ MIRRORS=/work/.mirror
 FILTER=
 OUT=/tmp/gm-corpus-last
 DIFF_LINES=6
+SCHEMA_DIFF=
 TSV=
 POS=()
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case $1 in
     --mirrors) MIRRORS=$2; shift 2 ;;
     --only) FILTER=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --diff-lines) DIFF_LINES=$2; shift 2 ;;
+    --schema-diff) SCHEMA_DIFF=1; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
     *) POS+=("$1"); shift ;;
@@ -393,8 +398,44 @@ while IFS= read -r line <&3 || [ -n "$line" ]; do
     say "$label: not eligible: psql replay of B fails at $BAD"; errhead "$P/replay-B.log" 2 | tee -a "$OUT/corpus.txt"
     drop gmc_b; continue
   fi
+  if [ -n "$SCHEMA_DIFF" ]; then
+    if ! dump gmc_b "$P/B"; then say "$label: pg_dump of B's replay failed (see $P)"; drop gmc_b; continue; fi
+  fi
   drop gmc_b
   N=$((N + 1))
+
+  if [ -n "$SCHEMA_DIFF" ]; then
+    # 2'. the diff's script on a deploy of A, compared with the replay of B
+    if ! fresh gmc_tool; then say "$label: cannot create the tool's database"; continue; fi
+    GMA=(-C "$g" --project "${pdir:-.}" --database-url "$(url gmc_tool)")
+    [ "$cv" = 3 ] && GMA+=(--database-name "$dbn")
+    log=$P/tool.log; : >"$log"
+    rc=0
+    timeout "$GM_TIMEOUT" "$GM" --color never "${GMA[@]}" diff "$A" "$B" --schema-only \
+      --scratch-url "postgresql:///postgres?host=$WORK&user=postgres" \
+      --prelude-sql "CREATE EXTENSION IF NOT EXISTS pgcrypto; CREATE EXTENSION IF NOT EXISTS postgis;" \
+      >"$P/diff.sql" 2>"$P/diff.err" </dev/null || rc=$?
+    if [ "$rc" -gt 1 ]; then
+      say "$label: diff failed (exit $rc)"; errhead "$P/diff.err" 4 | tee -a "$OUT/corpus.txt"
+      drop gmc_tool; continue
+    fi
+    if ! gm "$log" "${GMA[@]}" deploy "$A" --yes "${GM_FLAGV[@]}"; then
+      say "$label: deploy A failed"; drop gmc_tool; continue
+    fi
+    if ! "$PSQL" -X -q -1 -v ON_ERROR_STOP=1 -d gmc_tool -f "$P/diff.sql" >"$P/diff-run.log" 2>&1; then
+      say "$label: the diff's script fails on A ($(grep -c ';$' "$P/diff.sql") statements)"; errhead "$P/diff-run.log" 3 | tee -a "$OUT/corpus.txt"
+      drop gmc_tool; continue
+    fi
+    if ! dump gmc_tool "$P/tool"; then say "$label: pg_dump after the diff failed (see $P)"; drop gmc_tool; continue; fi
+    drop gmc_tool
+    if cmp -s "$P/B.norm" "$P/tool.norm"; then
+      K=$((K + 1)); say "$label: equal ($(grep -c ';$' "$P/diff.sql") statements)"
+    else
+      say "$label: differs from the replay of B ('-' replay of B, '+' A with the diff)"
+      python3 "$WORK/firstdiff.py" "$P/B.norm" "$P/tool.norm" "$DIFF_LINES" | tee -a "$OUT/corpus.txt"
+    fi
+    continue
+  fi
 
   # 2. the tool: deploy A, deploy B, rollback A on one database
   if ! fresh gmc_tool; then say "$label: cannot create the tool's database"; continue; fi

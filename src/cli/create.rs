@@ -54,6 +54,11 @@ pub struct CreateArgs {
     /// and prove the migration, instead of a throwaway cluster. Also $GIT_MIGRATE_SCRATCH_URL.
     #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
     pub scratch_url: Option<String>,
+    /// With --from-live or --from: SQL run in each scratch database before the migrations
+    /// (default: `prelude_sql` of git-migrate.yaml, else `CREATE EXTENSION IF NOT EXISTS
+    /// pgcrypto;`).
+    #[arg(long, value_name = "SQL")]
+    pub prelude_sql: Option<String>,
 }
 
 /// `git migrate create`.
@@ -69,6 +74,7 @@ pub(crate) fn cmd_create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CommandErro
             metadata: args.metadata,
             scratch_url: args.scratch_url.as_deref(),
             version: args.version,
+            prelude_sql: args.prelude_sql.as_deref(),
         };
         return super::drift::cmd_create_from(ctx, &drift);
     }

@@ -45,6 +45,11 @@ pub struct DiffArgs {
     /// $GIT_MIGRATE_SCRATCH_URL.
     #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
     pub scratch_url: Option<String>,
+    /// SQL run in each scratch database before the migrations (default: `prelude_sql` of
+    /// git-migrate.yaml, else `CREATE EXTENSION IF NOT EXISTS pgcrypto;`): the extensions a
+    /// platform provides, say.
+    #[arg(long, value_name = "SQL")]
+    pub prelude_sql: Option<String>,
 }
 
 /// One side of a diff.
@@ -154,14 +159,25 @@ pub(crate) fn excluded_schemas(ctx: &Ctx) -> Vec<String> {
 pub(crate) struct Schemas<'c> {
     ctx: &'c Ctx,
     scratch: ScratchServer,
+    /// Run in each scratch database before the migrations.
+    pub prelude: String,
     live: Option<postgres::Client>,
 }
 
 impl<'c> Schemas<'c> {
-    pub(crate) fn new(ctx: &'c Ctx, scratch_url: Option<&str>) -> Schemas<'c> {
+    /// Replays on `scratch_url`'s server (else a throwaway cluster), after `prelude` (else the
+    /// configured one).
+    pub(crate) fn new(
+        ctx: &'c Ctx,
+        scratch_url: Option<&str>,
+        prelude: Option<&str>,
+    ) -> Schemas<'c> {
         Schemas {
             ctx,
             scratch: ScratchServer::new(scratch_url),
+            prelude: prelude
+                .map(str::to_string)
+                .unwrap_or_else(|| super::verify::prelude(ctx)),
             live: None,
         }
     }
@@ -185,7 +201,7 @@ impl<'c> Schemas<'c> {
             });
         };
         let steps = steps.to_vec();
-        let prelude = super::verify::prelude(self.ctx);
+        let prelude = self.prelude.clone();
         let mut dbs = self.scratch.databases()?;
         let started = std::time::Instant::now();
         let (model, how) =
@@ -214,13 +230,17 @@ impl<'c> Schemas<'c> {
 
 /// Whether two project sides run the same ups after the same prelude (so leave the same schema
 /// and need no replay to compare).
-fn same_replay(ctx: &Ctx, a: &mut State, b: &mut State) -> Result<bool, CommandError> {
-    let prelude = super::verify::prelude(ctx);
+fn same_replay(
+    ctx: &Ctx,
+    prelude: &str,
+    a: &mut State,
+    b: &mut State,
+) -> Result<bool, CommandError> {
     let (Some(sa), Some(sb)) = (a.steps(ctx)?, b.steps(ctx)?.map(<[ReplayStep]>::to_vec)) else {
         return Ok(false);
     };
-    let ka = template::replay_key(Some(&prelude), sa);
-    Ok(ka.is_some() && ka == template::replay_key(Some(&prelude), &sb))
+    let ka = template::replay_key(Some(prelude), sa);
+    Ok(ka.is_some() && ka == template::replay_key(Some(prelude), &sb))
 }
 
 /// The statements that turn `from` into `to`.
@@ -264,12 +284,16 @@ pub(crate) fn cmd_diff(ctx: &Ctx, args: &DiffArgs) -> Result<(), CommandError> {
     let (from, to) = sides(args)?;
     let mut from = state(ctx, from)?;
     let mut to = state(ctx, to)?;
+    let mut schemas = Schemas::new(
+        ctx,
+        args.scratch_url.as_deref(),
+        args.prelude_sql.as_deref(),
+    );
     let statements = if args.metadata_only {
         None
-    } else if from.side == to.side || same_replay(ctx, &mut from, &mut to)? {
+    } else if from.side == to.side || same_replay(ctx, &schemas.prelude, &mut from, &mut to)? {
         Some(vec![])
     } else {
-        let mut schemas = Schemas::new(ctx, args.scratch_url.as_deref());
         let a = schemas.model(&mut from)?;
         let b = schemas.model(&mut to)?;
         Some(schema_statements(&a, &b)?)

@@ -29,6 +29,8 @@ pub(crate) struct DriftArgs<'a> {
     pub scratch_url: Option<&'a str>,
     /// `--version`.
     pub version: Option<i64>,
+    /// `--prelude-sql`.
+    pub prelude_sql: Option<&'a str>,
 }
 
 /// The two states: `--from-live` is the deployed commit and live.
@@ -70,7 +72,7 @@ fn file_label(s: &State) -> String {
 
 /// `create NAME --from-live` / `--from REV1 [--to REV2]`.
 pub(crate) fn cmd_create_from(ctx: &Ctx, args: &DriftArgs<'_>) -> Result<(), CommandError> {
-    let mut schemas = Schemas::new(ctx, args.scratch_url);
+    let mut schemas = Schemas::new(ctx, args.scratch_url, args.prelude_sql);
     let (from, to) = sides(ctx, args, &mut schemas)?;
     let mut from = state(ctx, from)?;
     let mut to = state(ctx, to)?;
@@ -120,7 +122,7 @@ pub(crate) fn cmd_create_from(ctx: &Ctx, args: &DriftArgs<'_>) -> Result<(), Com
     };
     let exclude = excluded_schemas(ctx);
     let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
-    let prelude = super::verify::prelude(ctx);
+    let prelude = schemas.prelude.clone();
     let verdict = {
         let mut server = git_migrate_core::verify::ScratchServer::new(args.scratch_url);
         let mut dbs = server.databases()?;
