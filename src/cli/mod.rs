@@ -17,6 +17,7 @@ mod json;
 mod log;
 mod metadata;
 mod plan;
+mod plan_file;
 mod prepare;
 mod promote;
 mod render;
