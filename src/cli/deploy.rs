@@ -1,8 +1,9 @@
 //! `git migrate deploy REV`: move the database to REV, forward or backward, in one transaction;
 //! and [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
 
-use super::error::CommandError;
+use super::error::{CommandError, PLAN_FILE_HINT};
 use super::json;
+use super::plan_file;
 use super::render::describe_commit;
 use super::Ctx;
 use git_migrate_core::execute::{self, Event, ExecOptions};
@@ -32,7 +33,7 @@ pub struct DeployArgs {
 /// `git migrate deploy REV`, or `deploy --plan FILE`.
 pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
     if let Some(file) = &args.plan {
-        return super::plan_file::cmd_deploy_plan(ctx, file, &args.flags, &args.exec);
+        return cmd_deploy_plan(ctx, file, &args.flags, &args.exec);
     }
     run_mutation(
         ctx,
@@ -41,6 +42,39 @@ pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandErro
         &args.flags,
         &args.exec,
     )
+}
+
+/// `deploy --plan FILE`: reads and checks the file, plans again with its options at its
+/// target commit, refuses unless the new plan is the file's statement for statement (and the
+/// ledger, the schema, the commits and the metadata digest are the file's), then runs that
+/// plan like `deploy`; the executor compares the ledger and the schema once more under the
+/// lock. A plan file is never retried with other options.
+fn cmd_deploy_plan(
+    ctx: &Ctx,
+    path: &std::path::Path,
+    cli_flags: &PlanFlags,
+    exec: &ExecFlags,
+) -> Result<(), CommandError> {
+    let file = plan_file::read(path)?;
+    let mode = file.options.mode;
+    let flags = plan_file::fixed_flags(ctx, &file, path, cli_flags)?;
+    let goal = Goal::Rev(file.to.commit.as_deref());
+    let mut p = prepare(ctx, mode, goal, &flags)?;
+    if let Some(rev) = &file.to.rev {
+        // The commit is what runs; the ledger and the output name the revision as given.
+        p.confirmed.plan.target_ref = rev.clone();
+    }
+    let summary = summary_lines(ctx, &p);
+    plan_file::check(ctx, &file, path, &mut p, &flags, summary)?;
+    run_prepared(ctx, mode, goal, &flags, exec, p, Some(file.expected())).map_err(|mut e| {
+        // The way past a stale plan file is a new one, made from the same revision.
+        for h in e.hints.iter_mut() {
+            if h == PLAN_FILE_HINT {
+                *h = plan_file::replan_hint(&file, path);
+            }
+        }
+        e
+    })
 }
 
 pub(super) fn run_mutation(

@@ -178,6 +178,21 @@ pub(super) fn plan_notes(p: &Prepared) -> Vec<String> {
     notes
 }
 
+/// The plan as text, as `plan` prints it (without SQL, notes as `note:` lines): the summary a
+/// plan file keeps for review.
+pub(super) fn summary_lines(ctx: &Ctx, p: &Prepared) -> Vec<String> {
+    let segmented = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .any(|(s, t)| execute::runs_outside(s, t));
+    let mut lines = plan_lines(&ctx.repo, &p.confirmed.plan, false, segmented);
+    lines.extend(plan_notes(p).into_iter().map(|n| format!("note: {n}")));
+    lines
+}
+
 /// The file warnings of a plan that is not printed.
 pub(super) fn warn_files(ctx: &Ctx, p: &Prepared) {
     for w in &p.file_warnings {
@@ -222,7 +237,8 @@ pub(crate) fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
     let mut p = prepare(ctx, mode, Goal::Rev(args.rev.as_deref()), &args.flags)?;
     print_plan(ctx, &p, args.flags.sql);
     if let Some(out) = &args.out {
-        super::plan_file::write(ctx, &mut p, args.rev.as_deref(), &args.flags, out)?;
+        let summary = summary_lines(ctx, &p);
+        super::plan_file::write(ctx, &mut p, args.rev.as_deref(), &args.flags, summary, out)?;
     }
     Ok(())
 }

@@ -1,38 +1,31 @@
 //! Plan files (issue 15): `plan REV --out FILE` writes one ([`write`]), `plan --show FILE`
-//! prints it for review ([`cmd_show`]), `deploy --plan FILE` runs it ([`cmd_deploy_plan`]).
-//! The document, its digest and the comparison with a new plan are the core's
-//! ([`git_migrate_core::planfile`]); this file reads and writes the file and prints.
+//! prints it for review ([`cmd_show`]), and `deploy --plan FILE` (in `deploy.rs`) reads it
+//! ([`read`]), plans with its options ([`fixed_flags`]) and checks the new plan against it
+//! ([`check`]) before it runs. The document, its digest and the comparison with a new plan are
+//! the core's ([`git_migrate_core::planfile`]); this file reads and writes the file and prints.
+//! It uses neither `plan.rs` nor `deploy.rs` (they use it): the plan as printed comes in as
+//! `summary`.
 
-use super::deploy::run_prepared;
-use super::error::{CommandError, Kind, PLAN_FILE_HINT};
+use super::error::{CommandError, Kind};
 use super::json;
-use super::plan::plan_notes;
 use super::prepare::*;
-use super::render::{describe_commit, plan_lines};
+use super::render::describe_commit;
 use super::Ctx;
-use git_migrate_core::execute;
 use git_migrate_core::plan::Mode;
 use git_migrate_core::planfile::{self, Made, Options, PlanFile, PlanFileError};
 use std::path::Path;
 
 /// The plan file of a prepared plan: its statements, the digests of the ledger and the live
-/// schema it was computed against, and the options that made it.
+/// schema it was computed against, and the options that made it. `summary`: the plan as
+/// `plan` prints it.
 fn document(
     ctx: &Ctx,
     p: &mut Prepared,
     rev: Option<&str>,
     flags: &PlanFlags,
+    summary: Vec<String>,
 ) -> Result<PlanFile, CommandError> {
     let schema = ctx.ledger().take_schema(&mut p.client)?;
-    let segmented = p
-        .confirmed
-        .plan
-        .steps
-        .iter()
-        .zip(&p.texts)
-        .any(|(s, t)| execute::runs_outside(s, t));
-    let mut summary = plan_lines(&ctx.repo, &p.confirmed.plan, false, segmented);
-    summary.extend(plan_notes(p).into_iter().map(|n| format!("note: {n}")));
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -68,6 +61,7 @@ pub(super) fn write(
     p: &mut Prepared,
     rev: Option<&str>,
     flags: &PlanFlags,
+    summary: Vec<String>,
     out: &Path,
 ) -> Result<(), CommandError> {
     if p.confirmed.plan.dirty {
@@ -76,7 +70,7 @@ pub(super) fn write(
             "a plan file needs a commit to deploy: the index and the working tree are not one",
         ));
     }
-    let doc = document(ctx, p, rev, flags)?;
+    let doc = document(ctx, p, rev, flags, summary)?;
     let text = doc.to_text();
     std::fs::write(out, &text).map_err(|e| {
         CommandError::new(
@@ -97,7 +91,7 @@ pub(super) fn write(
 /// Reads and checks a plan file: an unreadable file is a usage error (exit 2); one that is not
 /// a plan file of a known format, or whose digest does not match its content, is refused
 /// (exit 3).
-fn read(path: &Path) -> Result<PlanFile, CommandError> {
+pub(super) fn read(path: &Path) -> Result<PlanFile, CommandError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CommandError::new(
             Kind::Usage,
@@ -124,7 +118,7 @@ fn read(path: &Path) -> Result<PlanFile, CommandError> {
 }
 
 /// The command that makes this plan file again.
-fn replan_hint(file: &PlanFile, path: &Path) -> String {
+pub(super) fn replan_hint(file: &PlanFile, path: &Path) -> String {
     let rollback = match file.options.mode {
         Mode::Rollback => " --rollback",
         _ => "",
@@ -166,19 +160,16 @@ fn same_flag(flag: &str, file: &Option<String>, now: &Option<String>) -> Result<
     )))
 }
 
-/// `deploy --plan FILE`: checks the file, plans again with its options at its target commit,
-/// refuses unless the new plan is the file's statement for statement (and the ledger, the
-/// schema, the commits and the metadata digest are the file's), then runs it like `deploy`;
-/// the executor compares the ledger and the schema once more under the lock.
-pub(super) fn cmd_deploy_plan(
+/// The flags `deploy --plan` plans with: the file's options (the global flags that change a
+/// plan must be the ones the file was made with, else a usage error), and from the command
+/// line only what does not change the plan (`--sql`, `--scratch-url`).
+pub(super) fn fixed_flags(
     ctx: &Ctx,
+    file: &PlanFile,
     path: &Path,
     cli_flags: &PlanFlags,
-    exec: &ExecFlags,
-) -> Result<(), CommandError> {
-    let file = read(path)?;
-    let mode = file.options.mode;
-    if !matches!(mode, Mode::Deploy | Mode::Rollback) {
+) -> Result<PlanFlags, CommandError> {
+    if !matches!(file.options.mode, Mode::Deploy | Mode::Rollback) {
         return Err(CommandError::new(
             Kind::Refused,
             format!(
@@ -198,7 +189,7 @@ pub(super) fn cmd_deploy_plan(
         &ctx.database_name,
     )?;
     same_flag("--project", &file.options.project, &ctx.project_dir())?;
-    let flags = PlanFlags {
+    Ok(PlanFlags {
         down_from: file.options.down_from.clone(),
         fixed: Some(file.options.plan_options()),
         sql: cli_flags.sql,
@@ -207,15 +198,23 @@ pub(super) fn cmd_deploy_plan(
             scratch_url: cli_flags.downs.scratch_url.clone(),
         },
         ..PlanFlags::default()
-    };
-    let goal = Goal::Rev(file.to.commit.as_deref());
-    let mut p = prepare(ctx, mode, goal, &flags)?;
-    if let Some(rev) = &file.to.rev {
-        // The commit is what runs; the ledger and the output name the revision as it was given.
-        p.confirmed.plan.target_ref = rev.clone();
-    }
-    let now = document(ctx, &mut p, file.to.rev.as_deref(), &flags)?;
-    let differences = planfile::differences(&file, &now);
+    })
+}
+
+/// Refuses (exit 3, naming every difference and the command that makes a new plan) unless
+/// the plan `p`, made again with the file's options at its commit, is the file's: the same
+/// statements, accepted checksums and metadata digest, against the same ledger, schema,
+/// deployed commit and database.
+pub(super) fn check(
+    ctx: &Ctx,
+    file: &PlanFile,
+    path: &Path,
+    p: &mut Prepared,
+    flags: &PlanFlags,
+    summary: Vec<String>,
+) -> Result<(), CommandError> {
+    let now = document(ctx, p, file.to.rev.as_deref(), flags, summary)?;
+    let differences = planfile::differences(file, &now);
     if !differences.is_empty() {
         let mut ce = CommandError::new(
             Kind::Refused,
@@ -225,7 +224,7 @@ pub(super) fn cmd_deploy_plan(
             ),
         );
         ce.causes = differences;
-        return Err(ce.hint(replan_hint(&file, path)));
+        return Err(ce.hint(replan_hint(file, path)));
     }
     if !ctx.json {
         ctx.ui.info(&format!(
@@ -234,19 +233,7 @@ pub(super) fn cmd_deploy_plan(
             file.statements.len()
         ));
     }
-    run_prepared(ctx, mode, goal, &flags, exec, p, Some(file.expected())).map_err(|mut e| {
-        if e.hints.iter().any(|h| h == PLAN_FILE_HINT) {
-            e.hints = e
-                .hints
-                .into_iter()
-                .map(|h| match h == PLAN_FILE_HINT {
-                    true => replan_hint(&file, path),
-                    false => h,
-                })
-                .collect();
-        }
-        e
-    })
+    Ok(())
 }
 
 /// `plan --show FILE`: the file, checked, for review; no database.
