@@ -283,3 +283,65 @@ fn a_rollback_plan_file_deploys() {
         Some("rollback")
     );
 }
+
+/// The checks before the lock passed, and the schema changed while `deploy --plan` waited for
+/// the deploy lock: the executor compares the digests again under the lock and refuses.
+#[test]
+fn a_plan_file_is_checked_again_under_the_lock() {
+    use crate::common::reliability::spawn_gm;
+    use std::time::{Duration, Instant};
+    let repo = repo();
+    let p = repo.path();
+    let db = TestDb::new("planfile_under_lock");
+    gm(&p, &db.url, &["deploy", "v1", "--yes"]).expect_code(0);
+    let f = plan_path(&p);
+    let fs = f.to_str().unwrap();
+    gm(&p, &db.url, &["plan", "v2", "--out", fs]).expect_code(0);
+    // Hold the deploy lock as another deployment would (same key, transaction-scoped).
+    let key = git_migrate_core::ledger::Ledger::default().lock_key();
+    let mut holder = db.client();
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
+        .unwrap();
+    let bg = spawn_gm(
+        &p,
+        &db.url,
+        &["deploy", "--plan", fs, "--yes", "--lock-timeout", "30"],
+    );
+    let mut watch = db.client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = watch
+            .simple_query(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND NOT l.granted \
+                   AND a.application_name = 'git-migrate'",
+            )
+            .unwrap()
+            .into_iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v.parse().unwrap()),
+                _ => None,
+            })
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deploy --plan never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The hand change commits with the release of the lock.
+    holder
+        .batch_execute("CREATE TABLE hand_made_late (id int); COMMIT")
+        .unwrap();
+    bg.finish(Duration::from_secs(30))
+        .expect_code(3)
+        .expect_contains("the plan file is stale")
+        .expect_contains("the live schema changed since the plan was made")
+        .expect_contains("git migrate plan v2 --out");
+    assert!(!db.has_table("b"));
+    assert_eq!(deployed(&db), Some(commit_of(&repo, "v1")));
+}
