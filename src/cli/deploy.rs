@@ -1,5 +1,6 @@
 //! `git migrate deploy REV`: move the database to REV, forward or backward, in one transaction;
-//! and [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
+//! `deploy --plan FILE`: run a reviewed plan file (checked by `plan_file.rs`); and
+//! [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
 
 use super::error::{CommandError, PLAN_FILE_HINT};
 use super::json;
