@@ -25,6 +25,7 @@ mod test_interrupt;
 mod test_layering;
 mod test_metadata_cli;
 mod test_no_transaction;
+mod test_plan_file;
 mod test_pooler;
 mod test_promote;
 mod test_real_projects;

@@ -210,6 +210,7 @@ pub(crate) fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError>
             staged: false,
             worktree: args.worktree,
         },
+        fixed: None,
     };
     let exec = ExecFlags {
         dry_run: args.dry_run,

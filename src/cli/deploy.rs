@@ -1,8 +1,10 @@
 //! `git migrate deploy REV`: move the database to REV, forward or backward, in one transaction;
-//! and [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
+//! `deploy --plan FILE`: run a reviewed plan file (checked by `plan_file.rs`); and
+//! [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
 
-use super::error::CommandError;
+use super::error::{CommandError, PLAN_FILE_HINT};
 use super::json;
+use super::plan_file;
 use super::render::describe_commit;
 use super::Ctx;
 use git_migrate_core::execute::{self, Event, ExecOptions};
@@ -18,14 +20,22 @@ use std::time::{Duration, Instant};
 pub struct DeployArgs {
     /// Target revision (commit, tag, branch, HEAD~3). Default: HEAD.
     pub rev: Option<String>,
+    /// Run the plan file FILE written by `git migrate plan REV --out FILE`, with the options it
+    /// records; refused (exit 3) when it was edited or when the database, the ledger or the
+    /// plan moved since it was made.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rev", "down_from", "allow_empty_down", "allow_out_of_order", "accept_edited", "compute_downs", "staged", "worktree"])]
+    pub plan: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub flags: PlanFlags,
     #[command(flatten)]
     pub exec: ExecFlags,
 }
 
-/// `git migrate deploy REV`.
+/// `git migrate deploy REV`, or `deploy --plan FILE`.
 pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
+    if let Some(file) = &args.plan {
+        return cmd_deploy_plan(ctx, file, &args.flags, &args.exec);
+    }
     run_mutation(
         ctx,
         Mode::Deploy,
@@ -35,6 +45,39 @@ pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandErro
     )
 }
 
+/// `deploy --plan FILE`: reads and checks the file, plans again with its options at its
+/// target commit, refuses unless the new plan is the file's statement for statement (and the
+/// ledger, the schema, the commits and the metadata digest are the file's), then runs that
+/// plan like `deploy`; the executor compares the ledger and the schema once more under the
+/// lock. A plan file is never retried with other options.
+fn cmd_deploy_plan(
+    ctx: &Ctx,
+    path: &std::path::Path,
+    cli_flags: &PlanFlags,
+    exec: &ExecFlags,
+) -> Result<(), CommandError> {
+    let file = plan_file::read(path)?;
+    let mode = file.options.mode;
+    let flags = plan_file::fixed_flags(ctx, &file, path, cli_flags)?;
+    let goal = Goal::Rev(file.to.commit.as_deref());
+    let mut p = prepare(ctx, mode, goal, &flags)?;
+    if let Some(rev) = &file.to.rev {
+        // The commit is what runs; the ledger and the output name the revision as given.
+        p.confirmed.plan.target_ref = rev.clone();
+    }
+    let summary = summary_lines(ctx, &p);
+    plan_file::check(ctx, &file, path, &mut p, &flags, summary)?;
+    run_prepared(ctx, mode, goal, &flags, exec, p, Some(file.expected())).map_err(|mut e| {
+        // The way past a stale plan file is a new one, made from the same revision.
+        for h in e.hints.iter_mut() {
+            if h == PLAN_FILE_HINT {
+                *h = plan_file::replan_hint(&file, path);
+            }
+        }
+        e
+    })
+}
+
 pub(super) fn run_mutation(
     ctx: &Ctx,
     mode: Mode,
@@ -42,7 +85,22 @@ pub(super) fn run_mutation(
     flags: &PlanFlags,
     exec: &ExecFlags,
 ) -> Result<(), CommandError> {
-    let mut p = prepare(ctx, mode, goal, flags)?;
+    let p = prepare(ctx, mode, goal, flags)?;
+    run_prepared(ctx, mode, goal, flags, exec, p, None)
+}
+
+/// Runs a prepared plan: shows it, confirms, executes, reports. `plan_file`: the digests of a
+/// plan file (`deploy --plan`), checked again under the lock; such a run is never retried
+/// with other options.
+pub(super) fn run_prepared(
+    ctx: &Ctx,
+    mode: Mode,
+    goal: Goal<'_>,
+    flags: &PlanFlags,
+    exec: &ExecFlags,
+    mut p: Prepared,
+    plan_file: Option<git_migrate_core::planfile::Expected>,
+) -> Result<(), CommandError> {
     if nothing_to_do(ctx, mode, &p) {
         return Ok(());
     }
@@ -61,7 +119,9 @@ pub(super) fn run_mutation(
     }
     confirm(ctx, exec, &p)?;
     let started = Instant::now();
-    let options = exec_options(ctx, mode, flags, exec, &mut p)?;
+    let may_retry = plan_file.is_none();
+    let mut options = exec_options(ctx, mode, flags, exec, &mut p)?;
+    options.plan_file = plan_file;
     let ui = &ctx.ui;
     let quiet = ctx.json || ui.quiet;
     // A progress bar on a terminal, shown once the deployment has run for a second.
@@ -131,7 +191,7 @@ pub(super) fn run_mutation(
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            let all = after_failure(ctx, goal, flags, &mut p, &options, started, e)?;
+            let all = after_failure(ctx, goal, flags, &mut p, &options, started, e, may_retry)?;
             return run_mutation(ctx, mode, goal, &all, exec);
         }
     };
@@ -246,13 +306,15 @@ fn exec_options(
             true => Some(replay_target(ctx, flags, p)?),
             false => None,
         },
+        plan_file: None,
     })
 }
 
 /// After a failed execution: records the failed attempt in the ledger (when it failed in a
 /// migration, the metadata check or the end-state proof), and returns the error; or, with
 /// `--compute-downs` when written downs were the cause, the flags for one more try with every
-/// down computed.
+/// down computed (never when `may_retry` is false: a plan file runs as reviewed or not at all).
+#[allow(clippy::too_many_arguments)]
 fn after_failure(
     ctx: &Ctx,
     goal: Goal<'_>,
@@ -261,6 +323,7 @@ fn after_failure(
     options: &ExecOptions,
     started: Instant,
     e: execute::ExecError,
+    may_retry: bool,
 ) -> Result<PlanFlags, CommandError> {
     let ui = &ctx.ui;
     let ledger = ctx.ledger();
@@ -272,7 +335,8 @@ fn after_failure(
     );
     // With --compute-downs, written downs that fail, or that do not end at the proven
     // schema, are replaced by computed ones: one more try, in a new transaction.
-    let retry_computed = p.options.compute_downs == ComputeDowns::Gaps
+    let retry_computed = may_retry
+        && p.options.compute_downs == ComputeDowns::Gaps
         && ran_written_downs(&p.confirmed.plan)
         && match &e {
             execute::ExecError::Migration(f) => f.direction == "down",

@@ -38,6 +38,10 @@ pub(crate) struct CommandError {
     pub problems: Vec<Problem>,
 }
 
+/// The one way past a plan file that no longer holds (`deploy --plan`).
+pub(crate) const PLAN_FILE_HINT: &str =
+    "make a new plan and review it: git migrate plan <rev> --out FILE";
+
 impl CommandError {
     /// A new error.
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
@@ -302,6 +306,14 @@ impl From<ExecError> for CommandError {
             }
             ExecError::Moved => CommandError::new(Kind::Refused, e.to_string())
                 .hint("run the command again to see the new plan"),
+            ExecError::PlanFileStale(ref moved) => {
+                let mut ce = CommandError::new(
+                    Kind::Refused,
+                    format!("{e}: the plan file is stale, nothing was changed"),
+                );
+                ce.causes = moved.clone();
+                ce.hint(PLAN_FILE_HINT)
+            }
             ExecError::Refused(problems) => {
                 CommandError::refused("the plan cannot be carried out", problems)
             }

@@ -19,6 +19,7 @@ mod json;
 mod log;
 mod metadata;
 mod plan;
+mod plan_file;
 mod prepare;
 mod promote;
 mod render;

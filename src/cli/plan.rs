@@ -1,5 +1,6 @@
-//! `git migrate plan REV`: the plan to reach REV, changing nothing; and the plan's rendering,
-//! which `deploy`, `rollback`, `apply` and `promote` show before they run it.
+//! `git migrate plan REV`: the plan to reach REV, changing nothing (with `--out FILE`, also
+//! written as a plan file: `plan_file.rs`); and the plan's rendering, which `deploy`,
+//! `rollback`, `apply` and `promote` show before they run it.
 
 use super::error::CommandError;
 use super::json;
@@ -16,6 +17,18 @@ use clap::Args;
 pub struct PlanArgs {
     /// Target revision (commit, tag, branch, HEAD~3).
     pub rev: Option<String>,
+    /// Plan a rollback (reverting only) to REV; without REV, the undo of the last deploy.
+    #[arg(long)]
+    pub rollback: bool,
+    /// Also write the plan to FILE for review: every statement it runs, the commits and the
+    /// digests of the ledger, schema and metadata it was computed against. Run it with
+    /// `git migrate deploy --plan FILE`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["staged", "worktree"])]
+    pub out: Option<std::path::PathBuf>,
+    /// Print the plan file FILE for review (no database needed); --json prints the checked
+    /// document.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rev", "rollback", "out", "down_from", "allow_empty_down", "allow_out_of_order", "accept_edited", "compute_downs", "staged", "worktree"])]
+    pub show: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub flags: PlanFlags,
 }
@@ -165,6 +178,21 @@ pub(super) fn plan_notes(p: &Prepared) -> Vec<String> {
     notes
 }
 
+/// The plan as text, as `plan` prints it (without SQL, notes as `note:` lines): the summary a
+/// plan file keeps for review.
+pub(super) fn summary_lines(ctx: &Ctx, p: &Prepared) -> Vec<String> {
+    let segmented = p
+        .confirmed
+        .plan
+        .steps
+        .iter()
+        .zip(&p.texts)
+        .any(|(s, t)| execute::runs_outside(s, t));
+    let mut lines = plan_lines(&ctx.repo, &p.confirmed.plan, false, segmented);
+    lines.extend(plan_notes(p).into_iter().map(|n| format!("note: {n}")));
+    lines
+}
+
 /// The file warnings of a plan that is not printed.
 pub(super) fn warn_files(ctx: &Ctx, p: &Prepared) {
     for w in &p.file_warnings {
@@ -197,14 +225,20 @@ pub(super) fn plan_json(p: &Prepared, show_sql: bool) -> String {
     json::text(&doc)
 }
 
-/// `git migrate plan REV`.
+/// `git migrate plan REV` (`--out FILE`: and write the plan file), or `plan --show FILE`.
 pub(crate) fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
-    let p = prepare(
-        ctx,
-        Mode::Deploy,
-        Goal::Rev(args.rev.as_deref()),
-        &args.flags,
-    )?;
+    if let Some(file) = &args.show {
+        return super::plan_file::cmd_show(ctx, file);
+    }
+    let mode = match args.rollback {
+        true => Mode::Rollback,
+        false => Mode::Deploy,
+    };
+    let mut p = prepare(ctx, mode, Goal::Rev(args.rev.as_deref()), &args.flags)?;
     print_plan(ctx, &p, args.flags.sql);
+    if let Some(out) = &args.out {
+        let summary = summary_lines(ctx, &p);
+        super::plan_file::write(ctx, &mut p, args.rev.as_deref(), &args.flags, summary, out)?;
+    }
     Ok(())
 }

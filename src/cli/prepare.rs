@@ -33,6 +33,10 @@ pub struct PlanFlags {
     pub sql: bool,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// The planner's options, fixed by a plan file (`deploy --plan`) instead of taken from the
+    /// flags and git-migrate.yaml.
+    #[arg(skip)]
+    pub fixed: Option<PlanOptions>,
 }
 
 /// How downs are computed (deploy, rollback, plan, apply, promote).
@@ -112,6 +116,9 @@ pub(super) struct Prepared {
 }
 
 pub(super) fn plan_options(ctx: &Ctx, mode: Mode, flags: &PlanFlags) -> PlanOptions {
+    if let Some(fixed) = flags.fixed {
+        return fixed;
+    }
     PlanOptions {
         mode,
         out_of_order: if flags.allow_out_of_order {

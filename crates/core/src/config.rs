@@ -210,7 +210,7 @@ impl HasuraConfig {
 
 /// Which downs are computed from the schema instead of read from down.sql files
 /// (`--compute-downs`, git-migrate.yaml `policy.compute_downs`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComputeDowns {
     /// None: a missing or empty down refuses the plan (and says a computed one is available).
@@ -223,7 +223,7 @@ pub enum ComputeDowns {
 }
 
 /// The out-of-order policy (git-migrate.yaml `policy.out_of_order`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OutOfOrderPolicy {
     /// Allowed with a warning when git shows the version arrived through a merge.

@@ -20,7 +20,8 @@
 //! 4. Models read from a project or a database: [`metadata`], [`schema`], [`verify`]
 //!    (fingerprints, replays).
 //! 5. Deciding: [`plan`], a pure function of the target project and the live state, whose
-//!    input types (`LiveState`, `AppliedMigration`, `Problem`) the layers above fill in.
+//!    input types (`LiveState`, `AppliedMigration`, `Problem`) the layers above fill in;
+//!    [`planfile`], a plan written to a file for review and the checks that it still holds.
 //! 6. The ledger in the database: [`ledger`].
 //! 7. Gathering facts and running plans: [`gather`], [`execute`].
 //! 8. What the commands build on: [`check`] (the rules `git migrate check` applies over a
@@ -42,6 +43,7 @@ pub mod interrupt;
 pub mod ledger;
 pub mod metadata;
 pub mod plan;
+pub mod planfile;
 pub mod project;
 pub mod quote;
 pub mod schema;

@@ -9,7 +9,7 @@
 
 use crate::metadata::MetadataChange;
 use crate::project::{MigrationSet, Version};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One row of the ledger as the planner sees it.
@@ -620,7 +620,7 @@ fn environment_refusals(f: &EnvironmentRules) -> Vec<Problem> {
 pub use crate::config::{ComputeDowns, OutOfOrderPolicy, CAPTURE_DOWNS};
 
 /// What kind of command plans.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// `deploy`: forward or backward.

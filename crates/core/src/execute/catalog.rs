@@ -1,6 +1,7 @@
 //! The ledger and catalog work of a deployment around its steps. Before them, under the lock:
-//! the live state re-read, a database the Hasura CLI manages adopted, the plan re-made and the
-//! ledger created or upgraded ([`under_lock`]). After them: the metadata checked against the
+//! the live state re-read, a database the Hasura CLI manages adopted, a plan file's ledger and
+//! schema digests compared, the plan re-made and the ledger created or upgraded
+//! ([`under_lock`]). After them: the metadata checked against the
 //! schema and written to Hasura's catalog ([`check_and_write_metadata`]), the accepted edits of
 //! applied migrations ([`record_accepted_edits`]), the end state proven
 //! ([`prove_end_state`]), and the deployment row ([`deployment_record`]).
@@ -57,6 +58,16 @@ pub(super) fn under_lock(
     } else {
         None
     };
+    // A plan file (`deploy --plan`) was computed against one ledger and one schema: both are
+    // compared here, under the lock, before anything runs.
+    if let Some(expected) = &job.options.plan_file {
+        let ledger_now = crate::planfile::ledger_digest(&state.live);
+        let schema_now = ledger.take_schema(tx)?.digest();
+        let moved = expected.moved(&ledger_now, &schema_now);
+        if !moved.is_empty() {
+            return Err(ExecError::PlanFileStale(moved));
+        }
+    }
     let Planned {
         plan,
         snapshot,

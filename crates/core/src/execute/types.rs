@@ -94,6 +94,10 @@ pub enum ExecError {
     /// The database changed between printing the plan and taking the lock.
     #[error("the database moved while waiting for the lock: another deployment ran, so the confirmed plan is stale")]
     Moved,
+    /// Under the lock, the ledger or the live schema is not the one a plan file was computed
+    /// against (`deploy --plan`): what no longer matches, one line each.
+    #[error("the database moved since the plan file was made")]
+    PlanFileStale(Vec<String>),
     /// After the lock the plan has problems.
     #[error("the plan cannot be carried out")]
     Refused(Vec<Problem>),
@@ -293,6 +297,9 @@ pub struct ExecOptions {
     /// The schema a scratch replay of the target's migrations gives (`--verify-target`): the end
     /// state is proven against it instead of the one recorded at the target commit.
     pub expected_schema: Option<Fingerprint>,
+    /// The ledger and schema digests of a plan file (`deploy --plan`): checked under the lock,
+    /// before anything runs; a difference is [`ExecError::PlanFileStale`].
+    pub plan_file: Option<crate::planfile::Expected>,
 }
 
 /// What was planned (and shown, and confirmed) before taking the lock.
