@@ -67,7 +67,7 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         // How a revision's schema was made depends on the templates other tests kept on the
         // shared server.
         (
-            r"(schema of [^:\n]+): (copied from the kept template|[^\n]*replayed)",
+            r"(schema of [^:\n]+): (read from the kept template|[^\n]*replayed)",
             "$1: [REPLAYED]",
         ),
         // Process ids in scratch database names.

@@ -204,7 +204,7 @@ impl<'c> Schemas<'c> {
         let prelude = self.prelude.clone();
         let mut dbs = self.scratch.databases()?;
         let started = std::time::Instant::now();
-        let (model, how) =
+        let (model, from_template, replayed) =
             template::model_of(&mut dbs, Some(&prelude), &steps, &exclude).map_err(|e| {
                 CommandError::new(
                     Kind::Failure,
@@ -213,8 +213,8 @@ impl<'c> Schemas<'c> {
                 .hint(super::verify::SCRATCH_URL_HINT)
             })?;
         if !self.ctx.json {
-            let how = match (how.from_template, how.replayed) {
-                (_, 0) => "copied from the kept template".to_string(),
+            let how = match (from_template, replayed) {
+                (_, 0) => "read from the kept template".to_string(),
                 (0, n) => format!("{n} migration(s) replayed"),
                 (k, n) => format!("{k} migration(s) from a kept template, {n} replayed"),
             };

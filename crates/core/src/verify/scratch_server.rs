@@ -87,6 +87,9 @@ impl ScratchDatabases for ScratchDbs<'_> {
     }
 
     fn connect(&mut self, name: &str) -> Result<postgres::Client, String> {
+        if name.starts_with(super::template::TEMPLATE_PREFIX) {
+            self.mark_used(name);
+        }
         self.admin
             .with_dbname(name)
             .connect()
@@ -143,23 +146,6 @@ impl ScratchDatabases for ScratchDbs<'_> {
             return Ok(false);
         }
         self.live.retain(|n| n != made);
-        // Nobody connects to a kept template (a session on it would stop every copy); copies
-        // are made with CREATE DATABASE … TEMPLATE, which needs none.
-        let locked = self.client.batch_execute(&format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-            quote_ident(name)
-        ));
-        if let Err(e) = locked {
-            let _ = self.client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(name)
-            ));
-            return Err(format!(
-                "cannot keep the template {name} on {}: {}",
-                self.admin.redacted(),
-                crate::db::describe_pg_error(&e)
-            ));
-        }
         self.mark_used(name);
         self.prune_templates(name);
         Ok(true)

@@ -1,7 +1,7 @@
 //! The schema a project's migrations leave, replayed once and kept (issue 15): the first
 //! replay of a history in a scratch server is kept there as a template database named by a
-//! digest of what it ran, so the next run that needs the same schema costs a
-//! `CREATE DATABASE … TEMPLATE` instead of the replay.
+//! digest of what it ran, so the next run that needs the same schema reads it (or copies it,
+//! `CREATE DATABASE … TEMPLATE`, to change it) instead of replaying.
 //!
 //! The key is the digest of what the replay runs (the prelude and each migration's version
 //! and runnable up SQL), not the migrations folder's tree id: a tree id changes when a
@@ -61,61 +61,77 @@ pub struct Replayed {
     pub replayed: usize,
 }
 
-/// A new scratch database with the schema `steps` leave when run in order after `prelude`: a
-/// copy of the kept template of the longest prefix of the history that has one, with the steps
-/// after it run; the result is kept as the whole history's template for the next run.
-pub fn replayed_database(
+/// Where a history's schema is.
+enum Place {
+    /// In the kept template of that name (never to be changed or dropped by the caller).
+    Kept(String),
+    /// In a scratch database made for the caller (the caller drops it): it could not be kept.
+    Made(String),
+}
+
+/// The database holding the schema `steps` leave after `prelude`: the kept template of the
+/// whole history when there is one; else the kept template of its longest kept prefix copied and
+/// the steps after it run (or the whole history replayed), kept for the next run. How many steps
+/// came from a template and how many ran.
+fn kept_or_made(
     dbs: &mut dyn ScratchDatabases,
     prelude: Option<&str>,
     steps: &[ReplayStep],
-) -> Result<Replayed, String> {
-    let prelude = prelude.filter(|p| !p.trim().is_empty());
+) -> Result<(Place, usize, usize), String> {
     let names: Option<Vec<String>> =
         prefix_keys(prelude, steps).map(|keys| keys.iter().map(|k| template_name(k)).collect());
     let Some(names) = names else {
-        return Ok(Replayed {
-            database: replay_into(dbs, None, prelude, steps)?,
-            from_template: 0,
-            replayed: steps.len(),
-        });
+        let made = replay_into(dbs, None, prelude, steps)?;
+        return Ok((Place::Made(made), 0, steps.len()));
     };
     let kept = dbs.kept_templates()?;
     let base = (0..names.len()).rev().find(|i| kept.contains(&names[*i]));
     let whole = &names[steps.len()];
     if base == Some(steps.len()) {
-        // A copy fails only when something holds the template open, or another run just
-        // dropped it; replay then.
-        if let Ok(database) = dbs.create(Some(whole)) {
-            return Ok(Replayed {
-                database,
-                from_template: steps.len(),
-                replayed: 0,
-            });
-        }
+        return Ok((Place::Kept(whole.clone()), steps.len(), 0));
     }
-    let (made, from) = match base.filter(|b| *b < steps.len()) {
+    let (made, from) = match base {
+        // A copy fails when another run just dropped the template: replay all then.
         Some(b) => match replay_into(dbs, Some(&names[b]), None, &steps[b..]) {
             Ok(made) => (made, b),
             Err(_) => (replay_into(dbs, None, prelude, steps)?, 0),
         },
         None => (replay_into(dbs, None, prelude, steps)?, 0),
     };
-    let replayed = steps.len() - from;
-    if dbs.keep_as_template(&made, whole)? {
-        // Another run may prune it between the two statements: replay again then.
-        let database = match dbs.create(Some(whole)) {
+    let place = if dbs.keep_as_template(&made, whole)? {
+        Place::Kept(whole.clone())
+    } else {
+        Place::Made(made)
+    };
+    Ok((place, from, steps.len() - from))
+}
+
+/// A new scratch database with the schema `steps` leave when run in order after `prelude`: a
+/// copy of the history's kept template (made first when there is none, see [`kept_or_made`]).
+pub fn replayed_database(
+    dbs: &mut dyn ScratchDatabases,
+    prelude: Option<&str>,
+    steps: &[ReplayStep],
+) -> Result<Replayed, String> {
+    let prelude = prelude.filter(|p| !p.trim().is_empty());
+    let (place, from_template, replayed) = kept_or_made(dbs, prelude, steps)?;
+    let database = match place {
+        Place::Made(made) => made,
+        // Another run may drop it between the two statements: replay all then.
+        Place::Kept(t) => match dbs.create(Some(&t)) {
             Ok(d) => d,
-            Err(_) => replay_into(dbs, None, prelude, steps)?,
-        };
-        return Ok(Replayed {
-            database,
-            from_template: from,
-            replayed,
-        });
-    }
+            Err(_) => {
+                return Ok(Replayed {
+                    database: replay_into(dbs, None, prelude, steps)?,
+                    from_template: 0,
+                    replayed: steps.len(),
+                })
+            }
+        },
+    };
     Ok(Replayed {
-        database: made,
-        from_template: from,
+        database,
+        from_template,
         replayed,
     })
 }
@@ -146,23 +162,48 @@ fn replay_into(
     }
 }
 
-/// The schema model `steps` leave after `prelude` (from kept templates where there are), and
-/// how it was made. The scratch database is dropped after.
+/// The schema model `steps` leave after `prelude`, and how many steps came from a kept
+/// template and how many ran. A kept template is read in place, in a read-only session (no
+/// copy: a copy of a 1,000-migration schema costs more than reading it); a database made
+/// because it could not be kept is dropped after.
 pub fn model_of(
     dbs: &mut dyn ScratchDatabases,
     prelude: Option<&str>,
     steps: &[ReplayStep],
     exclude: &[&str],
-) -> Result<(Model, Replayed), String> {
-    let replayed = replayed_database(dbs, prelude, steps)?;
-    let read = dbs.connect(&replayed.database).and_then(|mut client| {
-        crate::schema::read(&mut client, exclude)
-            .map_err(|e| format!("cannot read the scratch database's schema: {e}"))
-    });
-    let dropped = dbs.drop_database(&replayed.database);
-    let model = read?;
-    dropped?;
-    Ok((model, replayed))
+) -> Result<(Model, usize, usize), String> {
+    let prelude = prelude.filter(|p| !p.trim().is_empty());
+    let (place, from_template, replayed) = kept_or_made(dbs, prelude, steps)?;
+    let read = |dbs: &mut dyn ScratchDatabases, name: &str| {
+        dbs.connect(name).and_then(|mut client| {
+            client
+                .batch_execute("SET default_transaction_read_only = on")
+                .map_err(|e| crate::db::describe_pg_error(&e))?;
+            crate::schema::read(&mut client, exclude)
+                .map_err(|e| format!("cannot read the scratch database's schema: {e}"))
+        })
+    };
+    match place {
+        Place::Kept(t) => match read(dbs, &t) {
+            Ok(model) => Ok((model, from_template, replayed)),
+            // Dropped by another run meanwhile: replay all.
+            Err(_) => {
+                let made = replay_into(dbs, None, prelude, steps)?;
+                let model = read(dbs, &made);
+                let dropped = dbs.drop_database(&made);
+                let model = model?;
+                dropped?;
+                Ok((model, 0, steps.len()))
+            }
+        },
+        Place::Made(made) => {
+            let model = read(dbs, &made);
+            let dropped = dbs.drop_database(&made);
+            let model = model?;
+            dropped?;
+            Ok((model, from_template, replayed))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,15 +248,22 @@ mod tests {
             step(2, "create table b(id int references a);"),
             step(3, "create index b_id on b(id);"),
         ];
-        let (first, how) = model_of(&mut dbs, None, &steps[..2], &[]).unwrap();
-        assert_eq!((how.from_template, how.replayed), (0, 2));
-        let (whole, how) = model_of(&mut dbs, None, &steps, &[]).unwrap();
-        assert_eq!((how.from_template, how.replayed), (2, 1));
-        let (again, how) = model_of(&mut dbs, None, &steps, &[]).unwrap();
-        assert_eq!((how.from_template, how.replayed), (3, 0));
+        let (first, k, n) = model_of(&mut dbs, None, &steps[..2], &[]).unwrap();
+        assert_eq!((k, n), (0, 2));
+        let (whole, k, n) = model_of(&mut dbs, None, &steps, &[]).unwrap();
+        assert_eq!((k, n), (2, 1));
+        let (again, k, n) = model_of(&mut dbs, None, &steps, &[]).unwrap();
+        assert_eq!((k, n), (3, 0));
         assert_eq!(again, whole);
         assert_ne!(first, whole);
         assert_eq!(dbs.kept_templates().unwrap().len(), 2);
+        // A copy of a kept template is a database of the caller's, with the schema.
+        let copy = replayed_database(&mut dbs, None, &steps).unwrap();
+        assert_eq!((copy.from_template, copy.replayed), (3, 0));
+        let mut c = dbs.connect(&copy.database).unwrap();
+        assert_eq!(crate::schema::read(&mut c, &[]).unwrap(), whole);
+        drop(c);
+        dbs.drop_database(&copy.database).unwrap();
         // A failing step is an error naming it, and keeps nothing.
         let bad = [steps[0].clone(), step(9, "create table a(id int);")];
         let err = model_of(&mut dbs, None, &bad, &[]).unwrap_err();
