@@ -186,14 +186,17 @@ pub fn model_of(
     match place {
         Place::Kept(t) => match read(dbs, &t) {
             Ok(model) => Ok((model, from_template, replayed)),
-            // Dropped by another run meanwhile: replay all.
+            // Dropped by another run meanwhile, or a template that cannot be read: it is made
+            // again.
             Err(_) => {
-                let made = replay_into(dbs, None, prelude, steps)?;
-                let model = read(dbs, &made);
-                let dropped = dbs.drop_database(&made);
-                let model = model?;
-                dropped?;
-                Ok((model, 0, steps.len()))
+                let _ = dbs.drop_database(&t);
+                let (place, _, _) = kept_or_made(dbs, prelude, steps)?;
+                let (Place::Kept(name) | Place::Made(name)) = &place;
+                let model = read(dbs, name);
+                if let Place::Made(made) = &place {
+                    dbs.drop_database(made)?;
+                }
+                Ok((model?, 0, steps.len()))
             }
         },
         Place::Made(made) => {
@@ -264,6 +267,16 @@ mod tests {
         assert_eq!(crate::schema::read(&mut c, &[]).unwrap(), whole);
         drop(c);
         dbs.drop_database(&copy.database).unwrap();
+        // A kept template that cannot be read is made again.
+        let t = template_name(&replay_key(None, &steps).unwrap());
+        let mut c = dbs.connect("postgres").unwrap();
+        c.batch_execute(&format!("ALTER DATABASE {t} WITH ALLOW_CONNECTIONS false"))
+            .unwrap();
+        drop(c);
+        let (remade, k, n) = model_of(&mut dbs, None, &steps, &[]).unwrap();
+        assert_eq!((k, n, remade), (0, 3, whole.clone()));
+        let (_, k, n) = model_of(&mut dbs, None, &steps, &[]).unwrap();
+        assert_eq!((k, n), (3, 0));
         // A failing step is an error naming it, and keeps nothing.
         let bad = [steps[0].clone(), step(9, "create table a(id int);")];
         let err = model_of(&mut dbs, None, &bad, &[]).unwrap_err();
