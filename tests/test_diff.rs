@@ -31,6 +31,21 @@ pub(crate) fn write_worktree(r: &TestRepo, files: &[(String, String)]) {
     }
 }
 
+/// One commit with a table `orders`, checked out.
+fn orders_repo() -> TestRepo {
+    let mut r = TestRepo::new();
+    let mut f = base_project_with(&[]);
+    f.extend(migration(
+        100,
+        "orders",
+        "create table orders(id serial primary key, email text);",
+        "drop table orders;",
+    ));
+    r.commit(&files(&f), &[], "base");
+    write_worktree(&r, &f);
+    r
+}
+
 #[test]
 fn a_diff_of_two_revisions_names_the_objects_and_its_ddl_reproduces_the_second() {
     let r = TestRepo::shop();
@@ -116,16 +131,7 @@ fn a_diff_of_a_state_with_itself_exits_0_without_a_scratch_database() {
 
 #[test]
 fn live_against_a_revision_and_the_working_tree() {
-    let mut r = TestRepo::new();
-    let mut f = base_project_with(&[]);
-    f.extend(migration(
-        100,
-        "orders",
-        "create table orders(id serial primary key, email text);",
-        "drop table orders;",
-    ));
-    r.commit(&files(&f), &[], "base");
-    write_worktree(&r, &f);
+    let r = orders_repo();
     let db = TestDb::new("diff_live");
     let scratch = TestDb::new("diff_live_scratch");
     crate::common::gm(&r.path(), &db.url, &["deploy", "--yes"]).expect_code(0);
@@ -195,16 +201,7 @@ fn written_folder(r: &TestRepo, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn drift_is_codified_as_a_migration_that_deploys_elsewhere_and_is_recorded_here() {
-    let mut r = TestRepo::new();
-    let mut f = base_project_with(&[]);
-    f.extend(migration(
-        100,
-        "orders",
-        "create table orders(id serial primary key, email text);",
-        "drop table orders;",
-    ));
-    r.commit(&files(&f), &[], "base");
-    write_worktree(&r, &f);
+    let mut r = orders_repo();
     let db = TestDb::new("drift_one");
     let scratch = TestDb::new("drift_scratch");
     crate::common::gm(&r.path(), &db.url, &["deploy", "--yes"]).expect_code(0);

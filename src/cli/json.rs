@@ -32,17 +32,8 @@ use std::path::Path;
 /// where scrubbing the printed text would not find it).
 pub(crate) fn text<T: Serialize>(doc: &T) -> String {
     let mut v = serde_json::to_value(doc).unwrap_or_default();
-    scrub_strings(&mut v);
+    git_migrate_core::db::secrets::scrub_json(&mut v);
     serde_json::to_string_pretty(&v).unwrap_or_default()
-}
-
-fn scrub_strings(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::String(s) => *s = super::ui::scrub(s),
-        serde_json::Value::Array(a) => a.iter_mut().for_each(scrub_strings),
-        serde_json::Value::Object(o) => o.values_mut().for_each(scrub_strings),
-        _ => {}
-    }
 }
 
 /// A version and its name: `pending` and `to_revert` of [`StatusDoc`].

@@ -33,17 +33,21 @@ pub struct PlanArgs {
     pub flags: PlanFlags,
 }
 
-/// Steps that run outside the deployment transaction, and the warning that goes with them.
-pub(super) fn print_no_transaction(ctx: &Ctx, p: &Prepared) {
-    let outside: Vec<&Step> = p
-        .confirmed
+/// The steps of the plan that run outside the deployment transaction (no-transaction
+/// migrations).
+fn outside_steps(p: &Prepared) -> impl Iterator<Item = &Step> {
+    p.confirmed
         .plan
         .steps
         .iter()
         .zip(&p.texts)
         .filter(|(s, t)| execute::runs_outside(s, t))
         .map(|(s, _)| s)
-        .collect();
+}
+
+/// Steps that run outside the deployment transaction, and the warning that goes with them.
+pub(super) fn print_no_transaction(ctx: &Ctx, p: &Prepared) {
+    let outside: Vec<&Step> = outside_steps(p).collect();
     if outside.is_empty() {
         return;
     }
@@ -99,13 +103,7 @@ pub(super) fn print_plan(ctx: &Ctx, p: &Prepared, show_sql: bool) {
         }
         return;
     }
-    let segmented = p
-        .confirmed
-        .plan
-        .steps
-        .iter()
-        .zip(&p.texts)
-        .any(|(s, t)| execute::runs_outside(s, t));
+    let segmented = outside_steps(p).next().is_some();
     for l in plan_lines(&ctx.repo, &p.confirmed.plan, show_sql, segmented) {
         ctx.ui.out(&l);
     }
@@ -181,13 +179,7 @@ pub(super) fn plan_notes(p: &Prepared) -> Vec<String> {
 /// The plan as text, as `plan` prints it (without SQL, notes as `note:` lines): the summary a
 /// plan file keeps for review.
 pub(super) fn summary_lines(ctx: &Ctx, p: &Prepared) -> Vec<String> {
-    let segmented = p
-        .confirmed
-        .plan
-        .steps
-        .iter()
-        .zip(&p.texts)
-        .any(|(s, t)| execute::runs_outside(s, t));
+    let segmented = outside_steps(p).next().is_some();
     let mut lines = plan_lines(&ctx.repo, &p.confirmed.plan, false, segmented);
     lines.extend(plan_notes(p).into_iter().map(|n| format!("note: {n}")));
     lines
@@ -202,15 +194,7 @@ pub(super) fn warn_files(ctx: &Ctx, p: &Prepared) {
 
 /// The plan document of `--json` (docs/json.md, "`plan --json`, `deploy --dry-run --json`").
 pub(super) fn plan_json(p: &Prepared, show_sql: bool) -> String {
-    let no_transaction = p
-        .confirmed
-        .plan
-        .steps
-        .iter()
-        .zip(&p.texts)
-        .filter(|(s, t)| execute::runs_outside(s, t))
-        .map(|(s, _)| s.version())
-        .collect();
+    let no_transaction = outside_steps(p).map(Step::version).collect();
     let doc = json::PlanDoc::new(
         &p.confirmed.plan,
         json::PlanExtras {

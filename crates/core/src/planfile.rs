@@ -232,7 +232,7 @@ impl PlanFile {
     /// the rest set, pretty-printed with keys sorted.
     pub fn to_text(&self) -> String {
         let mut v = serde_json::to_value(self).expect("strings, numbers and lists serialize");
-        scrub_strings(&mut v);
+        crate::db::secrets::scrub_json(&mut v);
         let obj = v.as_object_mut().expect("a struct serializes to an object");
         obj.remove("digest");
         let digest = content_digest(&serde_json::Value::Object(obj.clone()));
@@ -321,15 +321,6 @@ pub fn ledger_digest(live: &LiveState) -> String {
 /// serde_json's maps are sorted).
 fn content_digest(v: &serde_json::Value) -> String {
     sha256_hex(&serde_json::to_vec(v).expect("a value serializes"))
-}
-
-fn scrub_strings(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::String(s) => *s = crate::db::secrets::scrub(s),
-        serde_json::Value::Array(a) => a.iter_mut().for_each(scrub_strings),
-        serde_json::Value::Object(o) => o.values_mut().for_each(scrub_strings),
-        _ => {}
-    }
 }
 
 /// What `deploy --plan` checks again under the deploy lock, before anything runs.

@@ -29,6 +29,17 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// [`scrub`] on every string of a JSON value, before it is turned into text (a password holding
+/// `"` or `\` is escaped in the text, where scrubbing the text would not find it).
+pub fn scrub_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = scrub(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(scrub_json),
+        serde_json::Value::Object(o) => o.values_mut().for_each(scrub_json),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
