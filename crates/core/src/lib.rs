@@ -14,7 +14,7 @@
 //!
 //! 1. Foundations, which use only each other: [`quote`], [`checksum`], [`yaml`],
 //!    [`interrupt`], [`db`], [`scratch`], [`project`] (what a migration is, its SQL and its
-//!    transaction control).
+//!    transaction control), [`lint`] (the migration linter's rules over SQL text).
 //! 2. Configuration: [`config`] (Hasura's `config.yaml` and `git-migrate.yaml`).
 //! 3. Reading git: [`source`].
 //! 4. Models read from a project or a database: [`metadata`], [`schema`], [`verify`]
@@ -41,6 +41,7 @@ pub mod gather;
 pub mod hooks;
 pub mod interrupt;
 pub mod ledger;
+pub mod lint;
 pub mod metadata;
 pub mod plan;
 pub mod planfile;
