@@ -33,6 +33,10 @@ pub struct CheckArgs {
     /// a throwaway cluster. Also $GIT_MIGRATE_SCRATCH_URL.
     #[arg(long, value_name = "URL", env = "GIT_MIGRATE_SCRATCH_URL")]
     pub scratch_url: Option<String>,
+    /// Leave the migration linter out (`lint.enabled` in git-migrate.yaml turns it off for
+    /// good).
+    #[arg(long)]
+    pub no_lint: bool,
 }
 
 impl From<CheckError> for CommandError {
@@ -107,6 +111,7 @@ pub(crate) fn cmd_check(ctx: &Ctx, args: &CheckArgs) -> Result<(), CommandError>
             r,
             project_dir.as_deref(),
             env_allow.as_deref(),
+            (!args.no_lint).then_some(&ctx.config.lint),
         )?);
         notes.push(git_migrate_core::yaml::take_warnings());
     }
@@ -180,20 +185,29 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
             }
             for f in &r.findings {
                 let commit = f.commit.as_deref().unwrap_or("");
+                // Lint findings point at a line: `path:line@commit`.
+                let place = match f.line {
+                    Some(line) => format!("{}:{line}@{commit}", f.path),
+                    None => format!("{commit}  {}", f.path),
+                };
                 match &f.allowed_by {
                     None if f.rule.is_note() => {
-                        ctx.ui
-                            .info(&format!("  note: {} {commit} {}", f.rule.id(), f.path));
+                        ctx.ui.info(&format!(
+                            "  note: {} {}",
+                            f.rule.id(),
+                            place.replace("  ", " ")
+                        ));
                         for line in f.message.lines() {
                             ctx.ui.info(&format!("    {line}"));
+                        }
+                        if f.line.is_some() {
+                            ctx.ui.info(&format!("    hint: {}", f.hint));
                         }
                     }
                     None => {
                         ctx.ui.out(&format!(
-                            "  {}  {}  {}",
+                            "  {}  {place}",
                             ctx.ui.paint(f.rule.id(), Style::new().red().bold()),
-                            commit,
-                            f.path
                         ));
                         for line in f.message.lines() {
                             ctx.ui.out(&format!("    {line}"));
@@ -201,10 +215,9 @@ fn render(ctx: &Ctx, reports: &[RangeReport], notes: &[Vec<String>]) -> Result<(
                         ctx.ui.out(&format!("    hint: {}", f.hint));
                     }
                     Some(by) => ctx.ui.info(&format!(
-                        "  {} {} {} (allowed by {by})",
+                        "  {} {} (allowed by {by})",
                         f.rule.id(),
-                        commit,
-                        f.path
+                        place.replace("  ", " "),
                     )),
                 }
             }

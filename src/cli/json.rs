@@ -1723,6 +1723,7 @@ mod tests {
                 message: "no down".into(),
                 hint: "write one".into(),
                 allowed_by: None,
+                line: None,
             }],
             bad_allows: vec![BadAllow {
                 text: "nonsense".into(),

@@ -194,6 +194,7 @@ fn finding(v: &Verified, down_path: Option<&str>) -> Option<Finding> {
         message,
         hint,
         allowed_by: None,
+        line: None,
     })
 }
 

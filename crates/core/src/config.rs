@@ -2,6 +2,7 @@
 //! (read from the working tree or flags). Parsing is pure; callers hand in bytes.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Problems with a project's `config.yaml`.
 #[derive(Debug, thiserror::Error)]
@@ -337,6 +338,8 @@ pub struct ToolConfig {
     /// How many migrations without a usable down one deployment captures the down of, the
     /// last ones (`policy.capture_downs`, default [`CAPTURE_DOWNS`]; 0: none).
     pub capture_downs: usize,
+    /// The migration linter's settings (`lint:`).
+    pub lint: crate::lint::LintConfig,
     /// Named environments, in file order.
     pub environments: Vec<Environment>,
     /// Where it was read from, if anywhere.
@@ -533,6 +536,7 @@ impl Default for ToolConfig {
             accept_edited: false,
             compute_downs: Default::default(),
             capture_downs: CAPTURE_DOWNS,
+            lint: Default::default(),
             environments: Vec::new(),
             origin: None,
         }
@@ -581,6 +585,61 @@ struct RawTool {
     policy: RawPolicy,
     ledger_schema: Option<String>,
     prelude_sql: Option<String>,
+    #[serde(default)]
+    lint: Option<RawLint>,
+}
+
+/// `lint:` (issue 16).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLint {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    rules: BTreeMap<String, String>,
+    #[serde(default)]
+    pg_version: Option<yaml_serde::Value>,
+}
+
+impl RawLint {
+    /// The configuration, or what is wrong with it.
+    fn parse(self) -> Result<crate::lint::LintConfig, String> {
+        let mut rules = BTreeMap::new();
+        for (id, severity) in self.rules {
+            if crate::lint::rule_id(&id).is_none() {
+                return Err(format!(
+                    "lint.rules names {id:?}, which is not a rule (squawk's rules, down-drops-data, up-drops-tracked; see docs/lint.md)"
+                ));
+            }
+            let Some(s) = crate::lint::Severity::parse(&severity) else {
+                return Err(format!(
+                    "lint.rules.{id} is {severity:?}; it must be error, warning or off"
+                ));
+            };
+            rules.insert(id, s);
+        }
+        let pg_version = match self.pg_version {
+            None => None,
+            Some(yaml_serde::Value::Number(n)) => Some(n.to_string()),
+            Some(yaml_serde::Value::String(s)) => Some(s),
+            Some(_) => return Err("lint.pg_version must be a version such as 15 or 13.4".into()),
+        };
+        if let Some(v) = &pg_version {
+            if !v
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "lint.pg_version is {v:?}; it must be a version such as 15 or 13.4"
+                ));
+            }
+        }
+        Ok(crate::lint::LintConfig {
+            enabled: self.enabled.unwrap_or(true),
+            rules,
+            pg_version,
+        })
+    }
 }
 
 /// Problems with `git-migrate.yaml`.
@@ -714,6 +773,7 @@ impl ToolConfig {
             accept_edited: raw.policy.accept_edited.unwrap_or(false),
             compute_downs,
             capture_downs: raw.policy.capture_downs.unwrap_or(CAPTURE_DOWNS),
+            lint: raw.lint.unwrap_or_default().parse().map_err(err)?,
             environments,
             origin: Some(path.to_string()),
         })

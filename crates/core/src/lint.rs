@@ -17,8 +17,14 @@
 //!   need not.
 //! - The rules about locks that block a busy table (non-concurrent indexes, constraints
 //!   without `NOT VALID`, type changes, volatile defaults, `NOT NULL` columns, unique
-//!   constraints, renames) are errors; squawk's other default rules are warnings; its opt-in
-//!   rules stay off. `git-migrate.yaml`'s `lint.rules` changes any of them.
+//!   constraints, renames) are errors. squawk's other rules (style such as
+//!   `prefer-bigint-over-int`, and the `ban-drop-*` family, which fires on every intended drop)
+//!   are off until `git-migrate.yaml`'s `lint.rules` names them (`warning` or `error`): the
+//!   profile is about not taking production down, and a check that reports style on every
+//!   `create table` teaches people to ignore it.
+//! - A `down.sql` exists to remove what its up made: squawk's `ban-drop-*` rules and
+//!   `require-concurrent-index-deletion` are never applied to downs ([`down_rule`]), which
+//!   `down-drops-data` judges instead.
 //!
 //! **Our rules.** [`DOWN_DROPS_DATA`]: a `down.sql` that drops a table or a column its `up.sql`
 //! did not create loses data on rollback. `up-drops-tracked` (an `up.sql` that drops or renames
@@ -220,11 +226,12 @@ pub fn default_severity(id: &str) -> Severity {
     if OFF.contains(&id) {
         return Severity::Off;
     }
-    match squawk_rules().iter().find(|(_, r)| *r == id) {
-        Some((rule, _)) if rule.is_opt_in() => Severity::Off,
-        Some(_) => Severity::Warning,
-        None => Severity::Off,
-    }
+    Severity::Off
+}
+
+/// Whether a squawk rule applies to a `down.sql` (see the module doc).
+pub fn down_rule(id: &str) -> bool {
+    !id.starts_with("ban-drop-") && id != "require-concurrent-index-deletion"
 }
 
 impl LintConfig {
@@ -257,11 +264,26 @@ pub struct LintFinding {
     pub help: Option<String>,
 }
 
+/// Which file of a migration is linted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum File {
+    /// `up.sql`.
+    Up,
+    /// `down.sql` (see [`down_rule`]).
+    Down,
+}
+
 /// squawk's rules over one file's runnable text (a whole-file transaction wrapper blanked).
 /// `no_transaction`: the file runs outside the deployment transaction.
-pub fn lint_sql(text: &str, no_transaction: bool, config: &LintConfig) -> Vec<LintFinding> {
+pub fn lint_sql(
+    text: &str,
+    file: File,
+    no_transaction: bool,
+    config: &LintConfig,
+) -> Vec<LintFinding> {
     let on: Vec<(squawk_linter::Rule, &'static str, Severity)> = squawk_rules()
         .iter()
+        .filter(|(_, id)| file == File::Up || down_rule(id))
         .map(|(r, id)| (*r, *id, config.severity(id)))
         .filter(|(_, _, s)| *s != Severity::Off)
         .collect();
@@ -506,7 +528,8 @@ mod tests {
             default_severity("require-concurrent-index-creation"),
             Severity::Error
         );
-        assert_eq!(default_severity("prefer-text-field"), Severity::Warning);
+        assert_eq!(default_severity("prefer-text-field"), Severity::Off);
+        assert!(!down_rule("ban-drop-table") && down_rule("changing-column-type"));
         assert_eq!(default_severity("prefer-robust-stmts"), Severity::Off);
         assert_eq!(
             default_severity("ban-drop-trigger"),
@@ -520,7 +543,7 @@ mod tests {
     fn lock_rules_fire_on_existing_tables_only_and_respect_configuration() {
         let c = LintConfig::default();
         let sql = "create table t(id int);\ncreate index t_id on t(id);\n\ncreate index o_id on orders(id);\nalter table orders add constraint fk foreign key (c) references customers(id);\nalter table orders alter column total type numeric;\n";
-        let f = lint_sql(sql, false, &c);
+        let f = lint_sql(sql, File::Up, false, &c);
         let rules: Vec<(&str, usize)> = f
             .iter()
             .filter(|f| f.severity == Severity::Error)
@@ -543,7 +566,7 @@ mod tests {
             "require-concurrent-index-creation".into(),
             Severity::Warning,
         );
-        let f = lint_sql(sql, false, &off);
+        let f = lint_sql(sql, File::Up, false, &off);
         assert!(!f.iter().any(|f| f.rule == "changing-column-type"));
         assert!(f
             .iter()
@@ -553,16 +576,16 @@ mod tests {
             enabled: false,
             ..LintConfig::default()
         };
-        assert!(lint_sql(sql, false, &disabled).is_empty());
+        assert!(lint_sql(sql, File::Up, false, &disabled).is_empty());
         // Outside a transaction, CREATE INDEX CONCURRENTLY is what is asked for.
         let cic = "create index concurrently o_id on orders(id);";
         assert!(
-            lint_sql(cic, true, &c).is_empty(),
+            lint_sql(cic, File::Up, true, &c).is_empty(),
             "{:#?}",
-            lint_sql(cic, true, &c)
+            lint_sql(cic, File::Up, true, &c)
         );
         let two = "create table x(id int);\ncreate index concurrently o_id on orders(id);";
-        assert!(lint_sql(two, false, &c)
+        assert!(lint_sql(two, File::Up, false, &c)
             .iter()
             .any(|f| f.rule == "ban-concurrent-index-creation-in-transaction"));
     }

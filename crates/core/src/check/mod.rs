@@ -39,6 +39,14 @@ pub enum Rule {
     VerifySql,
     /// `--verify`: the down does not bring the schema back to what it was before the up.
     VerifyDown,
+    /// A rule of the migration linter ([`crate::lint`]): squawk's, `down-drops-data` or
+    /// `up-drops-tracked`. A warning is shown and never fails the check.
+    Lint {
+        /// The lint rule's id.
+        id: &'static str,
+        /// Whether it is configured as a warning (else an error).
+        warning: bool,
+    },
 }
 
 impl Rule {
@@ -73,17 +81,24 @@ impl Rule {
             Rule::TransactionWrapper => "transaction-wrapper",
             Rule::VerifySql => "verify-sql",
             Rule::VerifyDown => "verify-down",
+            Rule::Lint { id, .. } => id,
         }
     }
 
     /// Whether findings of this rule are notes: shown, never failing the check.
     pub fn is_note(self) -> bool {
-        matches!(self, Rule::TransactionWrapper)
+        matches!(
+            self,
+            Rule::TransactionWrapper | Rule::Lint { warning: true, .. }
+        )
     }
 
-    /// Parses an id.
+    /// Parses an id: one of [`Rule::ALL`], or a lint rule's.
     pub fn parse(id: &str) -> Option<Rule> {
-        Rule::ALL.into_iter().find(|r| r.id() == id)
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.id() == id)
+            .or_else(|| crate::lint::rule_id(id).map(|id| Rule::Lint { id, warning: false }))
     }
 }
 
@@ -110,6 +125,9 @@ pub struct Finding {
     pub hint: String,
     /// When a `Migration-Allow` trailer allows it: the commit (short id) or `GIT_MIGRATE_ALLOW`.
     pub allowed_by: Option<String>,
+    /// The line in `path`, when the rule points at one (lint rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 impl Finding {
@@ -190,7 +208,7 @@ pub(crate) fn apply_allows(findings: &mut [Finding], allows: &[Allow]) -> usize 
         let key = f.key();
         if let Some(a) = allows
             .iter()
-            .find(|a| a.rule == f.rule && a.keys.contains(&key))
+            .find(|a| a.rule.id() == f.rule.id() && a.keys.contains(&key))
         {
             f.allowed_by = Some(a.source.clone());
         } else {
@@ -232,6 +250,7 @@ mod tests {
             message: String::new(),
             hint: String::new(),
             allowed_by: None,
+            line: None,
         };
         let mut fs = vec![
             f(Rule::MissingDown, 9),

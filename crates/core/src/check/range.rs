@@ -8,7 +8,7 @@ use crate::project::join_path as join;
 use crate::project::{MigrationEntryKind, MigrationSet, Version};
 use crate::source::{short, Project, ProjectDirError, Repo, SourceError, TreeRef};
 use git2::{Oid, Sort};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Why a check could not run (exit 2): not findings, but a problem with the input.
 #[derive(Debug, thiserror::Error)]
@@ -410,6 +410,7 @@ fn metadata_findings(
         message: err.to_string(),
         hint: hint.into(),
         allowed_by: None,
+        line: None,
     }])
 }
 
@@ -443,6 +444,7 @@ pub fn check_range(
     range: CheckRange,
     project_dir: Option<&str>,
     env_allow: Option<&str>,
+    lint: Option<&crate::lint::LintConfig>,
 ) -> Result<RangeReport, CheckError> {
     let mut report = RangeReport {
         range: range.clone(),
@@ -517,7 +519,8 @@ pub fn check_range(
     }
     for (tip_dir, base_dir) in &dirs {
         let base = range.base.as_ref().zip(base_dir.as_deref());
-        let (findings, new) = migration_findings(repo, &range.tip, base, tip_dir)?;
+        let (findings, new) =
+            migration_findings(repo, &range.tip, base, tip_dir, (lint, project_dir))?;
         report.findings.extend(findings);
         if *tip_dir == tip_loc.migrations_dir {
             report.new_versions = new;
@@ -595,6 +598,7 @@ fn migration_findings(
     tip: &TreeRef,
     base: Option<(&TreeRef, &str)>,
     tip_dir: &str,
+    (lint, project_dir): (Option<&crate::lint::LintConfig>, Option<&str>),
 ) -> Result<(Vec<Finding>, Vec<Version>), CheckError> {
     let tip_dir_id = repo.dir_id(tip, tip_dir)?;
     let base_dir_id = match base {
@@ -606,6 +610,7 @@ fn migration_findings(
     }
     let mut input = CheckInput {
         migrations_dir: tip_dir.to_string(),
+        lint: lint.cloned(),
         ..Default::default()
     };
     input.tip = entries(repo, tip, tip_dir)?;
@@ -636,7 +641,94 @@ fn migration_findings(
         };
         input.texts.insert(id, text);
     }
-    Ok((rules::evaluate(&input), new_versions(&input)))
+    let mut findings = rules::evaluate(&input);
+    findings.extend(tracked_drops(repo, tip, &input, project_dir)?);
+    Ok((findings, new_versions(&input)))
+}
+
+/// `up-drops-tracked`: a new or changed `up.sql` that drops or renames a table or column that
+/// the metadata at the tip still tracks, or names in a permission or relationship (the
+/// requirements the consistency check knows). The metadata is read only when an up drops or
+/// renames something.
+fn tracked_drops(
+    repo: &Repo,
+    tip: &TreeRef,
+    input: &CheckInput,
+    project_dir: Option<&str>,
+) -> Result<Vec<Finding>, CheckError> {
+    use crate::metadata::consistency::{requirements, Requirement};
+    let dropped = rules::up_drops(input);
+    let Some(config) = input.lint.as_ref() else {
+        return Ok(vec![]);
+    };
+    if dropped.is_empty() {
+        return Ok(vec![]);
+    }
+    let Ok(project) = repo.project_at(tip.clone(), "the tip", project_dir) else {
+        return Ok(vec![]);
+    };
+    let target = crate::gather::TargetProject {
+        reference: "the tip".into(),
+        project: Some(project),
+    };
+    // A metadata folder that does not build is `metadata-parse`'s finding, not this rule's.
+    let Ok(snapshot) = crate::gather::target_snapshot(repo, &target) else {
+        return Ok(vec![]);
+    };
+    let reqs = requirements(&snapshot);
+    let severity = config.severity(crate::lint::UP_DROPS_TRACKED);
+    let mut out = Vec::new();
+    for (path, version, d) in dropped {
+        let users: BTreeSet<&str> = reqs
+            .items
+            .iter()
+            .filter_map(|r| match (r, &d.column) {
+                (
+                    Requirement::Relation {
+                        object, relation, ..
+                    },
+                    None,
+                ) if relation.to_string() == d.table => Some(object.as_str()),
+                (
+                    Requirement::Column {
+                        object,
+                        relation,
+                        column,
+                        ..
+                    },
+                    Some(c),
+                ) if relation.to_string() == d.table && column == c => Some(object.as_str()),
+                _ => None,
+            })
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let what = match &d.column {
+            Some(c) => format!("column {}.{c}", d.table),
+            None => format!("table {}", d.table),
+        };
+        let users: Vec<&str> = users.into_iter().collect();
+        out.push(rules::lint_finding(
+            &path,
+            version,
+            crate::lint::LintFinding {
+                rule: crate::lint::UP_DROPS_TRACKED,
+                severity,
+                line: d.line,
+                column: d.column_at,
+                message: format!(
+                    "the up {} {what}, which the metadata at the same commit still uses: {}",
+                    d.verb,
+                    users.join(", ")
+                ),
+                help: Some(
+                    "change the metadata in the same commit (untrack the table, drop the column from permissions and relationships)".into(),
+                ),
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// Versions of migration folders that are new at the tip (not at the base at all).

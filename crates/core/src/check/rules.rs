@@ -52,6 +52,8 @@ pub(crate) struct CheckInput {
     pub tip_files: BTreeMap<String, BTreeMap<String, FileFact>>,
     /// Contents of the SQL blobs of new or changed migrations, by blob id.
     pub texts: BTreeMap<String, Text>,
+    /// The migration linter's settings (`None`: not linted).
+    pub lint: Option<crate::lint::LintConfig>,
 }
 
 /// A migration as the rules see it: a folder, or a pair of flat files sharing a stem.
@@ -304,6 +306,7 @@ fn finding(
         message,
         hint,
         allowed_by: None,
+        line: None,
     }
 }
 
@@ -535,6 +538,7 @@ pub(crate) fn evaluate(input: &CheckInput) -> Vec<Finding> {
     no_transaction_mixed(&facts, &mut out);
     deleted_migration(&facts, &mut out);
     duplicate_version(&facts, &mut out);
+    lint(&facts, &mut out);
     out.sort_by(|a, b| (&a.path, a.rule).cmp(&(&b.path, b.rule)));
     out.dedup();
     out
@@ -853,6 +857,87 @@ fn transaction_control(facts: &Facts, out: &mut Vec<Finding>) {
                 s.text,
             ));
         }
+    }
+}
+
+/// The migration linter ([`crate::lint`]) over each new or changed `up.sql` and `down.sql`
+/// (a file that is the same as at the base is not this change's doing): squawk's rules on its
+/// runnable text, and `down-drops-data` on a down against its up.
+fn lint(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(config) = facts.input.lint.as_ref().filter(|c| c.enabled) else {
+        return;
+    };
+    for s in facts.sql_files() {
+        let m = s.migration;
+        let same_as_base = m
+            .before
+            .and_then(|b| b.files.get(s.file))
+            .is_some_and(|b| b.id == s.fact.id);
+        if same_as_base {
+            continue;
+        }
+        let path = join(&m.unit.location, s.file);
+        let runnable = crate::source::StepSql::new(s.text.to_string(), path.clone()).text;
+        let no_tx = crate::project::txcontrol::is_no_transaction(s.text);
+        let file = if s.file == "down.sql" {
+            crate::lint::File::Down
+        } else {
+            crate::lint::File::Up
+        };
+        let mut found = crate::lint::lint_sql(&runnable, file, no_tx, config);
+        if s.file == "down.sql" {
+            if let Some(Text::Utf8(up)) = facts.input.texts.get(&m.up.id) {
+                found.extend(crate::lint::down_drops_data(up, s.text, config));
+            }
+        }
+        out.extend(found.into_iter().map(|f| lint_finding(&path, m.version, f)));
+    }
+}
+
+/// What the new or changed `up.sql` files drop or rename (for `up-drops-tracked`, which the
+/// edge applies once it has the metadata): `(path, version, dropped)`.
+pub(crate) fn up_drops(input: &CheckInput) -> Vec<(String, Version, crate::lint::Dropped)> {
+    if input
+        .lint
+        .as_ref()
+        .is_none_or(|c| c.severity(crate::lint::UP_DROPS_TRACKED) == crate::lint::Severity::Off)
+    {
+        return vec![];
+    }
+    let touched = Touched::new(input);
+    let facts = Facts::new(input, &touched);
+    let mut out = Vec::new();
+    for s in facts.sql_files().filter(|s| s.file == "up.sql") {
+        let m = s.migration;
+        if m.before
+            .and_then(|b| b.files.get(s.file))
+            .is_some_and(|b| b.id == s.fact.id)
+        {
+            continue;
+        }
+        let path = join(&m.unit.location, s.file);
+        out.extend(
+            crate::lint::dropped_objects(s.text)
+                .into_iter()
+                .map(|d| (path.clone(), m.version, d)),
+        );
+    }
+    out
+}
+
+/// A lint finding as a check finding.
+pub(crate) fn lint_finding(path: &str, version: Version, f: crate::lint::LintFinding) -> Finding {
+    let rule = Rule::Lint {
+        id: f.rule,
+        warning: f.severity == crate::lint::Severity::Warning,
+    };
+    let hint = match &f.help {
+        Some(h) => format!("{h} (or {})", allow_hint(rule, &version.to_string())),
+        None => allow_hint(rule, &version.to_string()),
+    };
+    Finding {
+        line: Some(f.line),
+        ..finding(rule, path.to_string(), Some(version), f.message, hint)
     }
 }
 
