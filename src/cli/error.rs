@@ -204,8 +204,11 @@ impl From<ExecError> for CommandError {
                     position,
                     line_text,
                     extra,
+                    blockers,
+                    lock_retries,
                     ..
                 } = *f;
+                let lock_timeout = code == git_migrate_core::execute::LOCK_NOT_AVAILABLE;
                 let mut ce = CommandError::new(
                     Kind::Failure,
                     format!("{direction} migration {label} failed; the deployment was rolled back and nothing changed"),
@@ -228,6 +231,10 @@ impl From<ExecError> for CommandError {
                         .push(format!("  | {}^", " ".repeat(c.saturating_sub(1))));
                 }
                 ce.causes.extend(extra);
+                if lock_timeout {
+                    lock_timeout_help(&mut ce, &blockers, lock_retries);
+                    return ce;
+                }
                 ce.hints
                     .push("fix the migration in a new commit and deploy again".into());
                 if direction == "down" {
@@ -385,6 +392,40 @@ impl From<ExecError> for CommandError {
                 .hint("a deployment with no-transaction migrations needs a second connection to hold the deploy lock"),
         }
     }
+}
+
+/// What a migration that timed out waiting for a lock adds (issue 16): the retries, who held
+/// the lock, how to end that session, and the settings.
+fn lock_timeout_help(
+    ce: &mut CommandError,
+    blockers: &[git_migrate_core::execute::Blocker],
+    lock_retries: u32,
+) {
+    ce.causes.push(match lock_retries {
+        0 => "a statement waited longer than the lock timeout for a lock (not retried)".into(),
+        1 => {
+            "a statement waited longer than the lock timeout for a lock, again after 1 retry".into()
+        }
+        n => format!(
+            "a statement waited longer than the lock timeout for a lock, again after {n} retries"
+        ),
+    });
+    if blockers.is_empty() {
+        ce.causes
+            .push("the session holding the lock was not seen (it may have ended meanwhile)".into());
+    }
+    for b in blockers {
+        ce.causes.push(format!("blocked by {b}"));
+    }
+    if let Some(b) = blockers.first() {
+        ce.hints.push(format!(
+            "end the blocking session if it should not be running: SELECT pg_terminate_backend({}); (or pg_cancel_backend), then deploy again",
+            b.pid
+        ));
+    }
+    ce.hints
+        .push("or deploy again later, when it has finished".into());
+    ce.hints.push("or allow a longer wait with --statement-lock-timeout SECS / --lock-retries N (policy.statement_lock_timeout, policy.lock_retries in git-migrate.yaml)".into());
 }
 
 /// A failure (or interrupt) after part of a deployment with no-transaction migrations was
@@ -553,6 +594,8 @@ mod tests {
                 position: Some((2, 8)),
                 line_text: Some("CREATE TABEL t ();".into()),
                 extra: vec!["more".into()],
+                blockers: vec![],
+                lock_retries: 0,
             }))
         };
         let e = CommandError::from(failure("up"));
