@@ -619,6 +619,59 @@ mod tests {
     }
 
     #[test]
+    fn a_migration_lock_timeout_exits_4_naming_the_blocker() {
+        let blocker = git_migrate_core::execute::Blocker {
+            pid: 4242,
+            application_name: "report".into(),
+            user: "app".into(),
+            state: "idle in transaction".into(),
+            in_transaction_secs: Some(61.0),
+            query: "LOCK TABLE t".into(),
+            locks: vec!["AccessExclusiveLock on t".into()],
+        };
+        let failure = |blockers: Vec<_>, lock_retries| {
+            CommandError::from(ExecError::Migration(Box::new(MigrationFailure {
+                direction: "up",
+                label: "2_alter".into(),
+                version: 2,
+                file: "migrations/2_alter/up.sql".into(),
+                message: "canceling statement due to lock timeout".into(),
+                code: "55P03".into(),
+                position: None,
+                line_text: None,
+                extra: vec![],
+                blockers,
+                lock_retries,
+            })))
+        };
+        let e = failure(vec![blocker], 3);
+        assert_eq!(e.kind, Kind::Failure);
+        assert!(
+            e.causes.iter().any(|c| c.contains("again after 3 retries")),
+            "{e:?}"
+        );
+        assert!(
+            e.causes.iter().any(|c| c.starts_with(
+                "blocked by pid 4242 (report, user app, idle in transaction, in its transaction for 61.0s)"
+            )),
+            "{e:?}"
+        );
+        assert!(
+            e.hints[0].contains("SELECT pg_terminate_backend(4242)"),
+            "{e:?}"
+        );
+        assert!(e.hints.iter().any(|h| h.contains("--lock-retries")));
+        assert!(!e.hints.iter().any(|h| h.contains("fix the migration")));
+        let e = failure(vec![], 0);
+        assert!(
+            e.causes.iter().any(|c| c.contains("(not retried)")),
+            "{e:?}"
+        );
+        assert!(e.causes.iter().any(|c| c.contains("was not seen")), "{e:?}");
+        assert!(!e.hints.iter().any(|h| h.contains("pg_terminate_backend")));
+    }
+
+    #[test]
     fn a_lock_timeout_exits_5_and_an_interrupt_130() {
         let e = CommandError::from(ExecError::LockTimeout {
             timeout: Duration::from_secs(60),
