@@ -24,6 +24,7 @@ mod test_hostile;
 mod test_interrupt;
 mod test_layering;
 mod test_lint;
+mod test_lock_retry;
 mod test_metadata_cli;
 mod test_no_transaction;
 mod test_plan_file;

@@ -1117,7 +1117,15 @@ fn statement_lock_timeout_names_the_migration() {
     let mut tx = holder.transaction().unwrap();
     tx.batch_execute("LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
         .unwrap();
-    let r = w.run(&["deploy", &rev, "--yes", "--statement-lock-timeout", "1"]);
+    let r = w.run(&[
+        "deploy",
+        &rev,
+        "--yes",
+        "--statement-lock-timeout",
+        "1",
+        "--lock-retries",
+        "0",
+    ]);
     tx.rollback().unwrap();
     expect_failure(
         &r,

@@ -218,7 +218,9 @@ pub(crate) fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError>
         yes: true,
         lock_timeout: args.lock_timeout,
         statement_timeout: None,
+        // policy.statement_lock_timeout and policy.lock_retries, as for deploy.
         statement_lock_timeout: None,
+        lock_retries: None,
         prelude_sql: None,
         no_prelude: args.no_prelude,
         allow_inconsistent_metadata: true,

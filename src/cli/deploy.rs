@@ -134,6 +134,7 @@ pub(super) fn run_prepared(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let show_bar = !quiet && ui.verbose == 0 && console::Term::stderr().is_term();
+    let lock_retries = std::cell::Cell::new(0u32);
     let mut bar_visible = false;
     let mut on_event = |e: Event<'_>| match e {
         Event::Waiting(h) => ui.info(&format!(
@@ -167,13 +168,47 @@ pub(super) fn run_prepared(
                 ui.warn(&format!("inconsistent metadata (allowed): {p}"));
             }
         }
+        Event::LockRetry {
+            retry,
+            retries,
+            wait,
+            failure,
+        } => {
+            lock_retries.set(retry);
+            ui.warn(&format!(
+                "{} migration {} waited longer than the lock timeout ({}) for a lock; the deployment was rolled back",
+                failure.direction,
+                failure.label,
+                options
+                    .statement_lock_timeout
+                    .map(|t| format!("{}ms", t.as_millis()))
+                    .unwrap_or_else(|| "the server's".into()),
+            ));
+            for b in &failure.blockers {
+                ui.warn(&format!("blocked by {b}"));
+            }
+            ui.warn(&format!(
+                "retry {retry} of {retries} in {}s…",
+                wait.as_secs()
+            ));
+        }
     };
     let ledger = ctx.ledger();
     // A second connection holds the lock while no-transaction migrations run.
     let connect = || ctx.connect().map(|(_, c)| c).map_err(|e| e.message);
+    // And another one, from a thread, names the sessions that block a migration.
+    let observe_target = ctx
+        .db_target()
+        .ok()
+        .map(|t| t.resolve(git_migrate_core::db::LibpqEnv::from_process()).0);
+    let observe = move || match &observe_target {
+        Some(t) => t.connect().map_err(|e| e.to_string()),
+        None => Err("no database".to_string()),
+    };
     let extras = execute::Extras {
         texts: Some(std::mem::take(&mut p.texts)),
         connect: Some(&connect),
+        observe: Some(&observe),
     };
     let outcome = execute::execute_with(
         &mut p.client,
@@ -195,7 +230,7 @@ pub(super) fn run_prepared(
             return run_mutation(ctx, mode, goal, &all, exec);
         }
     };
-    report(ctx, mode, &outcome, started);
+    report(ctx, mode, &outcome, started, lock_retries.get());
     Ok(())
 }
 
@@ -286,7 +321,12 @@ fn exec_options(
     };
     Ok(ExecOptions {
         lock_timeout: Duration::from_secs(exec.lock_timeout),
-        statement_lock_timeout: exec.statement_lock_timeout.map(Duration::from_secs),
+        // The flag, else policy.statement_lock_timeout (default 5 s); `off` or 0: none.
+        statement_lock_timeout: match exec.statement_lock_timeout {
+            Some(w) => w.0,
+            None => ctx.config.statement_lock_timeout,
+        },
+        lock_retries: exec.lock_retries.unwrap_or(ctx.config.lock_retries),
         statement_timeout: exec.statement_timeout.map(Duration::from_secs),
         prelude,
         kind: match mode {
@@ -380,7 +420,7 @@ fn after_failure(
 }
 
 /// The one line (or document) that says what was done.
-fn report(ctx: &Ctx, mode: Mode, outcome: &execute::Outcome, started: Instant) {
+fn report(ctx: &Ctx, mode: Mode, outcome: &execute::Outcome, started: Instant, lock_retries: u32) {
     let secs = started.elapsed().as_secs_f64();
     let at = outcome
         .plan
@@ -389,7 +429,8 @@ fn report(ctx: &Ctx, mode: Mode, outcome: &execute::Outcome, started: Instant) {
         .map(|c| describe_commit(&ctx.repo, c))
         .unwrap_or_else(|| "the empty state".into());
     if ctx.json {
-        let doc = json::DeployDoc::new(&outcome.plan, outcome.deployment_id, secs);
+        let mut doc = json::DeployDoc::new(&outcome.plan, outcome.deployment_id, secs);
+        doc.lock_retries = lock_retries;
         ctx.ui.out(&json::text(&doc));
     } else {
         let verb = match mode {
@@ -402,8 +443,13 @@ fn report(ctx: &Ctx, mode: Mode, outcome: &execute::Outcome, started: Instant) {
             .deployment_id
             .map(|i| format!(" Deployment #{i}."))
             .unwrap_or_default();
+        let retried = match lock_retries {
+            0 => String::new(),
+            1 => " (after 1 lock retry)".into(),
+            n => format!(" (after {n} lock retries)"),
+        };
         ctx.ui.out(&format!(
-            "{verb} {at} in {secs:.2}s: {} reverted, {} applied{}.{id}",
+            "{verb} {at} in {secs:.2}s{retried}: {} reverted, {} applied{}.{id}",
             outcome.plan.reverted().len(),
             outcome.plan.applied().len(),
             if outcome.plan.metadata.is_some() {

@@ -204,8 +204,11 @@ impl From<ExecError> for CommandError {
                     position,
                     line_text,
                     extra,
+                    blockers,
+                    lock_retries,
                     ..
                 } = *f;
+                let lock_timeout = code == git_migrate_core::execute::LOCK_NOT_AVAILABLE;
                 let mut ce = CommandError::new(
                     Kind::Failure,
                     format!("{direction} migration {label} failed; the deployment was rolled back and nothing changed"),
@@ -228,6 +231,10 @@ impl From<ExecError> for CommandError {
                         .push(format!("  | {}^", " ".repeat(c.saturating_sub(1))));
                 }
                 ce.causes.extend(extra);
+                if lock_timeout {
+                    lock_timeout_help(&mut ce, &blockers, lock_retries);
+                    return ce;
+                }
                 ce.hints
                     .push("fix the migration in a new commit and deploy again".into());
                 if direction == "down" {
@@ -385,6 +392,40 @@ impl From<ExecError> for CommandError {
                 .hint("a deployment with no-transaction migrations needs a second connection to hold the deploy lock"),
         }
     }
+}
+
+/// What a migration that timed out waiting for a lock adds (issue 16): the retries, who held
+/// the lock, how to end that session, and the settings.
+fn lock_timeout_help(
+    ce: &mut CommandError,
+    blockers: &[git_migrate_core::execute::Blocker],
+    lock_retries: u32,
+) {
+    ce.causes.push(match lock_retries {
+        0 => "a statement waited longer than the lock timeout for a lock (not retried)".into(),
+        1 => {
+            "a statement waited longer than the lock timeout for a lock, again after 1 retry".into()
+        }
+        n => format!(
+            "a statement waited longer than the lock timeout for a lock, again after {n} retries"
+        ),
+    });
+    if blockers.is_empty() {
+        ce.causes
+            .push("the session holding the lock was not seen (it may have ended meanwhile)".into());
+    }
+    for b in blockers {
+        ce.causes.push(format!("blocked by {b}"));
+    }
+    if let Some(b) = blockers.first() {
+        ce.hints.push(format!(
+            "end the blocking session if it should not be running: SELECT pg_terminate_backend({}); (or pg_cancel_backend), then deploy again",
+            b.pid
+        ));
+    }
+    ce.hints
+        .push("or deploy again later, when it has finished".into());
+    ce.hints.push("or allow a longer wait with --statement-lock-timeout SECS / --lock-retries N (policy.statement_lock_timeout, policy.lock_retries in git-migrate.yaml)".into());
 }
 
 /// A failure (or interrupt) after part of a deployment with no-transaction migrations was
@@ -553,6 +594,8 @@ mod tests {
                 position: Some((2, 8)),
                 line_text: Some("CREATE TABEL t ();".into()),
                 extra: vec!["more".into()],
+                blockers: vec![],
+                lock_retries: 0,
             }))
         };
         let e = CommandError::from(failure("up"));
@@ -573,6 +616,59 @@ mod tests {
         assert_eq!(e.hints.len(), 1);
         let down = CommandError::from(failure("down"));
         assert!(down.hints.iter().any(|h| h.contains("--compute-downs=all")));
+    }
+
+    #[test]
+    fn a_migration_lock_timeout_exits_4_naming_the_blocker() {
+        let blocker = git_migrate_core::execute::Blocker {
+            pid: 4242,
+            application_name: "report".into(),
+            user: "app".into(),
+            state: "idle in transaction".into(),
+            in_transaction_secs: Some(61.0),
+            query: "LOCK TABLE t".into(),
+            locks: vec!["AccessExclusiveLock on t".into()],
+        };
+        let failure = |blockers: Vec<_>, lock_retries| {
+            CommandError::from(ExecError::Migration(Box::new(MigrationFailure {
+                direction: "up",
+                label: "2_alter".into(),
+                version: 2,
+                file: "migrations/2_alter/up.sql".into(),
+                message: "canceling statement due to lock timeout".into(),
+                code: "55P03".into(),
+                position: None,
+                line_text: None,
+                extra: vec![],
+                blockers,
+                lock_retries,
+            })))
+        };
+        let e = failure(vec![blocker], 3);
+        assert_eq!(e.kind, Kind::Failure);
+        assert!(
+            e.causes.iter().any(|c| c.contains("again after 3 retries")),
+            "{e:?}"
+        );
+        assert!(
+            e.causes.iter().any(|c| c.starts_with(
+                "blocked by pid 4242 (report, user app, idle in transaction, in its transaction for 61.0s)"
+            )),
+            "{e:?}"
+        );
+        assert!(
+            e.hints[0].contains("SELECT pg_terminate_backend(4242)"),
+            "{e:?}"
+        );
+        assert!(e.hints.iter().any(|h| h.contains("--lock-retries")));
+        assert!(!e.hints.iter().any(|h| h.contains("fix the migration")));
+        let e = failure(vec![], 0);
+        assert!(
+            e.causes.iter().any(|c| c.contains("(not retried)")),
+            "{e:?}"
+        );
+        assert!(e.causes.iter().any(|c| c.contains("was not seen")), "{e:?}");
+        assert!(!e.hints.iter().any(|h| h.contains("pg_terminate_backend")));
     }
 
     #[test]

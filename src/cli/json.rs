@@ -379,6 +379,9 @@ pub(crate) struct DeployDoc {
     pub at: Option<String>,
     /// `null` when another deployment reached the same target while this one waited.
     pub deployment_id: Option<i64>,
+    /// How many times the deployment was run again after a migration timed out waiting for
+    /// a lock (issue 16).
+    pub lock_retries: u32,
     /// The metadata was replaced.
     pub metadata_changed: bool,
     /// Versions reverted, in order.
@@ -394,6 +397,7 @@ impl DeployDoc {
             applied: plan.applied(),
             at: plan.to_commit.clone(),
             deployment_id,
+            lock_retries: 0,
             metadata_changed: plan.metadata.is_some(),
             reverted: plan.reverted(),
             seconds,
@@ -1470,6 +1474,7 @@ mod tests {
   ],
   "at": "c2",
   "deployment_id": null,
+  "lock_retries": 0,
   "metadata_changed": false,
   "reverted": [
     3

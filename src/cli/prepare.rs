@@ -69,9 +69,15 @@ pub struct ExecFlags {
     /// statement_timeout for the migrations, in seconds (default: the server's).
     #[arg(long, value_name = "SECS")]
     pub statement_timeout: Option<u64>,
-    /// lock_timeout for the migrations' statements, in seconds (default: the server's).
-    #[arg(long, value_name = "SECS")]
-    pub statement_lock_timeout: Option<u64>,
+    /// lock_timeout for each of the migrations' statements, in seconds (or milliseconds with an
+    /// `ms` suffix); 0 or off for none (default: policy.statement_lock_timeout, 5 seconds).
+    /// Not the wait for the deploy lock.
+    #[arg(long, value_name = "SECS", value_parser = parse_wait)]
+    pub statement_lock_timeout: Option<Wait>,
+    /// Times to run the deployment again (rolled back, after pauses of 1, 2, 4… seconds) when a
+    /// migration's statement timed out waiting for a lock (default: policy.lock_retries, 3).
+    #[arg(long, value_name = "N")]
+    pub lock_retries: Option<u32>,
     /// SQL to run once before the first migration of a fresh database
     /// (default: CREATE EXTENSION IF NOT EXISTS pgcrypto, as Hasura's server does).
     #[arg(long, value_name = "SQL", conflicts_with = "no_prelude")]
@@ -97,6 +103,14 @@ pub struct ExecFlags {
     /// Record the steps without running their SQL (`apply --skip-execution`).
     #[arg(skip)]
     pub skip_execution: bool,
+}
+
+/// A wait given on the command line (`--statement-lock-timeout`): `None` is no limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait(pub Option<std::time::Duration>);
+
+fn parse_wait(text: &str) -> Result<Wait, String> {
+    git_migrate_core::config::parse_wait(text).map(Wait)
 }
 
 pub(super) struct Prepared {

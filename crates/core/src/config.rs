@@ -240,6 +240,41 @@ pub enum OutOfOrderPolicy {
 /// hundred tables, so a first deploy of a long history captures only its latest migrations.
 pub const CAPTURE_DOWNS: usize = 20;
 
+/// Default `policy.statement_lock_timeout`: how long a migration's statement may wait for a
+/// table lock. A waiting `ALTER TABLE` queues every later query on that table behind it, so the
+/// wait is an outage of that table; 5 s is what request timeouts usually absorb, and longer than
+/// the short transactions a healthy application holds (issue 16, docs/design-notes.md).
+pub const STATEMENT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Default `policy.lock_retries`: runs after the first one when a migration timed out waiting
+/// for a lock (waits 1 s, 2 s, 4 s in between).
+pub const LOCK_RETRIES: u32 = 3;
+
+/// A wait as written in `git-migrate.yaml` or on the command line: whole seconds (`5`), or a
+/// number with `ms`, `s` or `min` (`500ms`, `5s`); `0` and `off` mean no limit (`None`).
+pub fn parse_wait(text: &str) -> Result<Option<std::time::Duration>, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a wait: use seconds (5), 500ms, 5s, 1min or off"))?;
+    let d = match unit.trim() {
+        "" | "s" => std::time::Duration::from_secs(n),
+        "ms" => std::time::Duration::from_millis(n),
+        "min" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a wait: use seconds (5), 500ms, 5s, 1min or off"
+            ))
+        }
+    };
+    Ok((!d.is_zero()).then_some(d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +375,12 @@ pub struct ToolConfig {
     pub capture_downs: usize,
     /// The migration linter's settings (`lint:`).
     pub lint: crate::lint::LintConfig,
+    /// `lock_timeout` for the migrations' statements (`policy.statement_lock_timeout`, default
+    /// [`STATEMENT_LOCK_TIMEOUT`]; `off`: the server's setting).
+    pub statement_lock_timeout: Option<std::time::Duration>,
+    /// How many times a deployment whose migration timed out waiting for a lock is run again
+    /// (`policy.lock_retries`, default [`LOCK_RETRIES`]).
+    pub lock_retries: u32,
     /// Named environments, in file order.
     pub environments: Vec<Environment>,
     /// Where it was read from, if anywhere.
@@ -537,6 +578,8 @@ impl Default for ToolConfig {
             compute_downs: Default::default(),
             capture_downs: CAPTURE_DOWNS,
             lint: Default::default(),
+            statement_lock_timeout: Some(STATEMENT_LOCK_TIMEOUT),
+            lock_retries: LOCK_RETRIES,
             environments: Vec::new(),
             origin: None,
         }
@@ -556,6 +599,18 @@ struct RawPolicy {
     compute_downs: Option<RawComputeDowns>,
     #[serde(default)]
     capture_downs: Option<usize>,
+    #[serde(default)]
+    statement_lock_timeout: Option<RawWait>,
+    #[serde(default)]
+    lock_retries: Option<u32>,
+}
+
+/// `policy.statement_lock_timeout`: seconds, or a word (`5s`, `500ms`, `off`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawWait {
+    Seconds(u64),
+    Word(String),
 }
 
 /// `policy.compute_downs`: a boolean, or `all`.
@@ -746,6 +801,13 @@ impl ToolConfig {
                 )))
             }
         };
+        let statement_lock_timeout = match raw.policy.statement_lock_timeout {
+            None => Some(STATEMENT_LOCK_TIMEOUT),
+            Some(RawWait::Seconds(n)) => (n > 0).then(|| std::time::Duration::from_secs(n)),
+            Some(RawWait::Word(w)) => {
+                parse_wait(&w).map_err(|m| err(format!("policy.statement_lock_timeout: {m}")))?
+            }
+        };
         let ledger_schema = raw.ledger_schema.unwrap_or_else(|| "git_migrate".into());
         if ledger_schema.is_empty()
             || !ledger_schema
@@ -774,6 +836,8 @@ impl ToolConfig {
             compute_downs,
             capture_downs: raw.policy.capture_downs.unwrap_or(CAPTURE_DOWNS),
             lint: raw.lint.unwrap_or_default().parse().map_err(err)?,
+            statement_lock_timeout,
+            lock_retries: raw.policy.lock_retries.unwrap_or(LOCK_RETRIES),
             environments,
             origin: Some(path.to_string()),
         })
@@ -855,6 +919,38 @@ mod tool_tests {
         let e = ToolConfig::parse("projcet: x\n", "g.yaml").unwrap_err();
         assert!(e.to_string().contains("projcet"), "{e}");
         assert!(ToolConfig::parse("ledger_schema: \"a;b\"\n", "g").is_err());
+    }
+
+    #[test]
+    fn lock_timeout_and_retries() {
+        use std::time::Duration;
+        let c = ToolConfig::parse("", "g.yaml").unwrap();
+        assert_eq!(c.statement_lock_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(c.lock_retries, 3);
+        for (text, want) in [
+            ("2", Some(Duration::from_secs(2))),
+            ("0", None),
+            ("off", None),
+            ("250ms", Some(Duration::from_millis(250))),
+            ("\"10s\"", Some(Duration::from_secs(10))),
+            ("1min", Some(Duration::from_secs(60))),
+        ] {
+            let c = ToolConfig::parse(
+                &format!("policy:\n  statement_lock_timeout: {text}\n  lock_retries: 0\n"),
+                "g.yaml",
+            )
+            .unwrap();
+            assert_eq!(c.statement_lock_timeout, want, "{text}");
+            assert_eq!(c.lock_retries, 0);
+        }
+        let e =
+            ToolConfig::parse("policy:\n  statement_lock_timeout: soon\n", "g.yaml").unwrap_err();
+        assert!(
+            e.to_string().contains("policy.statement_lock_timeout"),
+            "{e}"
+        );
+        assert!(parse_wait("5h").is_err());
+        assert!(parse_wait("-1").is_err());
     }
 
     #[test]

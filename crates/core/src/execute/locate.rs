@@ -106,6 +106,8 @@ pub(super) fn migration_error(
             position: None,
             line_text: None,
             extra: vec![],
+            blockers: vec![],
+            lock_retries: 0,
         }));
     };
     let position = match dbe.position() {
@@ -135,6 +137,8 @@ pub(super) fn migration_error(
         position,
         line_text,
         extra,
+        blockers: vec![],
+        lock_retries: 0,
     }))
 }
 

@@ -4,6 +4,7 @@
 //! whose down is captured ([`read_model`]), the migrations' timeouts ([`timeout_settings`]) and
 //! Ctrl-C ([`check_interrupt`]).
 
+use super::blockers::backend_pid;
 use super::catalog::{
     check_and_write_metadata, deployment_record, prove_end_state, record_accepted_edits,
     under_lock, UnderLock,
@@ -40,6 +41,12 @@ pub(super) fn timeout_settings(options: &ExecOptions, scope: &str) -> String {
         ));
     }
     settings.join("; ")
+}
+
+/// Whether a failed step's statement is to be located by a replay now: not for a lock timeout
+/// that a retry follows (the replay would wait for the same lock once more first).
+pub(super) fn locate_now(job: &Job<'_>, error: &ExecError) -> bool {
+    job.last_attempt || !matches!(error, ExecError::Migration(f) if f.is_lock_timeout())
 }
 
 /// Interrupted by Ctrl-C?
@@ -79,6 +86,11 @@ pub(super) fn execute_single(
             Attempt::Restart => tx.rollback().map_err(db("restarting the transaction"))?,
         }
     };
+    if let Some(o) = job.observer {
+        if let Some(pid) = backend_pid(&mut tx) {
+            o.watch_pid(pid);
+        }
+    }
     let ready = match under_lock(&mut tx, job, target, on_event)? {
         UnderLock::Done { outcome, commit } => {
             if commit {
@@ -126,16 +138,18 @@ pub(super) fn execute_single(
             // failing statement by replaying the same work in a transaction that is rolled
             // back too (only on this failure path).
             drop(tx);
-            runner.locate_into(
-                &mut error,
-                client,
-                Some(key),
-                &settings,
-                steps,
-                0,
-                index,
-                prelude.is_some(),
-            );
+            if locate_now(job, &error) {
+                runner.locate_into(
+                    &mut error,
+                    client,
+                    Some(key),
+                    &settings,
+                    steps,
+                    0,
+                    index,
+                    prelude.is_some(),
+                );
+            }
             return Err(error);
         }
     };

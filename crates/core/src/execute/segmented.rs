@@ -4,13 +4,14 @@
 //! no-transaction migration runs on the plain connection, statement by statement
 //! ([`run_outside`]), its ledger row marked dirty until it has run ([`run_segments`]).
 
+use super::blockers::backend_pid;
 use super::catalog::{
     check_and_write_metadata, deployment_record, record_accepted_edits, under_lock, Ready,
     UnderLock,
 };
 use super::locate::migration_error;
 use super::lock::{attempt_lock, still_locked, Attempt};
-use super::run::{check_interrupt, timeout_settings, StepRunner};
+use super::run::{check_interrupt, locate_now, timeout_settings, StepRunner};
 use super::steps::{runs_outside, texts_for};
 use super::types::{commit_tx, db, DirtyStep, Event, ExecError, Job, Outcome, PartialState};
 use crate::gather::TargetProject;
@@ -181,6 +182,11 @@ fn run_segments(
     let mut tx = client
         .transaction()
         .map_err(db("starting the transaction"))?;
+    if let Some(o) = job.observer {
+        if let Some(pid) = backend_pid(&mut tx) {
+            o.watch_pid(pid);
+        }
+    }
     let ready = match under_lock(&mut tx, job, target, on_event)? {
         UnderLock::Done { outcome, commit } => {
             if commit {
@@ -224,7 +230,9 @@ fn run_segments(
             interrupt::acknowledge();
             return ExecError::Interrupted(None);
         }
-        if let Some(index) = index {
+        // Only the first segment is retried: a later one's failure is located now.
+        let retried = range.start == 0 && !locate_now(job, &error);
+        if let (Some(index), false) = (index, retried) {
             runner.locate_into(
                 &mut error,
                 client,

@@ -1,10 +1,12 @@
-//! The executor's shared types, which every other file here uses and which use none of them:
+//! The executor's shared types, which every other file here uses and which use none of them
+//! but `blockers.rs` (a lock timeout's [`Blocker`]s, and the observer a [`Job`] carries):
 //! what goes in ([`ExecOptions`], [`Confirmed`], [`Extras`], and [`Job`], the caller's arguments
 //! bundled for the helpers), what comes out ([`Event`]s while it runs, the [`Outcome`]), and what
 //! goes wrong ([`ExecError`], [`MigrationFailure`], [`PartialState`], …); and the small helpers
 //! the files share: `db` (a database error as an [`ExecError`]), `commit_tx` and
 //! [`commit_refused`] (what a failed COMMIT means), `pg_ms` (a duration as a setting).
 
+use super::blockers::{Blocker, Observer};
 use crate::gather::{GatherError, GatherOptions};
 use crate::ledger::dirty::DirtyDirection;
 use crate::ledger::{Ledger, LedgerError};
@@ -67,7 +69,22 @@ pub struct MigrationFailure {
     pub line_text: Option<String>,
     /// Server detail / hint / context.
     pub extra: Vec<String>,
+    /// On a lock timeout (SQLSTATE 55P03): the sessions seen holding the lock it waited for.
+    pub blockers: Vec<Blocker>,
+    /// On a lock timeout: how many times the whole deployment had been run again before this
+    /// failure (see [`ExecOptions::lock_retries`]).
+    pub lock_retries: u32,
 }
+
+impl MigrationFailure {
+    /// The statement timed out waiting for a lock (`lock_timeout`, SQLSTATE 55P03).
+    pub fn is_lock_timeout(&self) -> bool {
+        self.code == LOCK_NOT_AVAILABLE
+    }
+}
+
+/// SQLSTATE `lock_not_available`, what `lock_timeout` raises.
+pub const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Failures while executing.
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +274,18 @@ pub enum Event<'a> {
     AlreadyThere,
     /// The metadata does not match the schema, let through by `--allow-inconsistent-metadata`.
     Inconsistent(&'a [Inconsistency]),
+    /// A migration's statement timed out waiting for a lock; the deployment was rolled back
+    /// and runs again, from taking the deploy lock, after `wait`.
+    LockRetry {
+        /// This retry's number, from 1.
+        retry: u32,
+        /// How many retries there may be.
+        retries: u32,
+        /// The pause before it.
+        wait: Duration,
+        /// What failed (the migration, its file and the server's message).
+        failure: &'a MigrationFailure,
+    },
 }
 
 /// What the command layer can hand the executor beyond the plan.
@@ -268,6 +297,10 @@ pub struct Extras<'a> {
     /// Opens another connection to the same database: it holds the deploy lock while a plan
     /// with no-transaction migrations runs. Without it such plans are refused.
     pub connect: Option<&'a dyn Fn() -> Result<Client, String>>,
+    /// Opens another connection to the same database from another thread: while migrations
+    /// run with a `lock_timeout`, it watches for sessions blocking them, to name them when a
+    /// statement times out. Without it a lock timeout names no blocker.
+    pub observe: Option<&'a (dyn Fn() -> Result<Client, String> + Sync)>,
 }
 
 /// Execution options.
@@ -275,8 +308,12 @@ pub struct Extras<'a> {
 pub struct ExecOptions {
     /// How long to wait for the lock.
     pub lock_timeout: Duration,
-    /// `lock_timeout` for the migrations' own statements.
+    /// `lock_timeout` for the migrations' own statements (never for the deploy lock's wait).
     pub statement_lock_timeout: Option<Duration>,
+    /// How many times a deployment that failed because a migration's statement timed out
+    /// waiting for a lock runs again (the failed run was rolled back; see
+    /// [`execute_with`](super::execute_with)).
+    pub lock_retries: u32,
     /// `statement_timeout` for the migrations.
     pub statement_timeout: Option<Duration>,
     /// SQL run once before the first migration of a fresh database (Hasura's pgcrypto).
@@ -334,4 +371,9 @@ pub(super) struct Job<'a> {
     pub(super) plan_options: PlanOptions,
     pub(super) gather_options: &'a GatherOptions,
     pub(super) options: &'a ExecOptions,
+    /// Watches for sessions blocking the migrations, when there is a second connection.
+    pub(super) observer: Option<&'a Observer>,
+    /// No retry follows a lock timeout of this run: only then is its statement located by a
+    /// replay (which would wait for the same lock once more).
+    pub(super) last_attempt: bool,
 }
