@@ -211,6 +211,7 @@ pub(crate) fn cmd_apply(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError>
             worktree: args.worktree,
         },
         fixed: None,
+        forward: Default::default(),
     };
     let exec = ExecFlags {
         dry_run: args.dry_run,

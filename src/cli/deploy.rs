@@ -28,19 +28,25 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub flags: PlanFlags,
     #[command(flatten)]
+    pub forward: ForwardOnlyArgs,
+    #[command(flatten)]
     pub exec: ExecFlags,
 }
 
 /// `git migrate deploy REV`, or `deploy --plan FILE`.
 pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
+    let flags = PlanFlags {
+        forward: args.forward,
+        ..args.flags.clone()
+    };
     if let Some(file) = &args.plan {
-        return cmd_deploy_plan(ctx, file, &args.flags, &args.exec);
+        return cmd_deploy_plan(ctx, file, &flags, &args.exec);
     }
     run_mutation(
         ctx,
         Mode::Deploy,
         Goal::Rev(args.rev.as_deref()),
-        &args.flags,
+        &flags,
         &args.exec,
     )
 }

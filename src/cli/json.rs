@@ -1282,6 +1282,7 @@ mod tests {
             require_tag: Some("v*".into()),
             promote_from: None,
             confirm: true,
+            forward_only: false,
         };
         let facts = EnvironmentFacts::new(&env, vec!["v1".into()], None, Some(3), None);
         assert_eq!(

@@ -31,6 +31,8 @@ pub struct PlanArgs {
     pub show: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub flags: PlanFlags,
+    #[command(flatten)]
+    pub forward: ForwardOnlyArgs,
 }
 
 /// The steps of the plan that run outside the deployment transaction (no-transaction
@@ -218,11 +220,15 @@ pub(crate) fn cmd_plan(ctx: &Ctx, args: &PlanArgs) -> Result<(), CommandError> {
         true => Mode::Rollback,
         false => Mode::Deploy,
     };
-    let mut p = prepare(ctx, mode, Goal::Rev(args.rev.as_deref()), &args.flags)?;
-    print_plan(ctx, &p, args.flags.sql);
+    let flags = PlanFlags {
+        forward: args.forward,
+        ..args.flags.clone()
+    };
+    let mut p = prepare(ctx, mode, Goal::Rev(args.rev.as_deref()), &flags)?;
+    print_plan(ctx, &p, flags.sql);
     if let Some(out) = &args.out {
         let summary = summary_lines(ctx, &p);
-        super::plan_file::write(ctx, &mut p, args.rev.as_deref(), &args.flags, summary, out)?;
+        super::plan_file::write(ctx, &mut p, args.rev.as_deref(), &flags, summary, out)?;
     }
     Ok(())
 }

@@ -193,6 +193,8 @@ pub(super) fn fixed_flags(
         down_from: file.options.down_from.clone(),
         fixed: Some(file.options.plan_options()),
         sql: cli_flags.sql,
+        // Forward-only only refuses: it holds a plan file's run as it holds any deploy.
+        forward: cli_flags.forward,
         downs: ComputeDownsArgs {
             compute_downs: None,
             scratch_url: cli_flags.downs.scratch_url.clone(),

@@ -6,7 +6,9 @@ use super::error::{CommandError, Kind};
 use super::{Ctx, SourceArgs};
 use git_migrate_core::execute::{self};
 use git_migrate_core::gather::{self, GatherOptions, TargetProject};
-use git_migrate_core::plan::{ComputeDowns, Mode, OutOfOrderPolicy, PlanOptions, Step};
+use git_migrate_core::plan::{
+    ComputeDowns, ForwardOnlyRule, Mode, OutOfOrderPolicy, PlanOptions, Step,
+};
 
 use clap::Args;
 
@@ -37,6 +39,39 @@ pub struct PlanFlags {
     /// flags and git-migrate.yaml.
     #[arg(skip)]
     pub fixed: Option<PlanOptions>,
+    /// `--forward-only` / `--no-forward-only`, set by the commands that have them (deploy,
+    /// plan).
+    #[arg(skip)]
+    pub forward: ForwardOnlyArgs,
+}
+
+/// `--forward-only` and its override (deploy and plan).
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct ForwardOnlyArgs {
+    /// Refuse (exit 3, nothing changed) a deploy that moves the database back: one that reverts
+    /// a migration, or whose target is an older commit than the deployed one. For migrations
+    /// run when a pod starts; `rollback` stays the explicit way back. Also
+    /// `forward_only: true` per environment in git-migrate.yaml.
+    #[arg(long, conflicts_with = "no_forward_only")]
+    pub forward_only: bool,
+    /// Deploy even backwards on an environment with `forward_only: true` (this run only).
+    #[arg(long)]
+    pub no_forward_only: bool,
+}
+
+impl ForwardOnlyArgs {
+    /// The rule in force: the flag, else the environment's `forward_only: true` unless
+    /// `--no-forward-only`.
+    pub(super) fn rule(
+        self,
+        env: Option<&git_migrate_core::config::Environment>,
+    ) -> Option<ForwardOnlyRule> {
+        if self.forward_only {
+            return Some(ForwardOnlyRule::Flag);
+        }
+        env.filter(|e| e.forward_only && !self.no_forward_only)
+            .map(|e| ForwardOnlyRule::Environment(e.name.clone()))
+    }
 }
 
 /// How downs are computed (deploy, rollback, plan, apply, promote).
@@ -273,6 +308,7 @@ pub(super) fn prepare(
         selection,
         computed_now: Default::default(),
         environment,
+        forward_only: flags.forward.rule(ctx.env.as_ref()),
     };
     let planned = loop {
         let planned = gather::plan_for(

@@ -253,6 +253,7 @@ fn exactly_at(
             selection: None,
             computed_now: Default::default(),
             environment: None,
+            forward_only: None,
         },
     )?;
     let why: Vec<String> = match planned.plan {

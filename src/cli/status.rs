@@ -67,6 +67,7 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
             selection: None,
             computed_now: Default::default(),
             environment: None,
+            forward_only: None,
         },
     )?;
     let target_commit = target.commit();

@@ -403,6 +403,9 @@ pub struct Environment {
     /// Ask for confirmation before every change (not only reverts). Default: true when the
     /// environment has `require_tag`.
     pub confirm: bool,
+    /// `deploy` refuses a plan that moves the database back (issue 16: migrations run when a pod
+    /// starts); `rollback` and `deploy --no-forward-only` are the explicit ways back.
+    pub forward_only: bool,
 }
 
 impl Environment {
@@ -628,6 +631,7 @@ struct RawEnvironment {
     require_tag: Option<String>,
     promote_from: Option<String>,
     confirm: Option<bool>,
+    forward_only: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -763,6 +767,7 @@ impl ToolConfig {
                 database_url: e.database_url,
                 require_tag: e.require_tag,
                 promote_from: e.promote_from,
+                forward_only: e.forward_only.unwrap_or(false),
             });
         }
         for e in &environments {
@@ -965,6 +970,9 @@ mod tool_tests {
         assert_eq!(prod.promote_from.as_deref(), Some("staging"));
         assert!(prod.confirm, "require_tag implies confirmation");
         assert!(!c.environment("staging").unwrap().confirm);
+        assert!(!prod.forward_only, "forward_only defaults to false");
+        let f = ToolConfig::parse("environments:\n  p:\n    forward_only: true\n", "g").unwrap();
+        assert!(f.environment("p").unwrap().forward_only);
         assert!(prod.accepts_tag("v1.4.0") && !prod.accepts_tag("release-1"));
         assert!(c.environment("staging").unwrap().accepts_tag("anything"));
         let get = |k: &str| (k == "PW").then(|| "pw".to_string());

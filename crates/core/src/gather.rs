@@ -68,6 +68,8 @@ pub struct GatherOptions {
     /// What `--env` asks of the target, gathered by the command layer (it may read another
     /// environment's database).
     pub environment: Option<plan::EnvironmentRules>,
+    /// `--forward-only`, or the environment's `forward_only: true` (`None`: off).
+    pub forward_only: Option<plan::ForwardOnlyRule>,
 }
 
 /// A computed plan with what executing it needs.
@@ -368,6 +370,10 @@ pub fn plan_for(
         ledger_findings,
         metadata_folder_missing,
         environment: gopts.environment.clone(),
+        forward_only: gopts
+            .forward_only
+            .clone()
+            .map(|rule| forward_only_facts(repo, rule, target, live)),
         unadopted: crate::ledger::adopt::unadopted(state),
     };
     let plan = plan::plan(
@@ -695,6 +701,37 @@ fn metadata_facts(
         snapshot,
         sha256: metadata_sha256,
     })
+}
+
+/// What the forward-only rule needs from git: the tags of the deployed and target commits, and
+/// whether the target is a strict ancestor of the deployed commit (an older commit of the same
+/// history). A target that is not a commit, or a deployed commit missing from this clone, is
+/// not known to be older; the planner still refuses the migrations it would revert.
+fn forward_only_facts(
+    repo: &Repo,
+    rule: plan::ForwardOnlyRule,
+    target: &TargetProject,
+    live: &plan::LiveState,
+) -> plan::ForwardOnly {
+    let deployed = live
+        .deployed_commit
+        .as_deref()
+        .and_then(|c| Oid::from_str(c).ok())
+        .filter(|c| repo.git().find_commit(*c).is_ok());
+    let at = target
+        .project
+        .as_ref()
+        .filter(|p| !p.tree.is_dirty())
+        .and_then(|p| p.tree.commit());
+    plan::ForwardOnly {
+        rule,
+        target_is_older: match (at, deployed) {
+            (Some(t), Some(d)) => t != d && repo.is_ancestor(t, d),
+            _ => false,
+        },
+        deployed_tags: deployed.map(|d| repo.tags_at(d)).unwrap_or_default(),
+        target_tags: at.map(|t| repo.tags_at(t)).unwrap_or_default(),
+    }
 }
 
 /// A refusal when the target has no metadata folder at all while the database has metadata:

@@ -460,6 +460,9 @@ pub struct Facts {
     pub metadata_folder_missing: Option<Problem>,
     /// What `--env` asks of the target, with what is known about it.
     pub environment: Option<EnvironmentRules>,
+    /// `--forward-only` or the environment's `forward_only: true`, with what git says about the
+    /// target and the deployed commit (`None`: the rule is off).
+    pub forward_only: Option<ForwardOnly>,
     /// The Hasura CLI manages the database and the ledger records no migration: how many
     /// versions Hasura's state lists (`None` when the database is not such a one).
     pub unadopted: Option<i64>,
@@ -616,6 +619,129 @@ fn environment_refusals(f: &EnvironmentRules) -> Vec<Problem> {
     out
 }
 
+/// Who turned the forward-only rule on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardOnlyRule {
+    /// `--forward-only`.
+    Flag,
+    /// `forward_only: true` on this environment (`--env NAME`).
+    Environment(String),
+}
+
+/// The forward-only rule (issue 16: migrations run when a pod starts, with the pod's release,
+/// so an old pod that restarts must not take the database back), with what the edge read from
+/// git: the tags of both commits and whether the target is an older commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardOnly {
+    /// Who asked for it.
+    pub rule: ForwardOnlyRule,
+    /// The target commit is a strict ancestor of the deployed commit: deploying it moves the
+    /// database back even when no migration is reverted.
+    pub target_is_older: bool,
+    /// Tags at the deployed commit.
+    pub deployed_tags: Vec<String>,
+    /// Tags at the target commit.
+    pub target_tags: Vec<String>,
+}
+
+/// A commit for messages: `v2.0.0 (1a2b3c4d5e)` when tags point at it, else its short id.
+fn describe_tagged(commit: &str, tags: &[String]) -> String {
+    let id = crate::source::short(commit);
+    if tags.is_empty() {
+        id
+    } else {
+        format!("{} ({id})", tags.join(", "))
+    }
+}
+
+/// The forward-only refusal: a deploy that reverts a migration the database has (the target is
+/// older, or on another branch that lacks it), or whose target is an older commit than the
+/// deployed one (an ancestor: the metadata and the recorded commit would go back even with no
+/// migration to revert). The deployed commit itself, or a newer one, passes; so does `rollback`,
+/// the explicit way back.
+fn forward_only_refusal(
+    target: &Target<'_>,
+    live: &LiveState,
+    facts: &Facts,
+    options: PlanOptions,
+) -> Option<Problem> {
+    let f = facts
+        .forward_only
+        .as_ref()
+        .filter(|_| options.mode.held_to_forward_only())?;
+    let reverted = candidates_with(target.migrations, live, target.selection).revert;
+    if reverted.is_empty() && !f.target_is_older {
+        return None;
+    }
+    let deployed = match &live.deployed_commit {
+        Some(c) => describe_tagged(c, &f.deployed_tags),
+        None => "no recorded commit".into(),
+    };
+    let there = match &target.commit {
+        Some(c) if !target.dirty => describe_tagged(c, &f.target_tags),
+        _ => target.reference.clone(),
+    };
+    let n = reverted.len();
+    let message = if f.target_is_older {
+        let what = if n > 0 {
+            format!("revert {n} migration(s)")
+        } else if matches!(facts.metadata, MetadataFact::Changed { .. }) {
+            "revert no migration, but take the metadata back".into()
+        } else {
+            "revert no migration, but record the older commit as deployed".into()
+        };
+        format!(
+            "forward-only: the database is at {deployed}, and {there} is an older commit: deploying it would {what}"
+        )
+    } else {
+        format!(
+            "forward-only: the database is at {deployed}, and {there} lacks {n} of its migration(s): deploying it would revert {n} migration(s)"
+        )
+    };
+    let mut causes: Vec<String> = reverted
+        .iter()
+        .map(|v| match live.applied.get(v) {
+            Some(a) => format!("would revert {}_{}", a.version, a.name),
+            None => format!("would revert {v}"),
+        })
+        .collect();
+    let rev = match target.commit.as_deref() {
+        _ if !target.reference.contains(' ') => target.reference.clone(),
+        Some(c) if !target.dirty => crate::source::short(c),
+        _ => "REV".into(),
+    };
+    let mut hints = Vec::new();
+    match &f.rule {
+        ForwardOnlyRule::Flag => {
+            causes.push("--forward-only refuses any deploy that moves the database back".into());
+            hints.push(format!(
+                "to go back on purpose, roll back explicitly: git migrate rollback {rev}"
+            ));
+            hints.push(format!(
+                "or deploy it explicitly, without --forward-only: git migrate deploy {rev}"
+            ));
+        }
+        ForwardOnlyRule::Environment(env) => {
+            causes.push(format!(
+                "environment {env} has forward_only: true, which refuses any deploy that moves it back"
+            ));
+            hints.push(format!(
+                "to go back on purpose, roll back explicitly: git migrate rollback {rev} --env {env}"
+            ));
+            hints.push(format!(
+                "or deploy it explicitly, past the environment's rule: git migrate deploy {rev} --env {env} --no-forward-only"
+            ));
+        }
+    }
+    Some(Problem {
+        kind: ProblemKind::ForwardOnly,
+        version: None,
+        message,
+        causes,
+        hints,
+    })
+}
+
 // The policies are set in git-migrate.yaml; they are defined beside it, below the planner.
 pub use crate::config::{ComputeDowns, OutOfOrderPolicy, CAPTURE_DOWNS};
 
@@ -674,6 +800,13 @@ impl Mode {
     /// Whether applying migrations without a usable down announces that their downs are
     /// captured (a deploy; `apply` selects versions by hand and says nothing more).
     pub fn announces_captures(self) -> bool {
+        self == Mode::Deploy
+    }
+
+    /// Whether `--forward-only` and an environment's `forward_only: true` hold it (deploy, and
+    /// so `plan` and `promote`): `rollback` is the explicit way back, `apply` selects versions
+    /// by hand, `metadata apply` leaves migrations alone.
+    pub fn held_to_forward_only(self) -> bool {
         self == Mode::Deploy
     }
 
@@ -1014,6 +1147,9 @@ pub enum ProblemKind {
     MetadataMissing,
     /// `--env`'s rules refuse the target (`require_tag`, `promote_from` in git-migrate.yaml).
     EnvironmentRule,
+    /// `--forward-only` or the environment's `forward_only: true` refuses a deploy that moves
+    /// the database back (reverts a migration, or goes to an older commit).
+    ForwardOnly,
     /// The Hasura CLI manages the database and it is not adopted yet, for a command that cannot
     /// adopt it (`rollback`).
     NotAdopted,
@@ -1051,13 +1187,17 @@ pub fn plan(
     if let Some(p) = unadopted_refusal(options.mode, facts.unadopted) {
         return Err(vec![p]);
     }
-    // An environment's rules come first: they are what to fix first.
-    let planned = match facts.environment.as_ref().map(environment_refusals) {
-        Some(env) if !env.is_empty() => match plan_steps(target, live, facts, options) {
-            Ok(_) => Err(env),
-            Err(others) => Err([env, others].concat()),
-        },
-        _ => plan_steps(target, live, facts, options),
+    // An environment's rules come first, then forward-only: they are what to fix first.
+    let mut first = facts
+        .environment
+        .as_ref()
+        .map(environment_refusals)
+        .unwrap_or_default();
+    first.extend(forward_only_refusal(target, live, facts, options));
+    let planned = match plan_steps(target, live, facts, options) {
+        Ok(_) if !first.is_empty() => Err(first),
+        Err(others) if !first.is_empty() => Err([first, others].concat()),
+        planned => planned,
     };
     let found = refusals_of_facts(live, facts, options);
     match planned {
@@ -1714,6 +1854,7 @@ mod tests {
             ledger_findings: vec![],
             metadata_folder_missing: None,
             environment: None,
+            forward_only: None,
             unadopted: None,
         }
     }
@@ -1852,6 +1993,7 @@ mod tests {
             require_tag: Some("v*".into()),
             promote_from: Some("staging".into()),
             confirm: true,
+            forward_only: false,
         };
         let mut f = facts();
         let with = |commit: Option<&str>, tags: &[&str], promoted: Option<PromotedFact>| {
@@ -1921,6 +2063,92 @@ mod tests {
             .message
             .ends_with("cannot be reached to check that it ran this commit: connection refused"));
         assert_eq!(refused[0].causes, vec!["host staging-db".to_string()]);
+    }
+
+    /// Forward-only refuses a deploy that reverts (an older commit, or a branch lacking a
+    /// migration) or that goes to an older commit with the same migrations, naming both commits
+    /// and the way past it; forward, a sibling with the same migrations, and `rollback` pass.
+    #[test]
+    fn forward_only_refuses_going_back() {
+        let live = live(&[(1, "a"), (2, "b")]);
+        let older = set(&[(1, "a")]);
+        let mut f = facts();
+        f.downs = [down(2, "DROP TABLE b;")].into_iter().collect();
+        let rule = |rule: ForwardOnlyRule, older: bool| ForwardOnly {
+            rule,
+            target_is_older: older,
+            deployed_tags: vec!["v2".into()],
+            target_tags: vec!["v1".into()],
+        };
+        assert_eq!(
+            run(&older, &live, &f, opts(Mode::Deploy))
+                .unwrap()
+                .reverted(),
+            vec![2],
+            "without the rule the revert is planned"
+        );
+        f.forward_only = Some(rule(ForwardOnlyRule::Flag, true));
+        let refused = run(&older, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].kind, ProblemKind::ForwardOnly);
+        assert_eq!(
+            refused[0].message,
+            "forward-only: the database is at v2 (deployed), and v1 (target) is an older commit: deploying it would revert 1 migration(s)"
+        );
+        assert_eq!(refused[0].causes[0], "would revert 2_m2");
+        assert_eq!(
+            refused[0].hints,
+            vec![
+                "to go back on purpose, roll back explicitly: git migrate rollback REV".to_string(),
+                "or deploy it explicitly, without --forward-only: git migrate deploy REV".into(),
+            ]
+        );
+        // Every problem at once: a missing down is reported after the rule.
+        f.downs.clear();
+        let kinds: Vec<ProblemKind> = run(&older, &live, &f, opts(Mode::Deploy))
+            .unwrap_err()
+            .iter()
+            .map(|p| p.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![ProblemKind::ForwardOnly, ProblemKind::MissingDown]
+        );
+        f.downs = [down(2, "DROP TABLE b;")].into_iter().collect();
+        // `rollback` is the explicit way back; `metadata apply` moves no migration.
+        assert!(run(&older, &live, &f, opts(Mode::Rollback)).is_ok());
+        // A branch that lacks a migration the database has.
+        f.forward_only = Some(rule(ForwardOnlyRule::Environment("pods".into()), false));
+        let sibling = set(&[(1, "a"), (3, "c")]);
+        let refused = run(&sibling, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert!(
+            refused[0]
+                .message
+                .ends_with("lacks 1 of its migration(s): deploying it would revert 1 migration(s)"),
+            "{}",
+            refused[0].message
+        );
+        assert!(refused[0].hints[1].ends_with("--env pods --no-forward-only"));
+        assert_eq!(
+            refused[0].causes[1],
+            "environment pods has forward_only: true, which refuses any deploy that moves it back"
+        );
+        // Forward, and a commit with the same migrations that is not older, pass.
+        let newer = set(&[(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(
+            run(&newer, &live, &f, opts(Mode::Deploy))
+                .unwrap()
+                .applied(),
+            vec![3]
+        );
+        let same = set(&[(1, "a"), (2, "b")]);
+        assert!(run(&same, &live, &f, opts(Mode::Deploy)).is_ok());
+        // An older commit with the same migrations moves back too.
+        f.forward_only = Some(rule(ForwardOnlyRule::Flag, true));
+        let refused = run(&same, &live, &f, opts(Mode::Deploy)).unwrap_err();
+        assert!(refused[0].message.ends_with(
+            "deploying it would revert no migration, but record the older commit as deployed"
+        ));
     }
 
     /// A rollback on a database the Hasura CLI manages, not adopted yet, is refused alone;
