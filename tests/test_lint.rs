@@ -221,3 +221,32 @@ fn lint_settings_change_severities_and_unknown_rules_are_refused() {
     write("lint:\n  pg_version: 10\n  rules:\n    prefer-text-field: error\n");
     gm(&r.path(), "", &["check", &format!("{base}..{tip}")]).expect_code(1);
 }
+
+#[test]
+fn plan_and_deploy_warn_about_the_migrations_they_run_and_never_refuse() {
+    let (mut r, _) = project();
+    let db = crate::common::pg::TestDb::new("lint_plan");
+    // A deploy that creates the table and its index together: the table is new, no warning.
+    let first = gm(&r.path(), &db.url, &["plan", "HEAD"]);
+    first.expect_code(0);
+    assert!(!first.stderr.contains("lint "), "{}", first.all());
+    gm(&r.path(), &db.url, &["deploy", "--yes"]).expect_code(0);
+    let tip = r.commit(
+        &files(&migration(
+            200,
+            "idx",
+            "\ncreate index orders_email on orders(email);",
+            "drop index orders_email;",
+        )),
+        &[],
+        "index",
+    );
+    let plan = gm(&r.path(), &db.url, &["plan", "HEAD"]);
+    plan.expect_code(0).expect_contains(&format!(
+        "warning: lint require-concurrent-index-creation: migrations/200_idx/up.sql:2@{}",
+        &tip.to_string()[..10]
+    ));
+    gm(&r.path(), &db.url, &["deploy", "--yes"])
+        .expect_code(0)
+        .expect_contains("lint require-concurrent-index-creation");
+}

@@ -344,6 +344,12 @@ pub(super) fn prepare(
         metadata_tree: planned.metadata_tree,
     };
     let texts = execute::read_step_sql(&ctx.repo, &target, &confirmed.plan.steps)?;
+    let mut file_warnings = git_migrate_core::yaml::take_warnings();
+    file_warnings.extend(git_migrate_core::check::plan_lint_warnings(
+        &confirmed.plan.steps,
+        &texts,
+        &ctx.config.lint,
+    ));
     Ok(Prepared {
         client,
         target,
@@ -353,7 +359,7 @@ pub(super) fn prepare(
         db: db.redacted(),
         adoption,
         texts,
-        file_warnings: git_migrate_core::yaml::take_warnings(),
+        file_warnings,
     })
 }
 

@@ -218,6 +218,84 @@ pub(crate) fn apply_allows(findings: &mut [Finding], allows: &[Allow]) -> usize 
     open
 }
 
+/// The migration linter over what a plan runs (`plan`, `deploy`, `rollback`, `apply` show
+/// these as warnings before anything runs; they never refuse), one line per finding:
+/// `lint <rule>: <path>:<line>@<commit>: <message> (fix: <help>)`.
+///
+/// The ups a plan applies run in one transaction, so they are linted as one text, in order: a
+/// table an earlier migration of the same deployment creates is new, and an index on it needs
+/// no `CONCURRENTLY`. A no-transaction up, and each written down a plan reverts with, is linted
+/// on its own.
+pub fn plan_lint_warnings(
+    steps: &[crate::plan::Step],
+    texts: &[crate::source::StepSql],
+    config: &crate::lint::LintConfig,
+) -> Vec<String> {
+    use crate::lint::{lint_sql, File, LintFinding, Severity};
+    use crate::plan::{DownOrigin, Step};
+    if !config.enabled {
+        return vec![];
+    }
+    let line = |sql: &crate::source::StepSql, f: LintFinding, line: usize| {
+        let (path, at) = match sql.file.rsplit_once(" @ ") {
+            Some((p, c)) => (p, format!("@{c}")),
+            None => (sql.file.as_str(), String::new()),
+        };
+        let kind = if f.severity == Severity::Error {
+            ""
+        } else {
+            " (warning)"
+        };
+        let fix = f.help.map(|h| format!(" (fix: {h})")).unwrap_or_default();
+        format!(
+            "lint {}{kind}: {path}:{line}{at}: {}{fix}",
+            f.rule, f.message
+        )
+    };
+    let mut out = Vec::new();
+    // The transactional ups, as one text: (first line of each, its text).
+    let mut together = String::new();
+    let mut starts: Vec<(usize, &crate::source::StepSql)> = Vec::new();
+    for (step, sql) in steps.iter().zip(texts) {
+        match step {
+            Step::Apply { .. } if !sql.no_transaction => {
+                starts.push((together.matches('\n').count() + 1, sql));
+                together.push_str(&sql.text);
+                together.push_str("\n;\n");
+            }
+            Step::Apply { .. } => out.extend(
+                lint_sql(&sql.text, File::Up, true, config)
+                    .into_iter()
+                    .map(|f| {
+                        let l = f.line;
+                        line(sql, f, l)
+                    }),
+            ),
+            Step::Revert {
+                down: DownOrigin::Computed { .. },
+                ..
+            }
+            | Step::Revert { noop: true, .. } => {}
+            Step::Revert { .. } => out.extend(
+                lint_sql(&sql.text, File::Down, sql.no_transaction, config)
+                    .into_iter()
+                    .map(|f| {
+                        let l = f.line;
+                        line(sql, f, l)
+                    }),
+            ),
+        }
+    }
+    for f in lint_sql(&together, File::Up, false, config) {
+        let Some((first, sql)) = starts.iter().rev().find(|(first, _)| *first <= f.line) else {
+            continue;
+        };
+        let l = f.line - first + 1;
+        out.push(line(sql, f, l));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
