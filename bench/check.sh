@@ -3,7 +3,11 @@
 #   1. `check A..B` on the 20,000-commit / 10,000-migration repository: ranges of 1, 10, 100 and
 #      1,000 commits, and the same 100-commit range in a 101-commit shallow clone of it (same
 #      trees, 200x shorter history) -- the cost should follow the changed files, not the history.
+#      The migration linter is on (the default); the 100-commit range is also timed with
+#      --no-lint.
 #   2. `verify` of 100 migrations (up, fingerprint, down, fingerprint, up) in a scratch cluster.
+#   1b. the linter alone: `check` of one commit adding the bench/run.sh workload's 1,000
+#      migrations (2,000 files linted) with and without --no-lint.
 #
 #   bash bench/check.sh [--runs N] [--repo DIR] [--bin PATH] [--skip-verify]
 #
@@ -78,6 +82,20 @@ import sys
 big, small, cb, cs = map(float, sys.argv[1:])
 print(f"100-commit range: {big:.1f} ms with {int(cb)} commits of history, {small:.1f} ms with {int(cs)}: "
       f"x{big/small:.2f} for {cb/cs:.0f}x the history  (target: < 100 ms)  -> {'OK' if big < 100 else 'MISS'}")
+EOF
+read -r nolint lo hi < <(median_ms "$BIN" -C "$BIG" check "HEAD~100..HEAD" --no-lint)
+echo "100-commit range without the linter (--no-lint): $nolint ms (with it: $BIG100 ms)"
+
+echo
+echo "== 1b. the linter on 1,000 migrations"
+python3 "$HERE/make_workload.py" 1000 "$WORK/wl" --commits 1 >/dev/null
+read -r on lo hi < <(median_ms "$BIN" -C "$WORK/wl/repo" check HEAD)
+read -r off lo hi < <(median_ms "$BIN" -C "$WORK/wl/repo" check HEAD --no-lint)
+python3 - "$on" "$off" <<'EOF'
+import sys
+on, off = map(float, sys.argv[1:])
+print(f"check of one commit adding 1,000 migrations: {on:.1f} ms linted, {off:.1f} ms with --no-lint: "
+      f"lint of 2,000 files (1,000 up + 1,000 down) {on-off:.1f} ms  (target: < 500 ms)  -> {'OK' if on-off < 500 else 'MISS'}")
 EOF
 
 [ "$SKIP_VERIFY" = 1 ] && exit 0
