@@ -437,6 +437,16 @@ struct SqlFile<'f, 'a> {
     text: &'a str,
 }
 
+impl SqlFile<'_, '_> {
+    /// Whether the file is the same as at the base: then it is not this change's doing.
+    fn same_as_base(&self) -> bool {
+        self.migration
+            .before
+            .and_then(|b| b.files.get(self.file))
+            .is_some_and(|b| b.id == self.fact.id)
+    }
+}
+
 /// What the rules share, worked out once per evaluation.
 struct Facts<'a> {
     input: &'a CheckInput,
@@ -845,11 +855,7 @@ fn missing_down(facts: &Facts, out: &mut Vec<Finding>) {
 fn transaction_control(facts: &Facts, out: &mut Vec<Finding>) {
     for s in facts.sql_files() {
         let m = s.migration;
-        let same_as_base = m
-            .before
-            .and_then(|b| b.files.get(s.file))
-            .is_some_and(|b| b.id == s.fact.id);
-        if !crate::project::txcontrol::is_no_transaction(s.text) && !same_as_base {
+        if !crate::project::txcontrol::is_no_transaction(s.text) && !s.same_as_base() {
             out.extend(transaction_control_finding(
                 &join(&m.unit.location, s.file),
                 s.file,
@@ -869,11 +875,7 @@ fn lint(facts: &Facts, out: &mut Vec<Finding>) {
     };
     for s in facts.sql_files() {
         let m = s.migration;
-        let same_as_base = m
-            .before
-            .and_then(|b| b.files.get(s.file))
-            .is_some_and(|b| b.id == s.fact.id);
-        if same_as_base {
+        if s.same_as_base() {
             continue;
         }
         let path = join(&m.unit.location, s.file);
@@ -909,10 +911,7 @@ pub(crate) fn up_drops(input: &CheckInput) -> Vec<(String, Version, crate::lint:
     let mut out = Vec::new();
     for s in facts.sql_files().filter(|s| s.file == "up.sql") {
         let m = s.migration;
-        if m.before
-            .and_then(|b| b.files.get(s.file))
-            .is_some_and(|b| b.id == s.fact.id)
-        {
+        if s.same_as_base() {
             continue;
         }
         let path = join(&m.unit.location, s.file);

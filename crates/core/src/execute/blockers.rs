@@ -34,6 +34,15 @@ pub struct Blocker {
     pub locks: Vec<String>,
 }
 
+/// A session's `application_name` as messages show it.
+pub(crate) fn application_name(name: &str) -> &str {
+    if name.is_empty() {
+        "no application_name"
+    } else {
+        name
+    }
+}
+
 /// How much of a blocking session's query is kept.
 pub const BLOCKER_QUERY_CHARS: usize = 120;
 
@@ -43,11 +52,7 @@ impl std::fmt::Display for Blocker {
             f,
             "pid {} ({}, user {}, {}",
             self.pid,
-            if self.application_name.is_empty() {
-                "no application_name"
-            } else {
-                &self.application_name
-            },
+            application_name(&self.application_name),
             self.user,
             if self.state.is_empty() {
                 "state unknown"

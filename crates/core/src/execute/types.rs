@@ -37,11 +37,7 @@ impl std::fmt::Display for LockHolder {
             f,
             "pid {} ({}, user {}, since {})",
             self.pid,
-            if self.application_name.is_empty() {
-                "no application_name"
-            } else {
-                &self.application_name
-            },
+            super::blockers::application_name(&self.application_name),
             self.user,
             self.since
         )
