@@ -250,3 +250,39 @@ fn plan_and_deploy_warn_about_the_migrations_they_run_and_never_refuse() {
         .expect_code(0)
         .expect_contains("lint require-concurrent-index-creation");
 }
+
+#[test]
+fn create_index_concurrently_outside_a_no_transaction_migration_is_reported_even_alone() {
+    let (mut r, base) = project();
+    let tip = r.commit(
+        &files(&migration(
+            200,
+            "cic",
+            "create index concurrently orders_email on orders(email);",
+            "drop index orders_email;",
+        )),
+        &[],
+        "cic",
+    );
+    let (run, findings) = check_json(&r, base, tip);
+    run.expect_code(1);
+    assert_eq!(
+        open(&findings),
+        vec![("concurrently-in-transaction".to_string(), 1)],
+        "{findings:#?}"
+    );
+    // Marked, it runs outside the transaction, as PostgreSQL requires: nothing to report.
+    let marked = r.commit(
+        &files(&migration(
+            200,
+            "cic",
+            "-- git-migrate:no-transaction\ncreate index concurrently orders_email on orders(email);",
+            "-- git-migrate:no-transaction\ndrop index concurrently orders_email;",
+        )),
+        &[],
+        "mark it",
+    );
+    let (run, findings) = check_json(&r, base, marked);
+    run.expect_code(0);
+    assert!(open(&findings).is_empty(), "{findings:#?}");
+}

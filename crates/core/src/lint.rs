@@ -85,6 +85,12 @@ pub const DOWN_DROPS_DATA: &str = "down-drops-data";
 /// `up-drops-tracked`: an up that drops or renames a table or column the metadata at the same
 /// commit still tracks (applied by `check`, which has the metadata).
 pub const UP_DROPS_TRACKED: &str = "up-drops-tracked";
+/// `concurrently-in-transaction`: `CREATE INDEX CONCURRENTLY` (or `DROP INDEX CONCURRENTLY`,
+/// `DETACH PARTITION … CONCURRENTLY`) in a file that runs inside the deployment transaction,
+/// which PostgreSQL refuses. squawk's `ban-concurrent-index-creation-in-transaction` exempts a
+/// file of one statement (it assumes such a file runs alone); git-migrate runs every file in
+/// the deployment transaction unless it is marked, so this rule replaces it.
+pub const CONCURRENTLY_IN_TRANSACTION: &str = "concurrently-in-transaction";
 
 /// squawk's rules that are errors in git-migrate's profile: the locks that take a busy table
 /// down, and the changes a running application breaks on.
@@ -99,7 +105,6 @@ const ERRORS: &[&str] = &[
     "adding-required-field",
     "adding-serial-primary-key-field",
     "disallowed-unique-constraint",
-    "ban-concurrent-index-creation-in-transaction",
     "ban-drop-database",
     "renaming-column",
     "renaming-table",
@@ -107,6 +112,7 @@ const ERRORS: &[&str] = &[
 
 /// squawk's default rules that git-migrate's profile turns off (see the module doc).
 const OFF: &[&str] = &[
+    "ban-concurrent-index-creation-in-transaction",
     "prefer-robust-stmts",
     "transaction-nesting",
     "require-lock-timeout",
@@ -212,15 +218,26 @@ const SQUAWK_IDS: &[&str] = &[
 /// The id of a rule as written in configuration and trailers, when it is one (squawk's or
 /// ours), as a static string.
 pub fn rule_id(id: &str) -> Option<&'static str> {
-    [DOWN_DROPS_DATA, UP_DROPS_TRACKED]
-        .into_iter()
-        .chain(squawk_rules().iter().map(|(_, id)| *id))
-        .find(|r| *r == id)
+    [
+        DOWN_DROPS_DATA,
+        UP_DROPS_TRACKED,
+        CONCURRENTLY_IN_TRANSACTION,
+    ]
+    .into_iter()
+    .chain(squawk_rules().iter().map(|(_, id)| *id))
+    .find(|r| *r == id)
 }
 
 /// The profile's severity of a rule, before configuration.
 pub fn default_severity(id: &str) -> Severity {
-    if id == DOWN_DROPS_DATA || id == UP_DROPS_TRACKED || ERRORS.contains(&id) {
+    if [
+        DOWN_DROPS_DATA,
+        UP_DROPS_TRACKED,
+        CONCURRENTLY_IN_TRANSACTION,
+    ]
+    .contains(&id)
+        || ERRORS.contains(&id)
+    {
         return Severity::Error;
     }
     if OFF.contains(&id) {
@@ -273,14 +290,73 @@ pub enum File {
     Down,
 }
 
-/// squawk's rules over one file's runnable text (a whole-file transaction wrapper blanked).
-/// `no_transaction`: the file runs outside the deployment transaction.
+/// squawk's rules, and [`CONCURRENTLY_IN_TRANSACTION`], over one file's runnable text (a
+/// whole-file transaction wrapper blanked). `no_transaction`: the file runs outside the
+/// deployment transaction.
 pub fn lint_sql(
     text: &str,
     file: File,
     no_transaction: bool,
     config: &LintConfig,
 ) -> Vec<LintFinding> {
+    let mut out = squawk(text, file, no_transaction, config);
+    if !no_transaction {
+        out.extend(concurrently_in_transaction(text, config));
+    }
+    out.sort_by_key(|f| (f.line, f.column, f.rule));
+    out
+}
+
+/// [`CONCURRENTLY_IN_TRANSACTION`] over a transactional file.
+fn concurrently_in_transaction(text: &str, config: &LintConfig) -> Vec<LintFinding> {
+    use pg_query::protobuf::AlterTableType;
+    let severity = config.severity(CONCURRENTLY_IN_TRANSACTION);
+    if severity == Severity::Off {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    statements(text, |node, line, column| {
+        let what = match node {
+            pg_query::NodeEnum::IndexStmt(i) if i.concurrent => Some("CREATE INDEX CONCURRENTLY"),
+            pg_query::NodeEnum::DropStmt(d) if d.concurrent => Some("DROP INDEX CONCURRENTLY"),
+            pg_query::NodeEnum::AlterTableStmt(a) => a
+                .cmds
+                .iter()
+                .any(|c| match &c.node {
+                    Some(pg_query::NodeEnum::AlterTableCmd(c))
+                        if c.subtype == AlterTableType::AtDetachPartition as i32 =>
+                    {
+                        matches!(
+                            c.def.as_ref().and_then(|d| d.node.as_ref()),
+                            Some(pg_query::NodeEnum::PartitionCmd(p)) if p.concurrent
+                        )
+                    }
+                    _ => false,
+                })
+                .then_some("DETACH PARTITION … CONCURRENTLY"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            out.push(LintFinding {
+                rule: CONCURRENTLY_IN_TRANSACTION,
+                severity,
+                line,
+                column,
+                message: format!(
+                    "{what} cannot run inside a transaction, and this file runs inside the deployment's"
+                ),
+                help: Some(format!(
+                    "put it alone in a migration whose first line is `{}`",
+                    crate::project::txcontrol::NO_TRANSACTION_MARKER
+                )),
+            });
+        }
+    });
+    out
+}
+
+/// squawk's rules over one file's runnable text.
+fn squawk(text: &str, file: File, no_transaction: bool, config: &LintConfig) -> Vec<LintFinding> {
     let on: Vec<(squawk_linter::Rule, &'static str, Severity)> = squawk_rules()
         .iter()
         .filter(|(_, id)| file == File::Up || down_rule(id))
@@ -584,10 +660,29 @@ mod tests {
             "{:#?}",
             lint_sql(cic, File::Up, true, &c)
         );
-        let two = "create table x(id int);\ncreate index concurrently o_id on orders(id);";
-        assert!(lint_sql(two, File::Up, false, &c)
-            .iter()
-            .any(|f| f.rule == "ban-concurrent-index-creation-in-transaction"));
+        // Inside it, it is an error, also alone in its file (squawk exempts that case).
+        for sql in [
+            cic,
+            "create table x(id int);\ncreate index concurrently o_id on orders(id);",
+        ] {
+            let f = lint_sql(sql, File::Up, false, &c);
+            let ours: Vec<_> = f
+                .iter()
+                .filter(|f| f.rule == CONCURRENTLY_IN_TRANSACTION)
+                .collect();
+            assert_eq!(ours.len(), 1, "{f:#?}");
+            assert!(ours[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("git-migrate:no-transaction"));
+        }
+        let detach = "alter table m detach partition m1 concurrently;";
+        assert_eq!(
+            lint_sql(detach, File::Up, false, &c)[0].rule,
+            CONCURRENTLY_IN_TRANSACTION
+        );
+        assert!(lint_sql("drop index concurrently i;", File::Down, true, &c).is_empty());
     }
 
     #[test]
