@@ -126,7 +126,12 @@ impl TestDb {
     /// `\restrict` lines removed. `exclude_schema` leaves out a schema (e.g. the ledger).
     pub fn dump(&self, schema_only: bool, exclude_schema: Option<&str>) -> String {
         let s = shared();
-        let mut cmd = Command::new(s.bindir.join("pg_dump"));
+        // The server's own pg_dump; `PG_DUMP` names another (the npm server packages of
+        // bench/pg-matrix.sh carry no client tools).
+        let pg_dump = std::env::var_os("PG_DUMP")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| s.bindir.join("pg_dump"));
+        let mut cmd = Command::new(pg_dump);
         cmd.arg("-h").arg(&s.socket).args([
             "-p",
             "5432",

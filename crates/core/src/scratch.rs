@@ -206,7 +206,8 @@ impl Cluster {
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
-                "--no-instructions",
+                // No `--no-instructions`: PostgreSQL 13's initdb refuses it, and the output is
+                // captured anyway.
             ])
             .stdin(Stdio::null());
         prepare(&mut cmd, &path, run_as, libc::SIGKILL);

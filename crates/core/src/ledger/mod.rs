@@ -1054,7 +1054,8 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
     }
 
     /// The estimated rows of `tables` (quoted, qualified names) that exist: `pg_class.reltuples`,
-    /// or for a table never analyzed (no estimate yet) an exact `count(*)` when it is at most
+    /// or for a table never analyzed (no estimate yet: -1, or 0 before PostgreSQL 14, which did
+    /// not tell "never analyzed" from "empty") an exact `count(*)` when it is at most
     /// [`COUNT_ROWS_UP_TO`] bytes, else -1.
     pub(crate) fn row_estimates(
         c: &mut impl GenericClient,
@@ -1070,7 +1071,7 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
         for r in rows {
             let (name, regclass, mut n, size): (String, String, i64, i64) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));
-            if n < 0 && size <= COUNT_ROWS_UP_TO {
+            if n <= 0 && size <= COUNT_ROWS_UP_TO {
                 // The name comes from the server's regclass output: quoted as it must be.
                 n = c
                     .query_typed_one(&format!("SELECT count(*) FROM {regclass}"), &[])
