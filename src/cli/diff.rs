@@ -245,11 +245,14 @@ fn same_replay(
 
 /// The statements that turn `from` into `to`.
 pub(crate) fn schema_statements(from: &Model, to: &Model) -> Result<Vec<Statement>, CommandError> {
-    git_migrate_core::schema::diff(from, to).map_err(|e| {
-        CommandError::new(Kind::Failure, e.to_string()).hint(
-            "the objects named are outside the schema model: write that part of the change by hand (`git migrate diff --metadata-only` still compares the metadata)",
-        )
-    })
+    git_migrate_core::schema::diff(from, to).map_err(diff_error)
+}
+
+/// Why the differ could not compute a change, with what to do.
+pub(crate) fn diff_error(e: git_migrate_core::schema::DiffError) -> CommandError {
+    CommandError::new(Kind::Failure, e.to_string()).hint(
+        "the objects named are outside the schema model: write that part of the change by hand (`git migrate diff --metadata-only` still compares the metadata)",
+    )
 }
 
 /// The metadata changes from one side to the other.

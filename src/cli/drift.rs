@@ -3,7 +3,7 @@
 //! in a scratch database (the texts come from [`git_migrate_core::authoring::drift`]).
 
 use super::authoring::{join, work_project};
-use super::diff::{excluded_schemas, schema_statements, state, Schemas, Side, State};
+use super::diff::{diff_error, excluded_schemas, state, Schemas, Side, State};
 use super::error::{CommandError, Kind};
 use super::json;
 use super::Ctx;
@@ -78,10 +78,8 @@ pub(crate) fn cmd_create_from(ctx: &Ctx, args: &DriftArgs<'_>) -> Result<(), Com
     let mut to = state(ctx, to)?;
     let from_model = schemas.model(&mut from)?;
     let to_model = schemas.model(&mut to)?;
-    // The differ's refusals (objects outside the model), with its hint.
-    schema_statements(&from_model, &to_model)?;
     let drift = drift_migration(&from_model, &to_model, &file_label(&from), &file_label(&to))
-        .map_err(|e| CommandError::new(Kind::Failure, e.to_string()))?;
+        .map_err(diff_error)?;
     let Some(drift) = drift else {
         if ctx.json {
             let doc = json::CreateFromDoc::unchanged(&from.label, &to.label);
@@ -211,20 +209,7 @@ fn report(
 
 /// The error of a migration the round trip did not prove.
 fn not_proven(verdict: &RoundTrip, folder: &str, dry_run: bool) -> CommandError {
-    let why = match verdict {
-        RoundTrip::Reversed => String::new(),
-        RoundTrip::Failed { phase, error } => {
-            format!("its {phase} failed in a scratch database: {error}")
-        }
-        RoundTrip::UpDiffers(missing) => format!(
-            "its up does not give the target schema; still needed:\n- {}",
-            missing.join("\n- ")
-        ),
-        RoundTrip::NotReversed(left) => format!(
-            "its down does not give the starting schema back:\n- {}",
-            left.join("\n- ")
-        ),
-    };
+    let why = verdict.to_string();
     let state = if dry_run {
         "nothing was written"
     } else {

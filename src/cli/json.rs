@@ -731,17 +731,8 @@ impl CreateFromDoc {
         verdict: &git_migrate_core::verify::round_trip::RoundTrip,
         written: bool,
     ) -> CreateFromDoc {
-        use git_migrate_core::verify::round_trip::RoundTrip;
-        let problem = match verdict {
-            RoundTrip::Reversed => None,
-            RoundTrip::Failed { phase, error } => Some(format!("{phase} failed: {error}")),
-            RoundTrip::UpDiffers(m) => {
-                Some(format!("up does not give the target: {}", m.join("; ")))
-            }
-            RoundTrip::NotReversed(l) => {
-                Some(format!("down does not reverse up: {}", l.join("; ")))
-            }
-        };
+        let problem = (*verdict != git_migrate_core::verify::round_trip::RoundTrip::Reversed)
+            .then(|| verdict.to_string());
         CreateFromDoc {
             down: Some(format!("{folder}/down.sql")),
             down_destroys: drift

@@ -35,6 +35,28 @@ pub enum RoundTrip {
     NotReversed(Vec<String>),
 }
 
+impl std::fmt::Display for RoundTrip {
+    /// Why the migration is not proven (empty when it is).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoundTrip::Reversed => Ok(()),
+            RoundTrip::Failed { phase, error } => {
+                write!(f, "its {phase} failed in a scratch database: {error}")
+            }
+            RoundTrip::UpDiffers(missing) => write!(
+                f,
+                "its up does not give the target schema; still needed:\n- {}",
+                missing.join("\n- ")
+            ),
+            RoundTrip::NotReversed(left) => write!(
+                f,
+                "its down does not give the starting schema back:\n- {}",
+                left.join("\n- ")
+            ),
+        }
+    }
+}
+
 /// Runs `up`, `down` and `up` again in a scratch database in the `start` state (dropped after),
 /// comparing the schema after the first up with `to` and after the down with the start.
 pub fn round_trip(
