@@ -17,6 +17,7 @@ mod test_diff;
 mod test_end_state;
 mod test_environments;
 mod test_fingerprint;
+mod test_fleet;
 mod test_forward_only;
 mod test_hasura_catalog;
 mod test_history;

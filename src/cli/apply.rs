@@ -147,6 +147,7 @@ fn apply_all(ctx: &Ctx, args: &ApplyArgs) -> Result<(), CommandError> {
             database_name: Some(name.clone()),
             actor: ctx.actor.clone(),
             env: ctx.env.clone(),
+            fleet_child: None,
         };
         let one_args = ApplyArgs {
             all_databases: false,

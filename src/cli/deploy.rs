@@ -3,6 +3,7 @@
 //! [`run_mutation`], the run that `rollback`, `apply`, `metadata apply` and `promote` share.
 
 use super::error::{CommandError, PLAN_FILE_HINT};
+use super::fleet::{fleet_of, rollout, FleetArgs, Launch};
 use super::json;
 use super::plan_file;
 use super::render::describe_commit;
@@ -31,10 +32,28 @@ pub struct DeployArgs {
     pub forward: ForwardOnlyArgs,
     #[command(flatten)]
     pub exec: ExecFlags,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `git migrate deploy REV`, or `deploy --plan FILE`.
 pub(crate) fn cmd_deploy(ctx: &Ctx, args: &DeployArgs) -> Result<(), CommandError> {
+    if let Some(fleet) = fleet_of(ctx, args.fleet.fleet.as_deref())? {
+        if args.plan.is_some() {
+            return Err(CommandError::new(
+                super::error::Kind::Usage,
+                "a plan file holds the plan of one database; it cannot run over a fleet",
+            )
+            .hint("deploy the revision the plan names over the fleet: git migrate deploy REV --fleet FILE"));
+        }
+        let launch = Launch {
+            what: format!("deploy {}", args.rev.as_deref().unwrap_or("HEAD")),
+            rev: None,
+            yes: args.exec.yes,
+            dry_run: args.exec.dry_run,
+        };
+        return rollout(ctx, &fleet, &args.fleet.rollout, &launch);
+    }
     let flags = PlanFlags {
         forward: args.forward,
         ..args.flags.clone()
@@ -110,7 +129,11 @@ pub(super) fn run_prepared(
     if nothing_to_do(ctx, mode, &p) {
         return Ok(());
     }
-    print_plan(ctx, &p, flags.sql);
+    // With --json, one document: the plan for a dry run, the result after running
+    // (docs/json.md).
+    if !ctx.json || exec.dry_run {
+        print_plan(ctx, &p, flags.sql);
+    }
     if !exec.skip_execution {
         let found = execute::transaction_control_in(&p.confirmed.plan.steps, &p.texts);
         if !found.is_empty() {
@@ -280,6 +303,10 @@ fn nothing_to_do(ctx: &Ctx, mode: Mode, p: &Prepared) -> bool {
 /// Asks before a change to an environment that wants every change confirmed, and before any
 /// revert, unless `--yes`; refuses without a terminal.
 fn confirm(ctx: &Ctx, exec: &ExecFlags, p: &Prepared) -> Result<(), CommandError> {
+    if ctx.fleet_child.as_ref().is_some_and(|c| c.confirmed) {
+        // The fleet's rollout was confirmed once, on the terminal of the parent.
+        return Ok(());
+    }
     let env_confirms = ctx.env.as_ref().is_some_and(|e| e.confirm);
     if env_confirms && !p.confirmed.plan.reverts() && !exec.yes {
         let env = ctx

@@ -40,8 +40,8 @@ pub(crate) fn environment_facts(
 /// it.
 fn promoted(ctx: &Ctx, from_name: &str, commit: &str) -> Result<PromotedFact, CommandError> {
     let from = super::find_env(&ctx.config, from_name)?;
-    let mut client = match ctx.connect_env(&from) {
-        Ok((_, c)) => c,
+    let targets = match super::fleet::env_targets(ctx, &from) {
+        Ok(t) => t,
         Err(e) => {
             return Ok(PromotedFact::Unreachable {
                 why: e.message,
@@ -49,26 +49,43 @@ fn promoted(ctx: &Ctx, from_name: &str, commit: &str) -> Result<PromotedFact, Co
             })
         }
     };
-    let ledger = ctx.ledger();
-    let state = ledger.read(&mut client)?;
-    let history = if state.live.ledger_exists {
-        ledger.history(&mut client, 100_000)?
-    } else {
-        vec![]
-    };
-    Ok(
-        match history
+    // Of a fleet, every database must have run it.
+    for target in targets {
+        let mut client = match ctx.connect_target(target) {
+            Ok((_, c)) => c,
+            Err(e) => {
+                return Ok(PromotedFact::Unreachable {
+                    why: e.message,
+                    causes: e.causes,
+                })
+            }
+        };
+        let ledger = ctx.ledger();
+        let state = ledger.read(&mut client)?;
+        let history = if state.live.ledger_exists {
+            ledger.history(&mut client, 100_000)?
+        } else {
+            vec![]
+        };
+        if !history
             .iter()
             .any(|d| d.status == "ok" && d.to_commit.as_deref() == Some(commit))
         {
-            true => PromotedFact::Ran,
-            false => PromotedFact::NeverRan,
-        },
-    )
+            return Ok(PromotedFact::NeverRan);
+        }
+    }
+    Ok(PromotedFact::Ran)
 }
 
 /// Reads an environment's state (connects to its database; changes nothing).
 pub(crate) fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
+    if env.is_fleet() {
+        let mut out = super::fleet::env_state(ctx, env);
+        if let Some(c) = out.commit.clone() {
+            describe_into(&ctx.repo, &c, &mut out);
+        }
+        return out;
+    }
     let mut out = EnvState {
         name: env.name.clone(),
         database: String::new(),
@@ -88,12 +105,7 @@ pub(crate) fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
                 .env_target(env)
                 .map(|t| t.redacted())
                 .unwrap_or_default();
-            out.error = Some(
-                std::iter::once(e.message)
-                    .chain(e.causes)
-                    .collect::<Vec<_>>()
-                    .join(": "),
-            );
+            out.error = Some(e.one_line());
             return out;
         }
     };

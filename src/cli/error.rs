@@ -36,6 +36,9 @@ pub(crate) struct CommandError {
     pub hints: Vec<String>,
     /// Machine-readable details for `--json`.
     pub problems: Vec<Problem>,
+    /// The command printed its `--json` document already (a fleet's, which holds each
+    /// database's error): no error document follows it on stdout.
+    pub document_printed: bool,
 }
 
 /// The one way past a plan file that no longer holds (`deploy --plan`).
@@ -51,7 +54,23 @@ impl CommandError {
             causes: vec![],
             hints: vec![],
             problems: vec![],
+            document_printed: false,
         }
+    }
+
+    /// With `--json`, the command's document already says what failed (see
+    /// [`CommandError::document_printed`]).
+    pub(crate) fn quiet_in_json(mut self) -> Self {
+        self.document_printed = true;
+        self
+    }
+
+    /// The message and its causes on one line (for a table cell).
+    pub(crate) fn one_line(&self) -> String {
+        std::iter::once(self.message.as_str())
+            .chain(self.causes.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(": ")
     }
 
     /// Adds a cause line.

@@ -1270,6 +1270,8 @@ mod tests {
         let env = Environment {
             name: "prod".into(),
             database_url: Some("postgresql://app:pw@db/prod".into()),
+            database_urls: vec![],
+            database_urls_command: None,
             require_tag: Some("v*".into()),
             promote_from: None,
             confirm: true,

@@ -14,6 +14,7 @@ mod diff;
 mod drift;
 mod environments;
 pub mod error;
+mod fleet;
 mod hooks;
 mod json;
 mod log;
@@ -191,6 +192,8 @@ pub(crate) struct Ctx {
     pub env: Option<git_migrate_core::config::Environment>,
     /// Who runs the command, for the ledger ([`git_migrate_core::source::Repo::identity`]).
     pub actor: String,
+    /// Set when this process runs one database of a fleet's rollout (`fleet.rs`).
+    pub fleet_child: Option<fleet::FleetChild>,
 }
 
 impl Ctx {
@@ -241,7 +244,7 @@ impl Ctx {
     /// Connects, after applying the libpq environment (TLS defaults, `PGPASSWORD`,
     /// the password file; docs/connections.md).
     pub fn connect(&self) -> Result<(DbTarget, postgres::Client), CommandError> {
-        self.connect_to(self.db_target()?)
+        self.connect_target(self.db_target()?)
     }
 
     /// Connects to another environment's database (`promote`, `status --all-envs`), the same
@@ -250,10 +253,14 @@ impl Ctx {
         &self,
         env: &git_migrate_core::config::Environment,
     ) -> Result<(DbTarget, postgres::Client), CommandError> {
-        self.connect_to(self.env_target(env)?)
+        self.connect_target(self.env_target(env)?)
     }
 
-    fn connect_to(&self, target: DbTarget) -> Result<(DbTarget, postgres::Client), CommandError> {
+    /// Connects to `target`, the same way as [`Ctx::connect`].
+    pub(crate) fn connect_target(
+        &self,
+        target: DbTarget,
+    ) -> Result<(DbTarget, postgres::Client), CommandError> {
         let (t, warnings) = target.resolve(git_migrate_core::db::LibpqEnv::from_process());
         if let Some(p) = t.password() {
             ui::register_secret(p);
@@ -261,39 +268,52 @@ impl Ctx {
         for w in &warnings {
             self.ui.warn(w);
         }
-        let c = t.connect().map_err(|e| {
-            let bad_url = e.is_configuration();
-            let kind = if bad_url { Kind::Usage } else { Kind::Failure };
-            let mut ce = CommandError::new(kind, e.to_string());
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                let text = git_migrate_core::db::describe_pg_error_any(s);
-                // postgres::Error's Display repeats its source's message: show it once.
-                if !ce
-                    .causes
-                    .iter()
-                    .any(|c| c.contains(&text) || text.contains(c.as_str()))
-                {
-                    ce.causes.push(text);
-                }
-                src = s.source();
-            }
-            ce.hints.push(if let Some(h) = e.hint() {
-                h
-            } else if bad_url {
-                "use postgresql://user[:password]@host[:port]/dbname[?sslmode=...] or key=value pairs (host=... dbname=...)".into()
-            } else {
-                "check that the server is running and the URL, user and password are right".into()
-            });
-            ce
-        })?;
+        let c = t.connect().map_err(connect_error)?;
         Ok((t, c))
     }
+}
+
+/// A connection that failed, as an error: the driver's causes once each, and what to check.
+pub(crate) fn connect_error(e: git_migrate_core::db::ConnectError) -> CommandError {
+    let bad_url = e.is_configuration();
+    let kind = if bad_url { Kind::Usage } else { Kind::Failure };
+    let mut ce = CommandError::new(kind, e.to_string());
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        let text = git_migrate_core::db::describe_pg_error_any(s);
+        // postgres::Error's Display repeats its source's message: show it once.
+        if !ce
+            .causes
+            .iter()
+            .any(|c| c.contains(&text) || text.contains(c.as_str()))
+        {
+            ce.causes.push(text);
+        }
+        src = s.source();
+    }
+    ce.hints.push(if let Some(h) = e.hint() {
+        h
+    } else if bad_url {
+        "use postgresql://user[:password]@host[:port]/dbname[?sslmode=...] or key=value pairs (host=... dbname=...)".into()
+    } else {
+        "check that the server is running and the URL, user and password are right".into()
+    });
+    ce
 }
 
 /// An environment's database URL, `${VAR}` expanded from the process environment.
 fn env_url(env: &git_migrate_core::config::Environment) -> Result<String, CommandError> {
     use git_migrate_core::config::ExpandError;
+    if env.is_fleet() {
+        return Err(CommandError::new(
+            Kind::Usage,
+            format!(
+                "environment {} is a fleet of databases; this command runs on one database",
+                env.name
+            ),
+        )
+        .hint("pick one with --database-url, or use deploy, rollback, promote or status, which run over the whole fleet"));
+    }
     match env.expanded_url(|k| std::env::var(k).ok()) {
         Ok(Some(u)) if !u.trim().is_empty() => Ok(u),
         Ok(_) => Err(CommandError::new(
@@ -389,15 +409,26 @@ fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Some(name) => Some(find_env(&config, name)?),
         None => None,
     };
+    // A child of a fleet's rollout: its database, and a JSON document for the parent to read.
+    let fleet_child = fleet::FleetChild::from_env();
+    if let Some(child) = &fleet_child {
+        if let Some(p) = DbTarget::from_url(&child.url).password() {
+            ui::register_secret(p);
+        }
+    }
     let ctx = Ctx {
+        database_url: fleet_child
+            .as_ref()
+            .map(|c| c.url.clone())
+            .or_else(|| cli.database_url.clone()),
+        json: cli.json || fleet_child.is_some(),
+        fleet_child,
         env,
         actor,
         ui,
         repo,
         config,
         cli_project: cli.project.clone(),
-        database_url: cli.database_url.clone(),
-        json: cli.json,
         database_name: cli.database_name.clone(),
     };
     match &cli.command {
@@ -441,7 +472,8 @@ pub fn main() -> std::process::ExitCode {
     }));
     let cli = Cli::parse();
     let ui = Ui::new(&cli.color, cli.quiet, cli.verbose);
-    let json = cli.json;
+    // A fleet's child answers its parent in JSON, errors included.
+    let json = cli.json || fleet::FleetChild::from_env().is_some();
     let result = run(cli, ui.clone());
     // What reading files from history found and no command showed yet (duplicate YAML keys).
     for w in git_migrate_core::yaml::take_warnings() {
@@ -450,7 +482,7 @@ pub fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            if json && e.kind != Kind::Findings {
+            if json && e.kind != Kind::Findings && !e.document_printed {
                 ui.out(&json::text(&json::ErrorDoc::new(&e)));
             }
             if e.kind != Kind::Findings || !e.message.is_empty() {

@@ -31,6 +31,8 @@ pub struct PromoteArgs {
     pub downs: super::prepare::ComputeDownsArgs,
     #[command(flatten)]
     pub exec: ExecFlags,
+    #[command(flatten)]
+    pub rollout: super::fleet::RolloutArgs,
 }
 
 /// Why FROM cannot be promoted, from what its ledger says (pure).
@@ -75,6 +77,11 @@ pub(crate) fn source_problems(from: &EnvState) -> Vec<String> {
 
 /// `git migrate promote FROM TO`.
 pub(crate) fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandError> {
+    if let Some(rev) = ctx.fleet_child.as_ref().and_then(|c| c.rev.clone()) {
+        // One database of TO's fleet: the parent checked FROM once and read the revision.
+        let to_env = super::find_env(&ctx.config, &args.to)?;
+        return deploy_to(ctx, &to_env, &rev, args);
+    }
     if ctx.database_url.is_some() || ctx.env.is_some() {
         return Err(CommandError::new(
             Kind::Usage,
@@ -184,21 +191,42 @@ pub(crate) fn cmd_promote(ctx: &Ctx, args: &PromoteArgs) -> Result<(), CommandEr
             describe_commit(&ctx.repo, &commit)
         ));
     }
+    if to_env.is_fleet() {
+        let fleet = super::fleet::fleet_of_env(&to_env)?;
+        let launch = super::fleet::Launch {
+            what: format!("promote {} -> {} ({rev})", from_env.name, to_env.name),
+            rev: Some(rev.clone()),
+            yes: args.exec.yes,
+            dry_run: args.exec.dry_run,
+        };
+        return super::fleet::rollout(ctx, &fleet, &args.rollout, &launch);
+    }
+    deploy_to(ctx, &to_env, &rev, args)
+}
+
+/// Deploys `rev` to environment `to_env` (to the database of this fleet's child, if it is one).
+fn deploy_to(
+    ctx: &Ctx,
+    to_env: &git_migrate_core::config::Environment,
+    rev: &str,
+    args: &PromoteArgs,
+) -> Result<(), CommandError> {
     let to_ctx = Ctx {
         ui: ctx.ui.clone(),
         repo: reopen(ctx)?,
         config: ctx.config.clone(),
         cli_project: ctx.cli_project.clone(),
-        database_url: None,
+        database_url: ctx.fleet_child.as_ref().map(|c| c.url.clone()),
         json: ctx.json,
         database_name: ctx.database_name.clone(),
         actor: ctx.actor.clone(),
         env: Some(to_env.clone()),
+        fleet_child: ctx.fleet_child.clone(),
     };
     run_mutation(
         &to_ctx,
         Mode::Deploy,
-        Goal::Rev(Some(&rev)),
+        Goal::Rev(Some(rev)),
         &PlanFlags {
             accept_edited: args.accept_edited,
             downs: args.downs.clone(),
@@ -224,7 +252,19 @@ fn exactly_at(
     env: &git_migrate_core::config::Environment,
     commit: &str,
 ) -> Result<(), CommandError> {
-    let (_, mut client) = ctx.connect_env(env)?;
+    for target in super::fleet::env_targets(ctx, env)? {
+        exactly_at_one(ctx, env, &target, commit)?;
+    }
+    Ok(())
+}
+
+fn exactly_at_one(
+    ctx: &Ctx,
+    env: &git_migrate_core::config::Environment,
+    target: &git_migrate_core::db::DbTarget,
+    commit: &str,
+) -> Result<(), CommandError> {
+    let (_, mut client) = ctx.connect_target(target.clone())?;
     let ledger = ctx.ledger();
     let state = ledger.read(&mut client)?;
     let project_dir = ctx.project_dir();
@@ -290,8 +330,9 @@ fn exactly_at(
     let mut e = CommandError::new(
         Kind::Refused,
         format!(
-            "cannot promote {}: it is not exactly at {}; nothing was changed",
+            "cannot promote {}: {} is not exactly at {}; nothing was changed",
             env.name,
+            target.redacted(),
             short(commit)
         ),
     );

@@ -5,6 +5,7 @@ use super::Ctx;
 use git_migrate_core::plan::Mode;
 
 use super::deploy::run_mutation;
+use super::fleet::{fleet_of, rollout, FleetArgs, Launch};
 use super::prepare::*;
 use clap::Args;
 
@@ -18,10 +19,24 @@ pub struct RollbackArgs {
     pub flags: PlanFlags,
     #[command(flatten)]
     pub exec: ExecFlags,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 /// `git migrate rollback [REV]`.
 pub(crate) fn cmd_rollback(ctx: &Ctx, args: &RollbackArgs) -> Result<(), CommandError> {
+    if let Some(fleet) = fleet_of(ctx, args.fleet.fleet.as_deref())? {
+        let launch = Launch {
+            what: match &args.rev {
+                Some(r) => format!("rollback {r}"),
+                None => "rollback (each database undoes its last deploy)".into(),
+            },
+            rev: None,
+            yes: args.exec.yes,
+            dry_run: args.exec.dry_run,
+        };
+        return rollout(ctx, &fleet, &args.fleet.rollout, &launch);
+    }
     run_mutation(
         ctx,
         Mode::Rollback,

@@ -26,12 +26,23 @@ pub struct StatusArgs {
     pub all_envs: bool,
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetStatusArgs,
 }
 
 /// `git migrate status`.
 pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandError> {
     if args.all_envs {
         return all_envs(ctx);
+    }
+    if let Some(fleet) = super::fleet::fleet_of(ctx, args.fleet.fleet.as_deref())? {
+        return super::fleet::status(
+            ctx,
+            &fleet,
+            &args.fleet,
+            args.rev.as_deref(),
+            args.exit_code,
+        );
     }
     let (db, mut client) = ctx.connect()?;
     let ledger = ctx.ledger();
@@ -99,20 +110,7 @@ pub(crate) fn cmd_status(ctx: &Ctx, args: &StatusArgs) -> Result<(), CommandErro
     // The schema against the one the last deployment recorded: a change made outside
     // git-migrate since. One query compares a digest of the catalog; only when it moved is the
     // fingerprint taken, to name what changed (and to ignore what the proof ignores).
-    let moved = ledger.catalog_changed_since_last(&mut client, state.schema_version)?;
-    let recorded = match moved {
-        Some(_) => ledger.last_schema(&mut client, state.schema_version)?,
-        None => None,
-    };
-    let drift = match recorded {
-        Some((id, recorded)) => {
-            let now = ledger.take_schema(&mut client)?;
-            let differences =
-                git_migrate_core::verify::fingerprint::diff_ignoring_column_order(&recorded, &now);
-            (!differences.is_empty()).then_some((id, differences))
-        }
-        None => None,
-    };
+    let drift = ledger.schema_drift(&mut client, state.schema_version)?;
     let in_sync = in_sync && drift.is_none();
     // Folders that hold no migration (no up.sql, no up.yaml), among those read: never dropped
     // without a word.
@@ -448,7 +446,7 @@ fn all_envs(ctx: &Ctx) -> Result<(), CommandError> {
     if unread {
         return Err(CommandError::new(
             Kind::Failure,
-            "some environments could not be read (see the table)",
+            "some environments could not be read, or their databases are not at one commit (see the table)",
         ));
     }
     Ok(())

@@ -396,6 +396,11 @@ pub struct Environment {
     /// the environment is never stored, and a variable only one environment needs is only
     /// required when that environment is used).
     pub database_url: Option<String>,
+    /// A fleet (issue 17): many databases, each URL as written (`${VAR}` not yet expanded).
+    pub database_urls: Vec<String>,
+    /// A fleet listed by a command's stdout, one URL per line (run with `sh -c` when the
+    /// environment is used).
+    pub database_urls_command: Option<String>,
     /// A glob (`v*`): only commits a matching tag points at may be deployed here.
     pub require_tag: Option<String>,
     /// The environment whose commit `promote` copies here.
@@ -409,6 +414,11 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// Whether it names many databases (`database_urls` or `database_urls_command`).
+    pub fn is_fleet(&self) -> bool {
+        !self.database_urls.is_empty() || self.database_urls_command.is_some()
+    }
+
     /// The database URL with `${VAR}` expanded from `get`.
     pub fn expanded_url(
         &self,
@@ -628,6 +638,9 @@ enum RawComputeDowns {
 #[serde(deny_unknown_fields)]
 struct RawEnvironment {
     database_url: Option<String>,
+    #[serde(default)]
+    database_urls: Vec<String>,
+    database_urls_command: Option<String>,
     require_tag: Option<String>,
     promote_from: Option<String>,
     confirm: Option<bool>,
@@ -756,6 +769,29 @@ impl ToolConfig {
                     return Err(err(format!("environments.{name}.database_url: {m}")));
                 }
             }
+            for (i, u) in e.database_urls.iter().enumerate() {
+                if let Err(ExpandError::Syntax(m)) = expand_vars(u, &|_| Some("x".into())) {
+                    return Err(err(format!("environments.{name}.database_urls[{i}]: {m}")));
+                }
+            }
+            let given = [
+                e.database_url.is_some(),
+                !e.database_urls.is_empty(),
+                e.database_urls_command.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() > 1 {
+                return Err(err(format!(
+                    "environments.{name}: give one of database_url, database_urls and database_urls_command"
+                )));
+            }
+            if e.database_urls_command
+                .as_deref()
+                .is_some_and(|c| c.trim().is_empty())
+            {
+                return Err(err(format!(
+                    "environments.{name}.database_urls_command is empty; remove it or give a command that prints one URL per line"
+                )));
+            }
             if e.require_tag.as_deref().is_some_and(str::is_empty) {
                 return Err(err(format!(
                     "environments.{name}.require_tag is empty; remove it or give a glob such as \"v*\""
@@ -765,6 +801,8 @@ impl ToolConfig {
                 confirm: e.confirm.unwrap_or(e.require_tag.is_some()),
                 name,
                 database_url: e.database_url,
+                database_urls: e.database_urls,
+                database_urls_command: e.database_urls_command,
                 require_tag: e.require_tag,
                 promote_from: e.promote_from,
                 forward_only: e.forward_only.unwrap_or(false),
@@ -975,6 +1013,15 @@ mod tool_tests {
         assert!(f.environment("p").unwrap().forward_only);
         assert!(prod.accepts_tag("v1.4.0") && !prod.accepts_tag("release-1"));
         assert!(c.environment("staging").unwrap().accepts_tag("anything"));
+        assert!(!prod.is_fleet());
+        let f = ToolConfig::parse(
+            "environments:\n  tenants:\n    database_urls:\n      - postgresql://h/t1\n      - ${T2}\n  regions:\n    database_urls_command: ./list-regions\n",
+            "g",
+        )
+        .unwrap();
+        let tenants = f.environment("tenants").unwrap();
+        assert!(tenants.is_fleet() && f.environment("regions").unwrap().is_fleet());
+        assert_eq!(tenants.database_urls, ["postgresql://h/t1", "${T2}"]);
         let get = |k: &str| (k == "PW").then(|| "pw".to_string());
         assert_eq!(
             prod.expanded_url(get).unwrap().as_deref(),
@@ -991,6 +1038,9 @@ mod tool_tests {
             "environments:\n  p:\n    databse_url: x\n",
             "environments:\n  p:\n    require_tag: \"\"\n",
             "environments:\n  \"a b\":\n    database_url: x\n",
+            "environments:\n  p:\n    database_url: x\n    database_urls: [y]\n",
+            "environments:\n  p:\n    database_urls: [\"${Y\"]\n",
+            "environments:\n  p:\n    database_urls_command: \" \"\n",
         ] {
             let e = ToolConfig::parse(bad, "g.yaml").unwrap_err();
             assert!(e.to_string().contains("environments"), "{bad}: {e}");

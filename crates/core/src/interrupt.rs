@@ -64,7 +64,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
 }
 
 /// Whether Ctrl-C was pressed since the current (or last) [`Watch`] was installed.
-pub(crate) fn requested() -> bool {
+pub fn requested() -> bool {
     COUNT.load(Ordering::SeqCst) > 0
 }
 
@@ -81,7 +81,7 @@ fn cancel(token: &postgres::CancelToken) {
 }
 
 /// SIGINT turned into "cancel and roll back" while this value lives.
-pub(crate) struct Watch {
+pub struct Watch {
     old: libc::sigaction,
     read_fd: libc::c_int,
     write_fd: libc::c_int,

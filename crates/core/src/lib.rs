@@ -15,7 +15,8 @@
 //! 1. Foundations, which use only each other: [`quote`], [`checksum`], [`yaml`],
 //!    [`interrupt`], [`db`], [`scratch`], [`project`] (what a migration is, its SQL and its
 //!    transaction control), [`lint`] (the migration linter's rules over SQL text).
-//! 2. Configuration: [`config`] (Hasura's `config.yaml` and `git-migrate.yaml`).
+//! 2. Configuration: [`config`] (Hasura's `config.yaml` and `git-migrate.yaml`), [`fleet`]
+//!    (the databases of a fleet, and the order a rollout starts them in).
 //! 3. Reading git: [`source`].
 //! 4. Models read from a project or a database: [`metadata`], [`schema`], [`verify`]
 //!    (fingerprints, replays).
@@ -35,6 +36,7 @@ pub mod checksum;
 pub mod config;
 pub mod db;
 pub mod execute;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod gather;

@@ -1990,6 +1990,8 @@ mod tests {
         let env = crate::config::Environment {
             name: "production".into(),
             database_url: None,
+            database_urls: vec![],
+            database_urls_command: None,
             require_tag: Some("v*".into()),
             promote_from: Some("staging".into()),
             confirm: true,

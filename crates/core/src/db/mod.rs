@@ -257,6 +257,29 @@ impl DbTarget {
         redact_conninfo(&self.conninfo, self.password.as_deref())
     }
 
+    /// A short name for tables of many databases: `host:port/dbname` (the first host; the
+    /// socket folder for a unix socket), never the user or the password. The redacted
+    /// connection string when it does not parse.
+    pub fn label(&self) -> String {
+        let (rest, _) = conninfo::split_ssl(&self.conninfo);
+        let Ok(c) = postgres::Config::from_str(&rest) else {
+            return self.redacted();
+        };
+        let host = match c.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        let db = self
+            .dbname
+            .as_deref()
+            .or(c.get_dbname())
+            .or(c.get_user())
+            .unwrap_or("postgres");
+        redact_conninfo(&format!("{host}:{port}/{db}"), self.password.as_deref())
+    }
+
     /// The password (from the connection string, or once resolved from `PGPASSWORD` or the
     /// password file), so that callers can scrub it from any text.
     pub fn password(&self) -> Option<&str> {
@@ -571,6 +594,24 @@ pub fn describe_pg_error_any(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_name_host_port_and_database_only() {
+        let l = |u: &str| DbTarget::from_url(u).label();
+        assert_eq!(
+            l("postgresql://app:s3cret@db.example:6432/tenant_7?sslmode=require"),
+            "db.example:6432/tenant_7"
+        );
+        assert_eq!(
+            l("host=/run/pg port=5433 user=x password=s3cret dbname=t1"),
+            "/run/pg:5433/t1"
+        );
+        assert_eq!(l("postgresql://app@db"), "db:5432/app");
+        assert_eq!(
+            l("not a url ="),
+            DbTarget::from_url("not a url =").redacted()
+        );
+    }
 
     #[test]
     fn redaction() {

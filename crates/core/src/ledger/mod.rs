@@ -955,6 +955,31 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
             .map(|r| r.get(0)))
     }
 
+    /// The schema against the one the last successful deployment recorded: what changed
+    /// outside git-migrate since, with that deployment's id; `None` when nothing did or there
+    /// is nothing to compare with. One query compares a digest of the catalog
+    /// ([`Ledger::catalog_changed_since_last`]); only when it moved is the fingerprint taken,
+    /// to name what changed (and to ignore what the end-state proof ignores).
+    pub fn schema_drift(
+        &self,
+        c: &mut impl GenericClient,
+        schema_version: Option<i32>,
+    ) -> Result<Option<(i64, Vec<crate::verify::fingerprint::Difference>)>, LedgerError> {
+        let recorded = match self.catalog_changed_since_last(c, schema_version)? {
+            Some(_) => self.last_schema(c, schema_version)?,
+            None => None,
+        };
+        Ok(match recorded {
+            Some((id, recorded)) => {
+                let now = self.take_schema(c)?;
+                let differences =
+                    crate::verify::fingerprint::diff_ignoring_column_order(&recorded, &now);
+                (!differences.is_empty()).then_some((id, differences))
+            }
+            None => None,
+        })
+    }
+
     /// The schema recorded by the last successful deployment of any kind, with its id: what
     /// the database should look like unless something changed it outside git-migrate.
     /// `Ok(None)` when that deployment recorded none (a repair, an adoption, an older
