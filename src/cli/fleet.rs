@@ -257,6 +257,8 @@ pub(crate) struct MemberDoc {
     pub result: Option<serde_json::Value>,
     /// Seconds it ran.
     pub seconds: f64,
+    /// Its warnings (what it printed on stderr as `warning: …`).
+    pub warnings: Vec<String>,
 }
 
 /// `deploy --fleet --json`.
@@ -395,6 +397,9 @@ pub(crate) fn rollout(
     if ctx.json {
         ctx.ui.out(&json::text(&doc));
     } else {
+        for w in fleet_warnings(&doc) {
+            ctx.ui.warn(&w);
+        }
         for l in summary_lines(&doc) {
             ctx.ui.out(&l);
         }
@@ -469,6 +474,7 @@ fn member_doc(label: &str, end: Option<Ended>) -> MemberDoc {
             exit_code: None,
             result: None,
             seconds: 0.0,
+            warnings: vec![],
         };
     };
     // One document (a result, a plan, or an error); the last one if a child printed more.
@@ -499,6 +505,12 @@ fn member_doc(label: &str, end: Option<Ended>) -> MemberDoc {
         exit_code: Some(end.code),
         result,
         seconds: end.seconds,
+        warnings: end
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning: "))
+            .map(|w| super::ui::scrub(w.trim()))
+            .collect(),
     }
 }
 
@@ -618,6 +630,23 @@ fn fleet_doc(
         seconds,
         databases,
     }
+}
+
+/// Each distinct warning of the children once, with how many databases gave it (a file's
+/// warning is the same on every database).
+fn fleet_warnings(doc: &FleetDoc) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut warnings: Vec<(&str, usize)> = Vec::new();
+    for w in doc.databases.iter().flat_map(|d| d.warnings.iter()) {
+        match warnings.iter_mut().find(|(x, _)| *x == w.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => warnings.push((w, 1)),
+        }
+    }
+    for (w, n) in warnings {
+        out.push(format!("{w} ({n} database(s))"));
+    }
+    out
 }
 
 /// The summary after a rollout (pure).
