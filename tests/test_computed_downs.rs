@@ -575,13 +575,21 @@ fn the_plan_of_computed_downs_reads_as_written_here() {
     );
     run.expect_code(0);
     let (a, b) = (a.to_string(), b.to_string());
+    // The view's text is the server's own (pg_get_viewdef): PostgreSQL 16 stopped qualifying
+    // the columns of a view over one table (`SELECT id, name` where 15 printed
+    // `SELECT t.id, t.name`). Either text recreates the same view.
+    let q = if db.server_version_num() >= 160_000 {
+        ""
+    } else {
+        "t."
+    };
     let expected = format!(
         "Plan: rollback to {a} = {} \"A\"
   database: at {}
   revert  220_drop_view  (down from a down computed when it was applied (stored in the ledger))
           | ALTER TABLE public.t DROP COLUMN email;
-          | CREATE VIEW public.t_names AS SELECT t.id,
-          |     t.name
+          | CREATE VIEW public.t_names AS SELECT {q}id,
+          |     {q}name
           |    FROM public.t;
   revert  210_touch  (down from a down computed when it was applied (stored in the ledger))
           | DROP TRIGGER t_touch ON public.t;

@@ -183,6 +183,14 @@ impl TestDb {
             .and_then(|r| r.into_iter().next().flatten())
     }
 
+    /// The server's `server_version_num` (150018 for 15.18): for the few expectations that
+    /// differ between PostgreSQL versions (bench/pg-matrix.sh runs the tests on 13 to 18).
+    pub fn server_version_num(&self) -> u32 {
+        self.scalar("SHOW server_version_num")
+            .and_then(|v| v.parse().ok())
+            .expect("server_version_num is a number")
+    }
+
     /// Applied versions in the ledger, ascending.
     pub fn applied(&self) -> Vec<i64> {
         self.rows("SELECT version FROM git_migrate.migrations ORDER BY version")
