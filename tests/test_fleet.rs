@@ -414,4 +414,36 @@ fn an_environment_names_its_fleet_and_promote_moves_it() {
     .expect_code(2)
     .expect_contains("lines 1 and 2 name the same database");
     assert_eq!(at(&tenants[0]), Some(r.v2.to_string()));
+    // A fleet and one database at once, or a plan file over a fleet: refused, nothing runs.
+    let one = p.join("one.txt");
+    std::fs::write(&one, format!("{}\n", tenants[0].url)).unwrap();
+    let one = one.to_str().unwrap();
+    gm(
+        &p,
+        "",
+        &[
+            "deploy",
+            "v1",
+            "--fleet",
+            one,
+            "--database-url",
+            &tenants[0].url,
+        ],
+    )
+    .expect_code(2)
+    .expect_contains("--fleet and --database-url name different databases");
+    gm(&p, "", &["deploy", "--plan", "plan.json", "--fleet", one])
+        .expect_code(2)
+        .expect_contains("a plan file holds the plan of one database; it cannot run over a fleet");
+    // A failing list command stops before anything runs.
+    std::fs::write(
+        p.join("git-migrate.yaml"),
+        "environments:\n  broken:\n    database_urls_command: echo 'registry down' >&2; exit 7\n",
+    )
+    .unwrap();
+    gm(&p, "", &["deploy", "v1", "--env", "broken"])
+        .expect_code(4)
+        .expect_contains("environments.broken.database_urls_command")
+        .expect_contains("registry down");
+    assert_eq!(at(&tenants[0]), Some(r.v2.to_string()));
 }

@@ -353,7 +353,7 @@ pub(crate) fn rollout(
     let started = Instant::now();
     let bar = progress_bar(ctx, n);
     let mut schedule = Rollout::new(n, options);
-    let mut ends: Vec<Option<Ended>> = (0..n).map(|_| None).collect();
+    let mut ends: Vec<Option<MemberDoc>> = (0..n).map(|_| None).collect();
     let (tx, rx) = std::sync::mpsc::channel::<Ended>();
     std::thread::scope(|scope| loop {
         match schedule.next_step() {
@@ -373,16 +373,15 @@ pub(crate) fn rollout(
                     schedule.interrupt();
                 }
                 schedule.finished(i, ok);
-                let lines = member_lines(&fleet.members[i].label, &end);
+                let doc = member_doc(&fleet.members[i].label, Some(end));
                 // -q keeps the failures.
-                let show = !ctx.json && (!ok || !ctx.ui.quiet);
-                if show {
-                    for l in lines {
+                if !ctx.json && (!ok || !ctx.ui.quiet) {
+                    for l in member_text(&doc) {
                         bar.suspend(|| ctx.ui.out(&l));
                     }
                 }
                 bar.inc(1);
-                ends[i] = Some(end);
+                ends[i] = Some(doc);
             }
             Next::Done => break,
         }
@@ -519,18 +518,6 @@ fn plan_changes(v: &serde_json::Value) -> bool {
     v["steps"].as_array().is_some_and(|s| !s.is_empty()) || !v["metadata"].is_null()
 }
 
-/// The lines printed when a database ends.
-fn member_lines(label: &str, end: &Ended) -> Vec<String> {
-    let copy = Ended {
-        index: end.index,
-        code: end.code,
-        stdout: end.stdout.clone(),
-        stderr: end.stderr.clone(),
-        seconds: end.seconds,
-    };
-    member_text(&member_doc(label, Some(copy)))
-}
-
 /// One database's lines (pure).
 fn member_text(m: &MemberDoc) -> Vec<String> {
     let r = m.result.clone().unwrap_or_default();
@@ -604,7 +591,7 @@ fn member_text(m: &MemberDoc) -> Vec<String> {
 
 fn fleet_doc(
     fleet: &Fleet,
-    ends: Vec<Option<Ended>>,
+    ends: Vec<Option<MemberDoc>>,
     halt: Option<Halt>,
     seconds: f64,
 ) -> FleetDoc {
@@ -612,7 +599,7 @@ fn fleet_doc(
         .members
         .iter()
         .zip(ends)
-        .map(|(m, e)| member_doc(&m.label, e))
+        .map(|(m, e)| e.unwrap_or_else(|| member_doc(&m.label, None)))
         .collect();
     let count = |s: Status| databases.iter().filter(|d| d.status == s).count();
     FleetDoc {
@@ -1258,5 +1245,111 @@ mod tests {
         );
         let m = member_doc("h/t4", None);
         assert_eq!(m.status, Status::NotStarted);
+    }
+
+    fn doc_of(
+        statuses: &[(Status, Option<i32>, &[&str])],
+        halted: Option<&'static str>,
+    ) -> FleetDoc {
+        let databases: Vec<MemberDoc> = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, (status, code, warnings))| MemberDoc {
+                database: format!("h/t{i}"),
+                status: status.clone(),
+                exit_code: *code,
+                result: None,
+                seconds: 0.1,
+                warnings: warnings.iter().map(|w| w.to_string()).collect(),
+            })
+            .collect();
+        let count = |s: Status| databases.iter().filter(|d| d.status == s).count();
+        FleetDoc {
+            done: count(Status::Done),
+            already_there: count(Status::AlreadyThere),
+            planned: count(Status::Planned),
+            failed: count(Status::Failed),
+            not_started: count(Status::NotStarted),
+            halted,
+            origin: "f".into(),
+            seconds: 1.5,
+            databases,
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_names_the_failures_and_warns_once_per_warning() {
+        let doc = doc_of(
+            &[
+                (Status::Done, Some(0), &["lint: x"]),
+                (Status::Failed, Some(3), &["lint: x"]),
+                (Status::NotStarted, None, &[]),
+            ],
+            Some("max-failures"),
+        );
+        assert_eq!(fleet_warnings(&doc), vec!["lint: x (2 database(s))"]);
+        assert_eq!(
+            summary_lines(&doc),
+            vec![
+                "Fleet: 3 database(s) in 1.50s: 1 moved, 1 failed, 1 not started.",
+                "halted: more databases failed than --max-failures allows; the 1 database(s) not started are unchanged",
+                "failed (each rolled back; its database is as it was): h/t1",
+                "not started: h/t2",
+                "next: fix the failure above, then run the same command again: databases already at the target have nothing to do",
+            ]
+        );
+        // One kind of failure keeps its exit code; mixed ones are 4; an interrupt is 130.
+        assert_eq!(outcome(&doc).unwrap_err().kind, Kind::Refused);
+        let mixed = doc_of(
+            &[
+                (Status::Failed, Some(3), &[]),
+                (Status::Failed, Some(4), &[]),
+            ],
+            None,
+        );
+        assert_eq!(outcome(&mixed).unwrap_err().kind, Kind::Failure);
+        let stopped = doc_of(&[(Status::Failed, Some(130), &[])], Some("interrupted"));
+        assert_eq!(outcome(&stopped).unwrap_err().kind, Kind::Interrupted);
+        let fine = doc_of(
+            &[
+                (Status::Done, Some(0), &[]),
+                (Status::AlreadyThere, Some(0), &[]),
+            ],
+            None,
+        );
+        assert!(outcome(&fine).is_ok());
+        assert_eq!(
+            summary_lines(&fine),
+            vec!["Fleet: 2 database(s) in 1.50s: 1 moved, 1 already there, 0 failed."]
+        );
+    }
+
+    #[test]
+    fn status_fits_one_screen_whatever_the_fleet_size() {
+        let a = "a".repeat(40);
+        let mut states: Vec<MemberState> = (0..1000)
+            .map(|i| member(&format!("h/{i}"), Some(&a)))
+            .collect();
+        for s in states.iter_mut().take(30) {
+            s.error = Some("connection refused".into());
+        }
+        let doc = FleetStatusDoc {
+            origin: "f".into(),
+            target: json::Target {
+                commit: Some(a.clone()),
+                reference: "v2".into(),
+            },
+            groups: group(&states, &a, |_| {
+                (Some("v2 (aaaaaaaaaa)".into()), vec!["v2".into()])
+            }),
+            in_sync: 970,
+            unreachable: 30,
+            databases: states,
+        };
+        let lines = status_lines(&doc, "v2 (aaaaaaaaaa)");
+        assert!(lines.len() <= 30, "{}", lines.join("\n"));
+        assert_eq!(lines[3], "aaaaaaaaaa  v2             970  target");
+        assert!(lines.contains(&"flagged     30 database(s)".to_string()));
+        assert!(lines.contains(&"  … and 10 more (--json lists every database)".to_string()));
     }
 }
