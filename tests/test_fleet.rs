@@ -123,6 +123,13 @@ fn a_fleet_deploys_every_database_and_rolls_back_each_to_the_target() {
     }
 }
 
+/// Every database's dump, but for the rows of failed attempts.
+fn dumps(dbs: &[TestDb]) -> Vec<String> {
+    dbs.iter()
+        .map(|d| d.dump_ignoring_failed_attempts())
+        .collect()
+}
+
 /// Makes database `db` fail v2: a table of that name exists already.
 fn conflict(db: &TestDb) {
     db.client()
@@ -138,10 +145,7 @@ fn a_failed_canary_stops_the_rollout_before_the_others_are_touched() {
     let f = file.to_str().unwrap();
     gm(&p, "", &["deploy", "v1", "--fleet", f]).expect_code(0);
     conflict(&dbs[0]);
-    let before: Vec<String> = dbs
-        .iter()
-        .map(|d| d.dump_ignoring_failed_attempts())
-        .collect();
+    let before = dumps(&dbs);
     let out = gm(
         &p,
         "",
@@ -192,10 +196,7 @@ fn max_failures_halts_the_rest_and_status_groups_the_fleet() {
     let f = file.to_str().unwrap();
     gm(&p, "", &["deploy", "v1", "--fleet", f]).expect_code(0);
     conflict(&dbs[5]);
-    let before: Vec<String> = dbs
-        .iter()
-        .map(|d| d.dump_ignoring_failed_attempts())
-        .collect();
+    let before = dumps(&dbs);
     // One at a time: 0..4 move, 5 fails, and with --max-failures 0 nothing after it starts.
     let out = gm(
         &p,

@@ -86,18 +86,7 @@ pub(crate) fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
         }
         return out;
     }
-    let mut out = EnvState {
-        name: env.name.clone(),
-        database: String::new(),
-        commit: None,
-        tags: vec![],
-        describe: None,
-        contained_in: None,
-        behind_head: None,
-        last: None,
-        dirty: vec![],
-        error: None,
-    };
+    let mut out = EnvState::named(&env.name);
     let (target, mut client) = match ctx.connect_env(env) {
         Ok(tc) => tc,
         Err(e) => {
@@ -118,13 +107,7 @@ pub(crate) fn read_env(ctx: &Ctx, env: &Environment) -> EnvState {
             return out;
         }
     };
-    out.dirty = state
-        .live
-        .applied
-        .values()
-        .filter(|a| a.dirty)
-        .map(|a| a.version)
-        .collect();
+    out.dirty = state.live.dirty_versions();
     if state.live.ledger_exists {
         out.last = ledger
             .history(&mut client, 1)

@@ -601,21 +601,38 @@ fn fleet_doc(
         .zip(ends)
         .map(|(m, e)| e.unwrap_or_else(|| member_doc(&m.label, None)))
         .collect();
-    let count = |s: Status| databases.iter().filter(|d| d.status == s).count();
-    FleetDoc {
-        done: count(Status::Done),
-        already_there: count(Status::AlreadyThere),
-        planned: count(Status::Planned),
-        failed: count(Status::Failed),
-        not_started: count(Status::NotStarted),
-        halted: halt.map(|h| match h {
+    FleetDoc::new(
+        databases,
+        halt.map(|h| match h {
             Halt::Canary => "canary",
             Halt::MaxFailures => "max-failures",
             Halt::Interrupted => "interrupted",
         }),
-        origin: fleet.origin.clone(),
+        fleet.origin.clone(),
         seconds,
-        databases,
+    )
+}
+
+impl FleetDoc {
+    /// The document of these databases' ends, counted.
+    fn new(
+        databases: Vec<MemberDoc>,
+        halted: Option<&'static str>,
+        origin: String,
+        seconds: f64,
+    ) -> FleetDoc {
+        let count = |s: Status| databases.iter().filter(|d| d.status == s).count();
+        FleetDoc {
+            done: count(Status::Done),
+            already_there: count(Status::AlreadyThere),
+            planned: count(Status::Planned),
+            failed: count(Status::Failed),
+            not_started: count(Status::NotStarted),
+            halted,
+            origin,
+            seconds,
+            databases,
+        }
     }
 }
 
@@ -793,13 +810,7 @@ fn read_member(url: &str, label: &str, ledger: &Ledger) -> MemberState {
         let state = ledger.read(&mut client)?;
         out.ledger = state.live.ledger_exists;
         out.commit = state.live.deployed_commit.clone();
-        out.dirty = state
-            .live
-            .applied
-            .values()
-            .filter(|a| a.dirty)
-            .map(|a| a.version)
-            .collect();
+        out.dirty = state.live.dirty_versions();
         if state.live.ledger_exists {
             out.last = ledger.history(&mut client, 1)?.into_iter().next();
         }
@@ -1110,18 +1121,7 @@ fn status_lines(doc: &FleetStatusDoc, target_describe: &str) -> Vec<String> {
 /// An environment's state for `status --all-envs` when it is a fleet: its commit when every
 /// database agrees, otherwise why not (the caller describes the commit).
 pub(crate) fn env_state(ctx: &Ctx, env: &git_migrate_core::config::Environment) -> EnvState {
-    let mut out = EnvState {
-        name: env.name.clone(),
-        database: String::new(),
-        commit: None,
-        tags: vec![],
-        describe: None,
-        contained_in: None,
-        behind_head: None,
-        last: None,
-        dirty: vec![],
-        error: None,
-    };
+    let mut out = EnvState::named(&env.name);
     let members = match fleet_of_env(env) {
         Ok(f) => f,
         Err(e) => {
@@ -1263,18 +1263,7 @@ mod tests {
                 warnings: warnings.iter().map(|w| w.to_string()).collect(),
             })
             .collect();
-        let count = |s: Status| databases.iter().filter(|d| d.status == s).count();
-        FleetDoc {
-            done: count(Status::Done),
-            already_there: count(Status::AlreadyThere),
-            planned: count(Status::Planned),
-            failed: count(Status::Failed),
-            not_started: count(Status::NotStarted),
-            halted,
-            origin: "f".into(),
-            seconds: 1.5,
-            databases,
-        }
+        FleetDoc::new(databases, halted, "f".into(), 1.5)
     }
 
     #[test]

@@ -493,6 +493,24 @@ pub(crate) struct EnvState {
     pub tags: Vec<String>,
 }
 
+impl EnvState {
+    /// An environment not read yet: its name and nothing else.
+    pub(crate) fn named(name: &str) -> EnvState {
+        EnvState {
+            name: name.to_string(),
+            database: String::new(),
+            commit: None,
+            tags: vec![],
+            describe: None,
+            contained_in: None,
+            behind_head: None,
+            last: None,
+            dirty: vec![],
+            error: None,
+        }
+    }
+}
+
 /// The document every command prints with `--json` when it fails, except for findings (exit
 /// 1), which have their own documents (docs/json.md, "Errors").
 #[derive(Serialize, Debug)]

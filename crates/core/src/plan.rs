@@ -50,6 +50,17 @@ pub struct LiveState {
     pub metadata_tree: Option<String>,
 }
 
+impl LiveState {
+    /// The versions of unfinished no-transaction migrations (their ledger rows are dirty).
+    pub fn dirty_versions(&self) -> Vec<Version> {
+        self.applied
+            .values()
+            .filter(|a| a.dirty)
+            .map(|a| a.version)
+            .collect()
+    }
+}
+
 /// The target of a plan.
 #[derive(Clone, Debug)]
 pub struct Target<'a> {
