@@ -448,3 +448,36 @@ fn an_environment_names_its_fleet_and_promote_moves_it() {
         .expect_contains("registry down");
     assert_eq!(at(&tenants[0]), Some(r.v2.to_string()));
 }
+
+/// Ctrl-C (here a SIGINT to the parent alone, as a CI runner sends it) is forwarded once to
+/// each running database: each rolls back and exits 130; no other database starts; every
+/// database is exactly as before.
+#[test]
+fn an_interrupt_rolls_back_the_running_databases_and_starts_no_more() {
+    use crate::test_interrupt::{slow_repo, snapshot, spawn_gm, wait_for_activity, SLOW_TX};
+    let repo = slow_repo(SLOW_TX);
+    let p = repo.path();
+    let (dbs, file) = fleet("fleet_sigint", 4, &p);
+    let f = file.to_str().unwrap();
+    gm(&p, "", &["deploy", "v1", "--fleet", f]).expect_code(0);
+    let before: Vec<_> = dbs.iter().map(snapshot).collect();
+    let mut bg = spawn_gm(&p, "", &["deploy", "v2", "--fleet", f, "--parallel", "2"]);
+    wait_for_activity(&dbs[0], &mut bg, "pg_sleep", false);
+    wait_for_activity(&dbs[1], &mut bg, "pg_sleep", false);
+    let started = std::time::Instant::now();
+    bg.signal(libc::SIGINT);
+    let out = bg.finish(std::time::Duration::from_secs(20));
+    out.expect_code(130)
+        .expect_contains("interrupted: rolled back, nothing changed")
+        .expect_contains("halted: interrupted; the 2 database(s) not started are unchanged")
+        .expect_contains("0 moved, 2 failed, 2 not started");
+    no_secret(&out);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the running statements were not cancelled"
+    );
+    for (db, before) in dbs.iter().zip(&before) {
+        assert_eq!(&snapshot(db), before, "{} changed", db.name);
+        assert!(!db.has_table("public.slow"));
+    }
+}

@@ -160,7 +160,7 @@ pub(crate) fn slow_repo(slow_up: &str) -> TestRepo {
     repo
 }
 
-const SLOW_TX: &str =
+pub(crate) const SLOW_TX: &str =
     "create table slow (id int);\ninsert into slow values (1);\nselect pg_sleep((select sleep from ctl));\n";
 
 #[test]

@@ -355,21 +355,39 @@ pub(crate) fn rollout(
     let mut schedule = Rollout::new(n, options);
     let mut ends: Vec<Option<MemberDoc>> = (0..n).map(|_| None).collect();
     let (tx, rx) = std::sync::mpsc::channel::<Ended>();
+    // The children's pids, to forward an interrupt to: they run in their own process groups,
+    // so that Ctrl-C on a terminal and a SIGINT sent to this process alone (as CI runners do)
+    // reach each child exactly once.
+    let running: std::sync::Mutex<std::collections::BTreeMap<usize, u32>> = Default::default();
+    let mut forwarded = false;
     std::thread::scope(|scope| loop {
         match schedule.next_step() {
             Next::Start(i) => {
                 let tx = tx.clone();
-                let (exe, argv, url) = (&exe, &argv, &fleet.members[i].url);
+                let (exe, argv, url, running) = (&exe, &argv, &fleet.members[i].url, &running);
                 let rev = launch.rev.as_deref();
                 scope.spawn(move || {
-                    let _ = tx.send(run_child(i, exe, argv, url, rev, confirmed));
+                    let _ = tx.send(run_child(i, exe, argv, url, rev, confirmed, running));
                 });
             }
             Next::Wait => {
-                let Ok(end) = rx.recv() else { break };
+                let end = match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Ok(end) => end,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if git_migrate_core::interrupt::requested() && !forwarded {
+                            forwarded = true;
+                            schedule.interrupt();
+                            for pid in running.lock().unwrap_or_else(|e| e.into_inner()).values() {
+                                git_migrate_core::interrupt::send_sigint(*pid);
+                            }
+                        }
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                };
                 let ok = end.code == 0;
                 let i = end.index;
-                if end.code == 130 || git_migrate_core::interrupt::requested() {
+                if end.code == 130 {
                     schedule.interrupt();
                 }
                 schedule.finished(i, ok);
@@ -422,7 +440,7 @@ fn progress_bar(ctx: &Ctx, n: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Runs one database's child to its end.
+/// Runs one database's child to its end, its pid in `running` while it runs.
 fn run_child(
     index: usize,
     exe: &Path,
@@ -430,13 +448,18 @@ fn run_child(
     url: &str,
     rev: Option<&str>,
     confirmed: bool,
+    running: &std::sync::Mutex<std::collections::BTreeMap<usize, u32>>,
 ) -> Ended {
+    use std::os::unix::process::CommandExt;
     let t0 = Instant::now();
     let mut cmd = std::process::Command::new(exe);
     cmd.args(argv)
         .env(MEMBER_VAR, url)
         .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null());
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     match rev {
         Some(r) => cmd.env(REV_VAR, r),
         None => cmd.env_remove(REV_VAR),
@@ -446,21 +469,41 @@ fn run_child(
     } else {
         cmd.env_remove(YES_VAR);
     }
-    match cmd.output() {
-        Ok(out) => Ended {
-            index,
-            code: out.status.code().unwrap_or(4),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            seconds: t0.elapsed().as_secs_f64(),
-        },
-        Err(e) => Ended {
-            index,
-            code: 4,
-            stdout: String::new(),
-            stderr: format!("error: cannot start git-migrate for this database: {e}"),
-            seconds: t0.elapsed().as_secs_f64(),
-        },
+    let ended = |code: i32, stdout: Vec<u8>, stderr: String| Ended {
+        index,
+        code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return ended(
+                4,
+                vec![],
+                format!("error: cannot start git-migrate for this database: {e}"),
+            )
+        }
+    };
+    let lock = || running.lock().unwrap_or_else(|e| e.into_inner());
+    lock().insert(index, child.id());
+    let out = child.wait_with_output();
+    lock().remove(&index);
+    match out {
+        Ok(out) => {
+            use std::os::unix::process::ExitStatusExt;
+            let code = out
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+            ended(
+                code,
+                out.stdout,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Err(e) => ended(4, vec![], format!("error: lost this database's run: {e}")),
     }
 }
 

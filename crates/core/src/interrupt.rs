@@ -68,6 +68,15 @@ pub fn requested() -> bool {
     COUNT.load(Ordering::SeqCst) > 0
 }
 
+/// Interrupts process `pid` as Ctrl-C would (a fleet's rollout forwards one interrupt to each
+/// database's child, which runs in its own process group). False when it is gone.
+pub fn send_sigint(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    unsafe { libc::kill(pid, libc::SIGINT) == 0 }
+}
+
 /// The executor saw the interrupt and is stopping: stop re-sending cancel requests.
 pub(crate) fn acknowledge() {
     ACKNOWLEDGED.store(true, Ordering::SeqCst);
