@@ -369,6 +369,10 @@ fn an_environment_names_its_fleet_and_promote_moves_it() {
     assert_eq!(at(&tenants[0]), Some(r.v2.to_string()));
     assert_eq!(at(&tenants[1]), Some(r.v2.to_string()));
     assert_eq!(at(&tenants[2]), None, "tenant 2 is not in that environment");
+    gm_env(&p, "", &["status", "v2", "--env", "tenants"], &env)
+        .expect_code(0)
+        .expect_contains("fleet       2 database(s) from environments.tenants.database_urls")
+        .expect_contains("in sync: all 2 database(s) at v2");
     // status --all-envs shows a fleet's one commit, or says its databases disagree.
     let out = gm_env(&p, "", &["status", "--all-envs"], &env);
     out.expect_code(4).expect_contains(
