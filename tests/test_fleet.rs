@@ -485,3 +485,89 @@ fn an_interrupt_rolls_back_the_running_databases_and_starts_no_more() {
         assert!(!db.has_table("public.slow"));
     }
 }
+
+/// Promotion from a fleet: every database of FROM must be at the same commit, and a failed
+/// attempt on any one of them blocks it.
+#[test]
+fn promote_from_a_fleet_needs_every_database_there() {
+    let r = releases();
+    let p = r.repo.path();
+    let from: Vec<TestDb> = (0..2)
+        .map(|i| TestDb::new(&format!("fleet_from_{i}")))
+        .collect();
+    let to = TestDb::new("fleet_from_prod");
+    std::fs::write(
+        p.join("git-migrate.yaml"),
+        "environments:\n  canaries:\n    database_urls: [\"${C0}\", \"${C1}\"]\n  prod:\n    database_url: ${PROD}\n    promote_from: canaries\n",
+    )
+    .unwrap();
+    let env = [
+        ("C0", from[0].url.as_str()),
+        ("C1", from[1].url.as_str()),
+        ("PROD", to.url.as_str()),
+    ];
+    gm_env(&p, "", &["deploy", "v1", "--env", "canaries"], &env).expect_code(0);
+    gm_env(
+        &p,
+        "",
+        &[
+            "deploy",
+            "v2",
+            "--env",
+            "canaries",
+            "--database-url",
+            &from[0].url,
+        ],
+        &env,
+    )
+    .expect_code(0);
+    // At two commits: refused, naming why.
+    gm_env(&p, "", &["promote", "canaries", "prod", "--yes"], &env)
+        .expect_code(4)
+        .expect_contains("its databases are at 2 different commits");
+    // Both at v2: promoted.
+    gm_env(&p, "", &["deploy", "v2", "--env", "canaries"], &env)
+        .expect_code(0)
+        .expect_contains("1 moved, 1 already there, 0 failed.");
+    gm_env(&p, "", &["promote", "canaries", "prod", "--yes"], &env)
+        .expect_code(0)
+        .expect_contains("Promoting canaries -> prod");
+    assert_eq!(at(&to), Some(r.v2.to_string()));
+    // A failed attempt on one database of the fleet (a rollback whose down a view blocks)
+    // blocks the next promotion, though both are still at v2.
+    from[1]
+        .client()
+        .batch_execute("CREATE VIEW item_ids AS SELECT id FROM items")
+        .unwrap();
+    gm_env(
+        &p,
+        "",
+        &[
+            "rollback",
+            "v1",
+            "--env",
+            "canaries",
+            "--database-url",
+            &from[1].url,
+            "--yes",
+        ],
+        &env,
+    )
+    .expect_code(4);
+    // The other database moves later, successfully: its newer "ok" must not hide the failure.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let one = [
+        "--env",
+        "canaries",
+        "--database-url",
+        from[0].url.as_str(),
+        "--yes",
+    ];
+    gm_env(&p, "", &[&["rollback", "v1"][..], &one].concat(), &env).expect_code(0);
+    gm_env(&p, "", &[&["deploy", "v2"][..], &one].concat(), &env).expect_code(0);
+    gm_env(&p, "", &["promote", "canaries", "prod", "--yes"], &env)
+        .expect_code(3)
+        .expect_contains("rollback")
+        .expect_contains("ended failed");
+    assert_eq!(at(&to), Some(r.v2.to_string()));
+}

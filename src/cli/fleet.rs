@@ -1190,10 +1190,12 @@ pub(crate) fn env_state(ctx: &Ctx, env: &git_migrate_core::config::Environment) 
         ));
     } else {
         out.commit = states.first().and_then(|s| s.commit.clone());
-        out.last = states
-            .iter()
-            .filter_map(|s| s.last.clone())
-            .max_by_key(|l| l.started_at.clone());
+        // A failed attempt on any database is the fleet's last word (promote refuses it).
+        let lasts = || states.iter().filter_map(|s| s.last.clone());
+        out.last = lasts()
+            .filter(|l| l.status != "ok")
+            .max_by_key(|l| l.started_at.clone())
+            .or_else(|| lasts().max_by_key(|l| l.started_at.clone()));
         out.dirty = states.iter().flat_map(|s| s.dirty.clone()).collect();
     }
     out
