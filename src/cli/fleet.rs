@@ -11,7 +11,7 @@
 
 use super::error::{CommandError, Kind};
 use super::json::{self, EnvState};
-use super::render::describe_commit;
+use super::render::{describe_commit, CommitNames};
 use super::Ctx;
 use clap::Args;
 use git_migrate_core::db::{DbTarget, LibpqEnv};
@@ -360,6 +360,10 @@ pub(crate) fn rollout(
     // reach each child exactly once.
     let running: std::sync::Mutex<std::collections::BTreeMap<usize, u32>> = Default::default();
     let mut forwarded = false;
+    let names = Described {
+        repo: &ctx.repo,
+        seen: Default::default(),
+    };
     std::thread::scope(|scope| loop {
         match schedule.next_step() {
             Next::Start(i) => {
@@ -394,7 +398,7 @@ pub(crate) fn rollout(
                 let doc = member_doc(&fleet.members[i].label, Some(end));
                 // -q keeps the failures.
                 if !ctx.json && (!ok || !ctx.ui.quiet) {
-                    for l in member_text(&doc) {
+                    for l in member_text(&doc, &names) {
                         bar.suspend(|| ctx.ui.out(&l));
                     }
                 }
@@ -561,14 +565,35 @@ fn plan_changes(v: &serde_json::Value) -> bool {
     v["steps"].as_array().is_some_and(|s| !s.is_empty()) || !v["metadata"].is_null()
 }
 
-/// One database's lines (pure).
-fn member_text(m: &MemberDoc) -> Vec<String> {
+/// Commit names for a rollout's lines: each commit described once (most databases land on
+/// the same one).
+struct Described<'a> {
+    repo: &'a git_migrate_core::source::Repo,
+    seen: std::cell::RefCell<std::collections::HashMap<String, String>>,
+}
+
+impl CommitNames for Described<'_> {
+    fn describe(&self, commit: &str) -> String {
+        self.seen
+            .borrow_mut()
+            .entry(commit.to_string())
+            .or_insert_with(|| describe_commit(self.repo, commit))
+            .clone()
+    }
+
+    fn summary(&self, commit: &str) -> Option<String> {
+        CommitNames::summary(self.repo, commit)
+    }
+}
+
+/// One database's lines (pure but for naming commits).
+fn member_text(m: &MemberDoc, names: &impl CommitNames) -> Vec<String> {
     let r = m.result.clone().unwrap_or_default();
     let count = |key: &str| r[key].as_array().map(Vec::len).unwrap_or(0);
     let at = |key: &str| {
         r[key]
             .as_str()
-            .map(short)
+            .map(|c| names.describe(c))
             .unwrap_or_else(|| "the empty state".into())
     };
     match m.status {
@@ -1244,6 +1269,19 @@ mod tests {
         );
     }
 
+    /// Commits named by their short id.
+    struct Short;
+
+    impl CommitNames for Short {
+        fn describe(&self, commit: &str) -> String {
+            short(commit)
+        }
+
+        fn summary(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
     #[test]
     fn a_failed_child_reads_as_failed_with_its_error_and_a_crash_keeps_its_last_words() {
         let end = |code: i32, stdout: &str, stderr: &str| Ended {
@@ -1263,7 +1301,7 @@ mod tests {
         );
         assert_eq!(m.status, Status::Failed);
         assert_eq!(
-            member_text(&m),
+            member_text(&m, &Short),
             vec![
                 "FAILED  h/t1  exit 4: migration 1_x failed",
                 "        caused by: relation exists"
@@ -1272,7 +1310,7 @@ mod tests {
         let m = member_doc("h/t2", Some(end(101, "", "thread panicked\n")));
         assert_eq!(m.status, Status::Failed);
         assert_eq!(
-            member_text(&m)[0],
+            member_text(&m, &Short)[0],
             "FAILED  h/t2  exit 101: thread panicked"
         );
         let m = member_doc(
@@ -1285,7 +1323,7 @@ mod tests {
         );
         assert_eq!(m.status, Status::Done);
         assert_eq!(
-            member_text(&m),
+            member_text(&m, &Short),
             vec!["ok      h/t3  at abcdef1234 in 0.50s: 0 reverted, 2 applied (#7)"]
         );
         let m = member_doc("h/t4", None);
