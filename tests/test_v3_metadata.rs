@@ -150,3 +150,62 @@ fn broken_includes_are_clear_errors() {
         .expect_code(2)
         .expect_contains("cycle");
 }
+
+/// Migration folders left directly under `migrations/` of a config v3 project (config.yaml
+/// changed by hand, folders not moved) are read by no one; a warning says where they belong
+/// instead of a silent "nothing to change". Folders where v3 reads them give no warning.
+#[test]
+fn v2_folders_in_a_v3_project_are_named_not_silently_skipped() {
+    let mut repo = TestRepo::new();
+    let db = TestDb::new("v3_flat");
+    repo.commit(
+        &[
+            (
+                "config.yaml",
+                "version: 3\nendpoint: http://localhost:8080\n",
+            ),
+            ("metadata/version.yaml", "version: 3\n"),
+            ("metadata/databases/databases.yaml", "[]\n"),
+            (
+                "migrations/1700000000001_users/up.sql",
+                "CREATE TABLE users (id int);",
+            ),
+            (
+                "migrations/1700000000001_users/down.sql",
+                "DROP TABLE users;",
+            ),
+            (
+                "migrations/1700000000002_orders/up.sql",
+                "CREATE TABLE orders (id int);",
+            ),
+        ],
+        &[],
+        "v3 config, v2 layout",
+    );
+    let p = repo.path();
+    gm(&p, &db.url, &["plan", "HEAD"])
+        .expect_code(0)
+        .expect_contains("warning: migrations/1700000000001_users and 1 more migration folder(s) @ ")
+        .expect_contains("not read: config.yaml is version 3, which reads each database's migrations from migrations/<database>/ (here migrations/default/)");
+    repo.commit(
+        &[
+            (
+                "migrations/default/1700000000001_users/up.sql",
+                "CREATE TABLE users (id int);",
+            ),
+            (
+                "migrations/default/1700000000001_users/down.sql",
+                "DROP TABLE users;",
+            ),
+        ],
+        &[
+            "migrations/1700000000001_users/up.sql",
+            "migrations/1700000000001_users/down.sql",
+            "migrations/1700000000002_orders/up.sql",
+        ],
+        "moved",
+    );
+    let out = gm(&p, &db.url, &["plan", "HEAD"]);
+    out.expect_code(0).expect_contains("1700000000001_users");
+    assert!(!out.all().contains("not read"), "{}", out.all());
+}

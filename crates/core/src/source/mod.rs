@@ -988,6 +988,9 @@ impl Repo {
         } = self.locate(&tree, Some(source_name), project_dir)?;
         let at = describe_tree(&tree);
         let listing = self.migration_listing(&tree, &migrations_dir)?;
+        if config.version >= 3 {
+            self.warn_unread_v2_folders(&tree, &dir, &config, &migrations_dir, &at)?;
+        }
         let mut problems = listing.problems;
         let migrations = match MigrationSet::new(listing.migrations) {
             Ok(s) => s,
@@ -1012,6 +1015,44 @@ impl Repo {
             ignored_yaml: listing.ignored_yaml,
             skipped_folders: listing.skipped_folders,
         })
+    }
+
+    /// Config v3 reads a database's migrations from `migrations/<database>/`: migration folders
+    /// left directly under `migrations/` (a v2 layout, after config.yaml was changed by hand)
+    /// are read by no one, the Hasura CLI included. Said once, with where they belong, instead
+    /// of a silent "nothing to change".
+    fn warn_unread_v2_folders(
+        &self,
+        tree: &TreeRef,
+        dir: &str,
+        config: &HasuraConfig,
+        migrations_dir: &str,
+        at: &str,
+    ) -> Result<(), SourceError> {
+        let base = join(dir, &config.migrations_directory);
+        let Some(entries) = self.list(tree, &base)? else {
+            return Ok(());
+        };
+        let flat: Vec<String> = entries
+            .iter()
+            .filter(|e| e.kind == MigrationEntryKind::Dir)
+            .filter(|e| {
+                e.name.split_once('_').is_some_and(|(digits, _)| {
+                    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                })
+            })
+            .map(|e| join(&base, &e.name))
+            .collect();
+        if let Some(first) = flat.first() {
+            crate::yaml::warn(format!(
+                "{first}{} @ {at}: not read: config.yaml is version 3, which reads each database's migrations from {base}/<database>/ (here {migrations_dir}/); move them there (as `hasura scripts update-project-v3` does), or keep version: 2",
+                match flat.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more migration folder(s)", n - 1),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// Reads the project at a source.
