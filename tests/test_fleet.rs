@@ -4,7 +4,7 @@
 //! other databases are touched; `status --fleet` groups the databases by commit and flags what
 //! is wrong. Twelve databases on the test server, each a real database of its own.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::{gm, gm_env, Run};
 use git2::Oid;
@@ -19,15 +19,13 @@ struct Releases {
 /// v1 (users), v2 (orders, items), tagged.
 fn releases() -> Releases {
     let mut repo = TestRepo::new();
-    let mut first = base_project();
     let m1 = migration(
         1_700_000_000_001,
         "users",
         "CREATE TABLE users (id int PRIMARY KEY);",
         "DROP TABLE users;",
     );
-    first.extend(files(&m1));
-    let v1 = repo.commit(&first, &[], "users");
+    let v1 = repo.commit(&files(&base_project_with(&m1)), &[], "users");
     repo.tag("v1", v1);
     let mut m2 = migration(
         1_700_000_000_002,

@@ -4,7 +4,7 @@
 //! that restarts must not take the database back. `rollback`, and a deploy without the rule
 //! (`--no-forward-only` on such an environment), stay the explicit ways back.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::{gm, gm_env, Run};
 use git2::Oid;
@@ -26,9 +26,7 @@ fn releases() -> Releases {
         "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users VALUES (1);",
         "DROP TABLE users;",
     );
-    let mut first = base_project();
-    first.extend(files(&m1));
-    let v1 = repo.commit(&first, &[], "users");
+    let v1 = repo.commit(&files(&base_project_with(&m1)), &[], "users");
     repo.tag("v1", v1);
     let m2 = migration(
         1_700_000_000_002,

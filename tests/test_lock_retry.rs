@@ -5,7 +5,7 @@
 //! itself is never cut short by it; `off` turns it off; a deployment with no-transaction
 //! migrations is retried only before its first commit.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::pg::TestDb;
 use crate::common::reliability::spawn_gm;
 use crate::common::{gm, Run};
@@ -16,14 +16,28 @@ use std::time::{Duration, Instant};
 /// The application_name of the blocking session.
 const BLOCKER_APP: &str = "lock-holder-test";
 
+/// `deploy REV --yes` with a 1 s statement lock timeout and `retries` lock retries, then
+/// `extra`.
+fn deploy_retrying<'a>(rev: &'a str, retries: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "deploy",
+        rev,
+        "--yes",
+        "--statement-lock-timeout",
+        "1",
+        "--lock-retries",
+        retries,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A repository with table `t` at v1 (deployed) and `alter table t add column b` at v2;
 /// `extra` migrations are added to v2.
 fn world(name: &str, extra: &[(String, String)]) -> (TestRepo, TestDb, String) {
     let mut repo = TestRepo::new();
-    let mut v1 = base_project();
     let m1 = migration(1, "t", "create table t (id int);", "drop table t;");
-    v1.extend(files(&m1));
-    let c1 = repo.commit(&v1, &[], "t");
+    let c1 = repo.commit(&files(&base_project_with(&m1)), &[], "t");
     let db = TestDb::new(name);
     gm(&repo.path(), &db.url, &["deploy", &c1.to_string(), "--yes"]).expect_code(0);
     let mut m2 = migration(
@@ -101,16 +115,7 @@ fn a_blocked_migration_is_retried_and_succeeds_once_the_lock_is_released() {
     let mut bg = spawn_gm(
         &repo.path(),
         &db.url,
-        &[
-            "deploy",
-            &c2,
-            "--yes",
-            "--json",
-            "--statement-lock-timeout",
-            "1",
-            "--lock-retries",
-            "3",
-        ],
+        &deploy_retrying(&c2, "3", &["--json"]),
     );
     // The first attempt waits for `t`, and stops waiting while the lock is still held: its
     // lock timeout fired. Only then is the lock released.
@@ -155,19 +160,7 @@ fn a_lock_never_released_exits_4_naming_the_blocker_and_changes_nothing() {
     let before = db.dump_ignoring_failed_attempts();
     let blocker = block(&db, "t");
     let started = Instant::now();
-    let r = gm(
-        &repo.path(),
-        &db.url,
-        &[
-            "deploy",
-            &c2,
-            "--yes",
-            "--statement-lock-timeout",
-            "1",
-            "--lock-retries",
-            "2",
-        ],
-    );
+    let r = gm(&repo.path(), &db.url, &deploy_retrying(&c2, "2", &[]));
     let took = started.elapsed();
     let pid = blocker.pid;
     blocker.release();
@@ -259,17 +252,7 @@ fn the_deploy_lock_wait_is_not_cut_short_by_the_statement_lock_timeout() {
     let bg = spawn_gm(
         &repo.path(),
         &db.url,
-        &[
-            "deploy",
-            &c2,
-            "--yes",
-            "--statement-lock-timeout",
-            "1",
-            "--lock-retries",
-            "0",
-            "--lock-timeout",
-            "30",
-        ],
+        &deploy_retrying(&c2, "0", &["--lock-timeout", "30"]),
     );
     std::thread::sleep(Duration::from_millis(2500));
     holder.batch_execute("COMMIT").unwrap();
@@ -291,19 +274,7 @@ fn a_segmented_deployment_is_retried_before_its_first_commit() {
     );
     let (repo, db, c2) = world("lock_retry_segmented", &m3);
     let blocker = block(&db, "t");
-    let bg = spawn_gm(
-        &repo.path(),
-        &db.url,
-        &[
-            "deploy",
-            &c2,
-            "--yes",
-            "--statement-lock-timeout",
-            "1",
-            "--lock-retries",
-            "3",
-        ],
-    );
+    let bg = spawn_gm(&repo.path(), &db.url, &deploy_retrying(&c2, "3", &[]));
     let mut watch = db.client();
     wait_until("the deploy waits for t", Duration::from_secs(20), || {
         deploy_waits_for_a_table(&mut watch)
@@ -329,15 +300,13 @@ fn a_segmented_deployment_is_retried_before_its_first_commit() {
 #[test]
 fn a_segmented_deployment_is_not_retried_after_a_commit() {
     let mut repo = TestRepo::new();
-    let mut v1 = base_project();
     let m1 = migration(
         1,
         "t",
         "create table t (id int);\ncreate table u (id int);",
         "drop table t;\ndrop table u;",
     );
-    v1.extend(files(&m1));
-    let c1 = repo.commit(&v1, &[], "t and u");
+    let c1 = repo.commit(&files(&base_project_with(&m1)), &[], "t and u");
     let db = TestDb::new("lock_retry_after_commit");
     gm(&repo.path(), &db.url, &["deploy", &c1.to_string(), "--yes"]).expect_code(0);
     let mut m = migration(
@@ -354,19 +323,7 @@ fn a_segmented_deployment_is_not_retried_after_a_commit() {
     ));
     let c2 = repo.commit(&files(&m), &[], "index u, alter t").to_string();
     let blocker = block(&db, "t");
-    let r = gm(
-        &repo.path(),
-        &db.url,
-        &[
-            "deploy",
-            &c2,
-            "--yes",
-            "--statement-lock-timeout",
-            "1",
-            "--lock-retries",
-            "3",
-        ],
-    );
+    let r = gm(&repo.path(), &db.url, &deploy_retrying(&c2, "3", &[]));
     let pid = blocker.pid;
     blocker.release();
     r.expect_code(4)

@@ -3,7 +3,7 @@
 //! a hand change to the schema or a hand edit of the file), `plan --show FILE` renders it
 //! without a database, a rollback plan runs too, and a password never reaches the file.
 
-use crate::common::git::{base_project, files, migration, TestRepo};
+use crate::common::git::{base_project_with, files, migration, TestRepo};
 use crate::common::gm;
 use crate::common::pg::TestDb;
 use std::path::{Path, PathBuf};
@@ -11,15 +11,13 @@ use std::path::{Path, PathBuf};
 /// v1: table a; v2: table b (and a migration with no-transaction-free SQL); v3: table c.
 fn repo() -> TestRepo {
     let mut repo = TestRepo::new();
-    let mut base = base_project();
     let m1 = migration(
         1,
         "a",
         "create table a (id int primary key);",
         "drop table a;",
     );
-    base.extend(files(&m1));
-    let c1 = repo.commit(&base, &[], "one");
+    let c1 = repo.commit(&files(&base_project_with(&m1)), &[], "one");
     repo.tag("v1", c1);
     let m2 = migration(2, "b", "create table b (id int);\n", "drop table b;\n");
     let c2 = repo.commit(&files(&m2), &[], "two");
