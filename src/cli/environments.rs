@@ -60,17 +60,7 @@ fn promoted(ctx: &Ctx, from_name: &str, commit: &str) -> Result<PromotedFact, Co
                 })
             }
         };
-        let ledger = ctx.ledger();
-        let state = ledger.read(&mut client)?;
-        let history = if state.live.ledger_exists {
-            ledger.history(&mut client, 100_000)?
-        } else {
-            vec![]
-        };
-        if !history
-            .iter()
-            .any(|d| d.status == "ok" && d.to_commit.as_deref() == Some(commit))
-        {
+        if !ctx.ledger().reached(&mut client, commit)? {
             return Ok(PromotedFact::NeverRan);
         }
     }

@@ -1183,6 +1183,31 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
         }
     }
 
+    /// Whether a successful deployment here reached `commit` (what `promote_from` asks of the
+    /// environment promoted from). False when there is no ledger. Two small queries, instead of
+    /// reading the whole history: a fleet asks it once per database.
+    pub fn reached(&self, c: &mut impl GenericClient, commit: &str) -> Result<bool, LedgerError> {
+        let table = self.t("deployments");
+        let exists = c
+            .query_typed(
+                &format!("SELECT to_regclass({}) IS NOT NULL", quote_literal(&table)),
+                &[],
+            )
+            .map_err(q("checking for the ledger"))?
+            .first()
+            .is_some_and(|r| r.get::<_, bool>(0));
+        if !exists {
+            return Ok(false);
+        }
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {table} WHERE status = 'ok' AND to_commit = $1)"
+        );
+        let rows = c
+            .query_typed(&sql, &[(&commit, Type::TEXT)])
+            .map_err(q("reading deployments"))?;
+        Ok(rows.first().is_some_and(|r| r.get::<_, bool>(0)))
+    }
+
     /// Recent deployments, newest first.
     pub fn history(
         &self,
