@@ -11,7 +11,7 @@
 
 use super::error::{CommandError, Kind};
 use super::json::{self, EnvState};
-use super::render::{describe_commit, CommitNames};
+use super::render::{describe_commit, CommitNames, DescribeOnce};
 use super::Ctx;
 use clap::Args;
 use git_migrate_core::db::{DbTarget, LibpqEnv};
@@ -104,25 +104,22 @@ pub(crate) fn fleet_of(ctx: &Ctx, file: Option<&Path>) -> Result<Option<Fleet>, 
     if ctx.fleet_child.is_some() {
         return Ok(None);
     }
-    let (text, origin) = if let Some(f) = file {
+    if let Some(f) = file {
         if ctx.database_url.is_some() {
             return Err(CommandError::new(
                 Kind::Usage,
                 "--fleet and --database-url name different databases; give one of them",
             ));
         }
-        (read_list_file(f)?, f.display().to_string())
-    } else if let Some(env) = ctx.env.as_ref().filter(|e| e.is_fleet()) {
-        if ctx.database_url.is_some() {
-            // --database-url picks one database of the environment, under its rules.
-            return Ok(None);
-        }
-        env_list(env)?
-    } else {
-        return Ok(None);
-    };
-    let members = members(&text, &origin)?;
-    Ok(Some(Fleet { origin, members }))
+        let origin = f.display().to_string();
+        let members = members(&read_list_file(f)?, &origin)?;
+        return Ok(Some(Fleet { origin, members }));
+    }
+    match ctx.env.as_ref().filter(|e| e.is_fleet()) {
+        // --database-url picks one database of the environment, under its rules.
+        Some(env) if ctx.database_url.is_none() => fleet_of_env(env).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// An environment's fleet (`promote` to it).
@@ -360,10 +357,7 @@ pub(crate) fn rollout(
     // reach each child exactly once.
     let running: std::sync::Mutex<std::collections::BTreeMap<usize, u32>> = Default::default();
     let mut forwarded = false;
-    let names = Described {
-        repo: &ctx.repo,
-        seen: Default::default(),
-    };
+    let names = DescribeOnce::new(&ctx.repo);
     std::thread::scope(|scope| loop {
         match schedule.next_step() {
             Next::Start(i) => {
@@ -565,30 +559,10 @@ fn plan_changes(v: &serde_json::Value) -> bool {
     v["steps"].as_array().is_some_and(|s| !s.is_empty()) || !v["metadata"].is_null()
 }
 
-/// Commit names for a rollout's lines: each commit described once (most databases land on
-/// the same one).
-struct Described<'a> {
-    repo: &'a git_migrate_core::source::Repo,
-    seen: std::cell::RefCell<std::collections::HashMap<String, String>>,
-}
-
-impl CommitNames for Described<'_> {
-    fn describe(&self, commit: &str) -> String {
-        self.seen
-            .borrow_mut()
-            .entry(commit.to_string())
-            .or_insert_with(|| describe_commit(self.repo, commit))
-            .clone()
-    }
-
-    fn summary(&self, commit: &str) -> Option<String> {
-        CommitNames::summary(self.repo, commit)
-    }
-}
-
 /// One database's lines (pure but for naming commits).
 fn member_text(m: &MemberDoc, names: &impl CommitNames) -> Vec<String> {
-    let r = m.result.clone().unwrap_or_default();
+    let none = serde_json::Value::Null;
+    let r = m.result.as_ref().unwrap_or(&none);
     let count = |key: &str| r[key].as_array().map(Vec::len).unwrap_or(0);
     let at = |key: &str| {
         r[key]

@@ -25,6 +25,38 @@ impl CommitNames for Repo {
     }
 }
 
+/// A repository's commit names, each commit described once: a table of many rows (a fleet's
+/// databases, `status --table`'s versions) names a handful of commits many times, and each
+/// `describe` walks the tags.
+pub(crate) struct DescribeOnce<'a> {
+    repo: &'a Repo,
+    seen: std::cell::RefCell<std::collections::HashMap<String, String>>,
+}
+
+impl<'a> DescribeOnce<'a> {
+    /// Names the commits of `repo`.
+    pub(crate) fn new(repo: &'a Repo) -> Self {
+        DescribeOnce {
+            repo,
+            seen: Default::default(),
+        }
+    }
+}
+
+impl CommitNames for DescribeOnce<'_> {
+    fn describe(&self, commit: &str) -> String {
+        self.seen
+            .borrow_mut()
+            .entry(commit.to_string())
+            .or_insert_with(|| describe_commit(self.repo, commit))
+            .clone()
+    }
+
+    fn summary(&self, commit: &str) -> Option<String> {
+        CommitNames::summary(self.repo, commit)
+    }
+}
+
 /// `git migrate diff`'s text: a SQL script (the schema statements, run in one transaction,
 /// from `from` to `to`) whose comments name each object, then the metadata changes as
 /// comments, so the whole output stays a script `psql -1 -f` runs. `None`: that part was left

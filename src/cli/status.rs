@@ -263,15 +263,8 @@ fn version_rows(
 
 fn table_lines(repo: &git_migrate_core::source::Repo, rows: &[VersionRow]) -> Vec<String> {
     let present = |b: bool| if b { "Present" } else { "Not Present" };
-    // Most rows share a handful of commits: describe each once.
-    let mut described: std::collections::HashMap<&str, String> = Default::default();
-    for r in rows {
-        if let Some(c) = r.applied_commit.as_deref() {
-            described
-                .entry(c)
-                .or_insert_with(|| describe_commit(repo, c));
-        }
-    }
+    // Most rows share a handful of commits.
+    let names = super::render::DescribeOnce::new(repo);
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
@@ -282,7 +275,7 @@ fn table_lines(repo: &git_migrate_core::source::Repo, rows: &[VersionRow]) -> Ve
                 present(r.database).into(),
                 r.applied_commit
                     .as_deref()
-                    .and_then(|c| described.get(c).cloned())
+                    .map(|c| names.describe(c))
                     .unwrap_or_else(|| "-".into()),
                 if r.checksum.is_empty() {
                     "-".into()

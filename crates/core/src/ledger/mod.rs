@@ -1199,9 +1199,8 @@ WHERE last.d ~ '^[0-9]+:[0-9]{{1,10}}$' AND split_part(last.d, ':', 2)::int8 < 4
         if !exists {
             return Ok(false);
         }
-        let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM {table} WHERE status = 'ok' AND to_commit = $1)"
-        );
+        let sql =
+            format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE status = 'ok' AND to_commit = $1)");
         let rows = c
             .query_typed(&sql, &[(&commit, Type::TEXT)])
             .map_err(q("reading deployments"))?;
