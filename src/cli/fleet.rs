@@ -833,9 +833,9 @@ pub(crate) struct MemberState {
     pub error: Option<String>,
 }
 
-/// Reads one database (connects, reads the ledger, compares the schema with the one recorded;
-/// changes nothing). No `Ctx`: it runs in a thread.
-fn read_member(url: &str, label: &str, ledger: &Ledger) -> MemberState {
+/// Reads one database (connects, reads the ledger and, with `drift`, compares the schema with
+/// the one recorded; changes nothing). No `Ctx`: it runs in a thread.
+fn read_member(url: &str, label: &str, ledger: &Ledger, drift: bool) -> MemberState {
     let mut out = MemberState {
         database: label.to_string(),
         ..MemberState::default()
@@ -856,9 +856,11 @@ fn read_member(url: &str, label: &str, ledger: &Ledger) -> MemberState {
         if state.live.ledger_exists {
             out.last = ledger.history(&mut client, 1)?.into_iter().next();
         }
-        out.drift = ledger
-            .schema_drift(&mut client, state.schema_version)?
-            .map(|(id, d)| json::SchemaDrift::new(id, &d));
+        if drift {
+            out.drift = ledger
+                .schema_drift(&mut client, state.schema_version)?
+                .map(|(id, d)| json::SchemaDrift::new(id, &d));
+        }
         Ok(())
     };
     if let Err(e) = read() {
@@ -911,7 +913,7 @@ pub(crate) fn status(
     let reference = rev.unwrap_or("HEAD").to_string();
     let target_commit = ctx.repo.resolve_commit(&reference)?.to_string();
     let ledger = ctx.ledger();
-    let states = read_all(fleet, &ledger, args.parallel as usize);
+    let states = read_all(fleet, &ledger, args.parallel as usize, true);
     let groups = group(&states, &target_commit, |c| {
         let oid = git2::Oid::from_str(c)
             .ok()
@@ -961,7 +963,7 @@ pub(crate) fn status(
 }
 
 /// Reads every database, `parallel` at a time, in list order.
-fn read_all(fleet: &Fleet, ledger: &Ledger, parallel: usize) -> Vec<MemberState> {
+fn read_all(fleet: &Fleet, ledger: &Ledger, parallel: usize, drift: bool) -> Vec<MemberState> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<MemberState>>> = fleet
         .members
@@ -973,7 +975,7 @@ fn read_all(fleet: &Fleet, ledger: &Ledger, parallel: usize) -> Vec<MemberState>
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some(m) = fleet.members.get(i) else { break };
-                let s = read_member(&m.url, &m.label, ledger);
+                let s = read_member(&m.url, &m.label, ledger, drift);
                 *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
             });
         }
@@ -1172,7 +1174,8 @@ pub(crate) fn env_state(ctx: &Ctx, env: &git_migrate_core::config::Environment) 
         }
     };
     out.database = format!("{} databases", members.members.len());
-    let states = read_all(&members, &ctx.ledger(), 16);
+    // Where its databases are, not their drift: nothing here shows it.
+    let states = read_all(&members, &ctx.ledger(), 16, false);
     let commits: std::collections::BTreeSet<Option<&str>> =
         states.iter().map(|s| s.commit.as_deref()).collect();
     if let Some(s) = states.iter().find(|s| s.error.is_some()) {
